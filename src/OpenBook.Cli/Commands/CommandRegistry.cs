@@ -1,0 +1,12 @@
+using System.CommandLine;
+
+namespace OpenBook.Cli.Commands;
+
+/// <summary>Every top-level command. Add one line per command group.</summary>
+internal static class CommandRegistry
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return BenchCommands.Build();
+    }
+}
