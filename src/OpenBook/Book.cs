@@ -1,0 +1,218 @@
+using OpenBook.Answering;
+using OpenBook.Retrieval;
+using OpenBook.Retrieval.Lexical;
+using OpenBook.Storage;
+
+namespace OpenBook;
+
+/// <summary>Options for opening a <see cref="Book"/>.</summary>
+public sealed record BookOptions
+{
+    /// <summary>BM25 parameters (changing them rebuilds the lexical index).</summary>
+    public Bm25Parameters Bm25 { get; init; } = new();
+}
+
+/// <summary>
+/// The library entry point: a store directory with its documents, chunks and indexes.
+/// <code>
+/// await using var book = await Book.OpenAsync(".openbook");
+/// await book.IngestAsync(["docs/"], new IngestOptions { Collection = "handbook" });
+/// var hits = await book.SearchAsync("how many vacation days in Berlin?");
+/// var answer = await book.AskAsync("how many vacation days in Berlin?");
+/// </code>
+/// Thread-safe for concurrent searches; ingestion runs one at a time per instance.
+/// </summary>
+public sealed partial class Book : IAsyncDisposable, IDisposable
+{
+    private readonly BookOptions _options;
+    private readonly SemaphoreSlim _writeGate = new(1, 1);
+    private readonly Lock _indexLock = new();
+    private Bm25Index? _bm25;
+    private bool _bm25Dirty;
+    private (DocumentCatalog Catalog, (long, long) Stamp)? _catalog;
+
+    private Book(DocumentStore store, BookOptions options)
+    {
+        Store = store;
+        _options = options;
+    }
+
+    /// <summary>The underlying SQLite store (source of truth).</summary>
+    public DocumentStore Store { get; }
+
+    /// <summary>The store directory.</summary>
+    public string Directory => Store.Directory;
+
+    /// <summary>Path of the persisted BM25 index (derived data).</summary>
+    public string LexicalIndexPath => Path.Combine(Store.Directory, "indexes", "bm25.idx");
+
+    /// <summary>Opens (creating if needed) a store directory.</summary>
+    public static Task<Book> OpenAsync(string directory, BookOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.Run(() => new Book(DocumentStore.Open(directory), options ?? new BookOptions()), cancellationToken);
+    }
+
+    /// <summary>How the lexical index was obtained on first use: loaded, rebuilt (and why), or caught up from the change log.</summary>
+    public string? LexicalIndexStatus { get; private set; }
+
+    /// <summary>The BM25 index, loaded from disk or rebuilt from the store, and caught up with the store's change log.</summary>
+    public Bm25Index LexicalIndex()
+    {
+        lock (_indexLock)
+        {
+            if (_bm25 is null)
+            {
+                try
+                {
+                    _bm25 = Bm25Index.Load(LexicalIndexPath, _options.Bm25);
+                    LexicalIndexStatus = "loaded";
+                }
+                catch (IndexFileException ex)
+                {
+                    _bm25 = RebuildLexical();
+                    LexicalIndexStatus = ex.Reason == "missing" ? "built" : $"rebuilt ({ex.Reason})";
+                    _bm25Dirty = true;
+                }
+            }
+            CatchUp(_bm25);
+            return _bm25;
+        }
+    }
+
+    private Bm25Index RebuildLexical()
+    {
+        var index = new Bm25Index(_options.Bm25) { StoreSequence = Store.Sequence };
+        foreach (var chunk in Store.AllChunks()) index.Add(chunk.Id, chunk.DocumentId, IndexedText(chunk.Text, chunk.Headings));
+        return index;
+    }
+
+    /// <summary>Text indexed for a chunk: the heading path counts as part of it.</summary>
+    private static string IndexedText(string text, IReadOnlyList<string> headings) =>
+        headings.Count == 0 ? text : string.Join(" ", headings) + "\n" + text;
+
+    private void CatchUp(Bm25Index index)
+    {
+        var last = new Dictionary<long, ChunkChange>();
+        long seq = index.StoreSequence;
+        foreach (var change in Store.ChangesSince(index.StoreSequence))
+        {
+            last[change.ChunkId] = change;
+            seq = change.Sequence;
+        }
+        if (last.Count == 0) return;
+        foreach (var change in last.Values.Where(c => !c.Added)) index.Remove(change.ChunkId);
+        var added = last.Values.Where(c => c.Added).Select(c => c.ChunkId).ToList();
+        foreach (var chunk in Store.GetChunks(added)) index.Add(chunk.Id, chunk.DocumentId, IndexedText(chunk.Text, chunk.Headings));
+        index.StoreSequence = seq;
+        _bm25Dirty = true;
+    }
+
+    /// <summary>Writes derived indexes that changed since they were loaded.</summary>
+    public void SaveIndexes()
+    {
+        lock (_indexLock)
+        {
+            if (_bm25 is null || !_bm25Dirty) return;
+            _bm25.Save(LexicalIndexPath);
+            _bm25Dirty = false;
+        }
+    }
+
+    /// <summary>Document attributes for filters, cached until the store changes.</summary>
+    public DocumentCatalog Catalog()
+    {
+        var stamp = Store.ChangeStamp();
+        lock (_indexLock)
+        {
+            if (_catalog is { } c && c.Stamp == stamp) return c.Catalog;
+            var catalog = Store.LoadCatalog();
+            _catalog = (catalog, stamp);
+            return catalog;
+        }
+    }
+
+    /// <summary>Searches the documents (BM25) and returns the top passages the filter allows.</summary>
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(string query, SearchOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new SearchOptions();
+        if (options.K <= 0) throw new OpenBookException($"k must be positive (got {options.K}).");
+        return Task.Run(() => Search(query, options), cancellationToken);
+    }
+
+    /// <summary>Searches with the default options and <paramref name="k"/> results.</summary>
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(string query, int k, SearchFilter? filter = null, CancellationToken cancellationToken = default) =>
+        SearchAsync(query, new SearchOptions { K = k, Filter = filter }, cancellationToken);
+
+    private IReadOnlyList<SearchHit> Search(string query, SearchOptions options)
+    {
+        var index = LexicalIndex();
+        var (allow, _) = Catalog().Compile(options.Filter);
+        var hits = index.Search(query, options.K, allow);
+        return ToHits(hits.Select(h => (h.ChunkId, (double)h.Score)).ToList());
+    }
+
+    private IReadOnlyList<SearchHit> ToHits(IReadOnlyList<(long ChunkId, double Score)> ranked)
+    {
+        var chunks = Store.GetChunks(ranked.Select(r => r.ChunkId).ToList()).ToDictionary(c => c.Id);
+        var result = new List<SearchHit>(ranked.Count);
+        foreach (var (id, score) in ranked)
+        {
+            if (!chunks.TryGetValue(id, out var c)) continue; // removed between index and read
+            result.Add(new SearchHit
+            {
+                Rank = result.Count + 1, Score = score, ChunkId = id, DocumentId = c.DocumentId, Text = c.Text, Source = c.Source, Page = c.Page,
+                Headings = c.Headings, Collection = c.Collection,
+            });
+        }
+        return result;
+    }
+
+    /// <summary>Answers a question from the documents. Without a model this is extractive mode.</summary>
+    public async Task<Answer> AskAsync(string question, AskOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new AskOptions();
+        if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
+        var hits = await SearchAsync(question, new SearchOptions { K = options.K, Filter = options.Filter }, cancellationToken).ConfigureAwait(false);
+        var index = LexicalIndex();
+        return new ExtractiveAnswerer(t => index.Idf(t), options.Extractive).Answer(question, hits);
+    }
+
+    /// <summary>Removes a document and its chunks; indexes follow.</summary>
+    public async Task<bool> RemoveDocumentAsync(long documentId, CancellationToken cancellationToken = default)
+    {
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var removed = Store.RemoveDocument(documentId);
+            if (removed) { LexicalIndex(); SaveIndexes(); }
+            return removed;
+        }
+        finally { _writeGate.Release(); }
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        try { SaveIndexes(); }
+        finally { Store.Dispose(); }
+    }
+
+    /// <inheritdoc />
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Options for <see cref="Book.AskAsync"/>.</summary>
+public sealed record AskOptions
+{
+    /// <summary>Passages retrieved.</summary>
+    public int K { get; init; } = 5;
+    /// <summary>Metadata filter.</summary>
+    public SearchFilter? Filter { get; init; }
+    /// <summary>Extractive-mode tuning.</summary>
+    public ExtractiveOptions? Extractive { get; init; }
+}
