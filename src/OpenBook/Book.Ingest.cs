@@ -56,6 +56,12 @@ public sealed record IngestReport
     public IReadOnlyList<IngestFailure> Skipped { get; init; } = [];
     /// <summary>Files that failed to load (corrupt, encrypted…), with the reason.</summary>
     public IReadOnlyList<IngestFailure> Failed { get; init; } = [];
+    /// <summary>Time spent reading, parsing and chunking files, summed over worker threads.</summary>
+    public TimeSpan LoadTime { get; init; }
+    /// <summary>Time spent writing documents and chunks to the store.</summary>
+    public TimeSpan StoreTime { get; init; }
+    /// <summary>Time spent updating and saving the BM25 index.</summary>
+    public TimeSpan IndexTime { get; init; }
     /// <summary>True when at least one file is in the store after the run (added, updated or unchanged).</summary>
     public bool AnythingIngested => Added + Updated + Unchanged > 0;
 }
@@ -100,7 +106,16 @@ public sealed partial class Book
         var failed = new List<IngestFailure>();
         progress?.Report(new IngestProgress(0, files.Count, 0, bytesTotal, 0, null));
 
+        long loadTicks = 0;
+        var storeWatch = new Stopwatch();
         Prepared Prepare(SourceFile f)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try { return PrepareCore(f); }
+            finally { Interlocked.Add(ref loadTicks, Stopwatch.GetTimestamp() - started); }
+        }
+
+        Prepared PrepareCore(SourceFile f)
         {
             ct.ThrowIfCancellationRequested();
             byte[] bytes;
@@ -146,6 +161,7 @@ public sealed partial class Book
 
         foreach (var p in prepared)
         {
+            storeWatch.Start();
             var existing = Store.DocumentsOfFile(options.Collection, p.File.FullPath);
             if (p.Error is not null)
             {
@@ -180,6 +196,7 @@ public sealed partial class Book
                 foreach (var stale in existing.Where(e => !keys.Contains(e.SourceKey)))
                     if (Store.RemoveDocument(stale.Id)) removed++;
             }
+            storeWatch.Stop();
             bytesDone += p.Size;
             done++;
             progress?.Report(new IngestProgress(done, files.Count, bytesDone, bytesTotal, chunksWritten, p.File.SourcePath));
@@ -189,10 +206,13 @@ public sealed partial class Book
             foreach (var d in Store.ListDocuments(options.Collection).Where(d => !File.Exists(d.Path)))
                 if (Store.RemoveDocument(d.Id)) removed++;
 
+        var indexWatch = Stopwatch.StartNew();
         LexicalIndex();
         SaveIndexes();
+        indexWatch.Stop();
         return new IngestReport
         {
+            LoadTime = Stopwatch.GetElapsedTime(0, loadTicks), StoreTime = storeWatch.Elapsed, IndexTime = indexWatch.Elapsed,
             Files = files.Count, Added = added, Updated = updated, Unchanged = unchanged, Removed = removed, Chunks = chunksWritten, Bytes = bytesDone,
             Elapsed = sw.Elapsed, Skipped = skipped, Failed = failed,
         };

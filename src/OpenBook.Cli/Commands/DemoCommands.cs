@@ -84,7 +84,7 @@ internal static class DemoCommands
             }
             finally
             {
-                if (!r.GetValue(keep)) TryDelete(store);
+                if (!r.GetValue(keep)) Cli.TryDeleteDirectory(store);
             }
         });
         return cmd;
@@ -101,14 +101,4 @@ internal static class DemoCommands
         return answerable.Take(count).ToList();
     }
 
-    private static void TryDelete(string directory)
-    {
-        try
-        {
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-    }
 }
