@@ -1,4 +1,5 @@
 using OpenBook.Retrieval;
+using OpenBook.Tests.Ingestion;
 
 namespace OpenBook.Tests.Ingest;
 
@@ -122,5 +123,38 @@ public class BookIngestTests
             Assert.NotEmpty(await book.SearchAsync("holiday", 1));
             Assert.Empty(book.Store.CheckConsistency());
         }
+    }
+
+    // Enough words that a section is not "tiny" (tiny sibling sections are merged under their common heading).
+    private const string Filler = "Receipts are kept for audit, submitted within thirty days, approved by the line manager, and archived " +
+                                  "by finance for ten years according to the retention schedule of the company.";
+
+    [Fact]
+    public async Task Citations_of_ingested_pdf_docx_and_markdown_point_to_page_and_heading()
+    {
+        using var dir = new TempDir();
+        Directory.CreateDirectory(Path.Combine(dir.Path, "handbook", "hr"));
+        File.WriteAllBytes(Path.Combine(dir.Path, "handbook", "hr", "leave.pdf"), TestDocuments.Pdf([
+            TestDocuments.Column(60, "Leave policy overview for all staff members."),
+            TestDocuments.Column(60, "Sick leave requires a doctor's note after three days."),
+            TestDocuments.Column(60, "Unused vacation days carry over until the end of March."),
+        ]));
+        File.WriteAllBytes(Path.Combine(dir.Path, "handbook", "hr", "travel.docx"), TestDocuments.Docx(
+            ("Heading1", "Travel"), (null, "Book trains in second class. " + Filler), ("Heading2", "Per diem"), (null, "The per diem in Boston is 64 dollars. " + Filler)));
+        dir.File("handbook/it/vpn.md", "# VPN\n\n## Public networks\n\nAlways connect through the VPN on hotel wifi.\n");
+        await using var book = await Book.OpenAsync(Path.Combine(dir.Path, "store"));
+        var report = await book.IngestAsync([Path.Combine(dir.Path, "handbook")]);
+        Assert.Equal(3, report.Added);
+
+        var pdfHit = (await book.SearchAsync("vacation carry over March", 1))[0];
+        Assert.Equal("handbook/hr/leave.pdf p.3", pdfHit.Citation);
+        var docxHit = (await book.SearchAsync("per diem Boston", 1))[0];
+        Assert.Equal("handbook/hr/travel.docx › Travel › Per diem", docxHit.Citation);
+        var mdHit = (await book.SearchAsync("hotel wifi", 1))[0];
+        Assert.Equal("handbook/it/vpn.md › VPN › Public networks", mdHit.Citation);
+
+        var answer = await book.AskAsync("Until when do unused vacation days carry over?");
+        Assert.Contains("end of March", answer.Text);
+        Assert.Equal(3, answer.Citations[0].Page);
     }
 }
