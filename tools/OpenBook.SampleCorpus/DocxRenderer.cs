@@ -9,7 +9,7 @@ using DocumentFormat.OpenXml.Wordprocessing;
 namespace OpenBook.SampleCorpus;
 
 /// <summary>
-/// Renders a <see cref="SourceDocument"/> as a .docx: the title in the "Title" style, headings in "Heading1"/"Heading2",
+/// Renders a <see cref="SourceDocument"/> as a .docx: headings in the built-in "Heading1"/"Heading2" styles,
 /// bullets as numbered-list paragraphs ("ListBullet"), tables in "TableGrid" with a bold header row. Core properties
 /// are fixed and the zip is rewritten with fixed entry times, so output is byte-stable.
 /// </summary>
@@ -26,15 +26,11 @@ internal static class DocxRenderer
             main.AddNewPart<StyleDefinitionsPart>("rIdStyles").Styles = Styles();
             main.AddNewPart<NumberingDefinitionsPart>("rIdNumbering").Numbering = BulletNumbering();
             var body = new Body();
-            bool first = true;
             foreach (var block in source.Blocks)
             {
                 switch (block.Kind)
                 {
-                    case BlockKind.Heading1:
-                        body.Append(StyledParagraph(first ? "Title" : "Heading1", block.Text));
-                        first = false;
-                        break;
+                    case BlockKind.Heading1: body.Append(StyledParagraph("Heading1", block.Text)); break;
                     case BlockKind.Heading2: body.Append(StyledParagraph("Heading2", block.Text)); break;
                     case BlockKind.Paragraph: body.Append(new Paragraph(new Run(new Text(block.Text) { Space = SpaceProcessingModeValues.Preserve }))); break;
                     case BlockKind.Bullet:
@@ -121,7 +117,6 @@ internal static class DocxRenderer
                 new InsideHorizontalBorder { Val = BorderValues.Single, Size = 4 }, new InsideVerticalBorder { Val = BorderValues.Single, Size = 4 })))
         { Type = StyleValues.Table, StyleId = "TableGrid" };
         return new Styles(normal,
-            Paragraph("Title", "Title", 40, bold: true, spaceBefore: 0),
             Paragraph("Heading1", "heading 1", 32, bold: true, spaceBefore: 360, outline: 0),
             Paragraph("Heading2", "heading 2", 26, bold: true, spaceBefore: 240, outline: 1),
             listBullet, tableGrid);
