@@ -3,6 +3,10 @@ using System.Text.RegularExpressions;
 using AngleSharp.Html.Parser;
 using DocumentFormat.OpenXml.Packaging;
 using UglyToad.PdfPig;
+using UglyToad.PdfPig.Content;
+using UglyToad.PdfPig.DocumentLayoutAnalysis.PageSegmenter;
+using UglyToad.PdfPig.DocumentLayoutAnalysis.ReadingOrderDetector;
+using UglyToad.PdfPig.DocumentLayoutAnalysis.WordExtractor;
 using W = DocumentFormat.OpenXml.Wordprocessing;
 
 namespace OpenBook.SampleCorpus;
@@ -154,7 +158,7 @@ internal sealed class DocumentText
         {
             case ".pdf":
                 using (var pdf = PdfDocument.Open(path))
-                    return new(source?.PlainText() ?? "", pdf.GetPages().Select(p => string.Join(" ", p.GetWords().Select(w => w.Text))).ToList());
+                    return new(source?.PlainText() ?? "", pdf.GetPages().Select(PdfPageText).ToList());
             case ".docx":
                 using (var word = WordprocessingDocument.Open(path, false))
                 {
@@ -178,6 +182,18 @@ internal sealed class DocumentText
             default:
                 return new(File.ReadAllText(path), null);
         }
+    }
+
+    /// <summary>
+    /// A page's text the way a layout-aware reader gets it: nearest-neighbour words, grouped into blocks (Docstrum),
+    /// blocks in reading order, so a wrapped table cell reads as one run of text.
+    /// </summary>
+    private static string PdfPageText(Page page)
+    {
+        var words = page.GetWords(NearestNeighbourWordExtractor.Instance).ToList();
+        var blocks = DocstrumBoundingBoxes.Instance.GetBlocks(words);
+        return string.Join("\n", UnsupervisedReadingOrderDetector.Instance.Get(blocks).OrderBy(b => b.ReadingOrder)
+            .Select(b => string.Join(" ", b.TextLines.Select(l => string.Join(" ", l.Words.Select(w => w.Text))))));
     }
 
     private static string Normalize(string text) => Validator.Whitespace().Replace(text, " ").Trim();
