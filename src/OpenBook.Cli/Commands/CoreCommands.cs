@@ -105,9 +105,9 @@ internal static class CoreCommands
         citations = answer.Citations.Select(c => new { n = c.N, source = c.Source, page = c.Page, text = c.Text }),
     });
 
-    public static void PrintAnswer(IAnsiConsole console, Answer answer)
+    public static void PrintAnswer(IAnsiConsole console, Answer answer, bool explainMode = true)
     {
-        if (answer.Mode == AnswerMode.Extractive)
+        if (answer.Mode == AnswerMode.Extractive && explainMode)
             console.MarkupLine("[grey]Extractive mode: no language model is configured, so these are the sentences of your documents that best match the question. " +
                                "To get generated answers, pass a model (e.g. --model openai:http://localhost:11434/v1#llama3 or a local model directory) once model support is installed.[/]");
         console.WriteLine();

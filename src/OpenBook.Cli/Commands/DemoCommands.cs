@@ -45,7 +45,7 @@ internal static class DemoCommands
                     if (r.GetValue(Cli.Json)) continue;
                     console.WriteLine();
                     console.Write(new Rule($"[bold]Q:[/] {Markup.Escape(q.Question)}").LeftJustified());
-                    CoreCommands.PrintAnswer(console, answer);
+                    CoreCommands.PrintAnswer(console, answer, explainMode: answers.Count == 1);
                     console.MarkupLine($"[grey]expected: {Markup.Escape(q.Answer ?? "not in the documents")}{(q.Source is null ? "" : " — " + Markup.Escape(q.Source))}[/]");
                 }
 

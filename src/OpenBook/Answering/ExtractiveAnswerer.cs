@@ -8,9 +8,10 @@ public sealed record ExtractiveOptions
 {
     /// <summary>
     /// Minimum IDF-weighted share of the question's terms that the best sentence (with its headings) must cover;
-    /// below it the answer is "The documents do not say.". Calibrated on samples/handbook/questions.jsonl.
+    /// below it the answer is "The documents do not say.". Calibrated on samples/questions.jsonl (BM25 top 5): at 0.4 it
+    /// answers 129 of 161 answerable questions and refuses 8 of 11 unanswerable ones; 0.5 answers 99 and refuses 10.
     /// </summary>
-    public double MinCoverage { get; init; } = 0.5;
+    public double MinCoverage { get; init; } = 0.4;
     /// <summary>Most sentences in an answer.</summary>
     public int MaxSentences { get; init; } = 3;
     /// <summary>A further sentence is kept when its score is at least this fraction of the best one.</summary>
