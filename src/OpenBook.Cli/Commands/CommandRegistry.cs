@@ -13,6 +13,7 @@ internal static class CommandRegistry
         yield return CoreCommands.Docs();
         yield return CoreCommands.Stats();
         yield return DemoCommands.Demo();
+        yield return EvalCommands.Eval();
         yield return BenchCommands.Build();
     }
 }

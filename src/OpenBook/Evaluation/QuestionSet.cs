@@ -12,11 +12,21 @@ namespace OpenBook.Evaluation;
 /// <param name="Type">factual, numeric, multi-hop, unanswerable… (free text).</param>
 public sealed record EvalQuestion(string Id, string Question, string? Answer, string? Source, string? Quote, string? Collection, string? Type)
 {
-    /// <summary>True when the documents are expected to answer the question.</summary>
-    public bool Answerable => Source is not null;
+    /// <summary>Every accepted answer: <see cref="Answer"/> plus the optional <c>answers</c> list.</summary>
+    public IReadOnlyList<string> Answers { get; init; } = Answer is null ? [] : [Answer];
+
+    /// <summary>
+    /// True when the documents are expected to answer the question: the <c>answerable</c> field when present, else
+    /// whether an answer or a source is given.
+    /// </summary>
+    public bool Answerable { get; init; } = Answer is not null || Source is not null;
 }
 
-/// <summary>Reads question files: JSON Lines with <c>id</c>, <c>question</c>, <c>answer</c>, <c>source</c>, <c>quote</c>, <c>collection</c>, <c>type</c>.</summary>
+/// <summary>
+/// Reads question files: JSON Lines with <c>question</c> (required) and optional <c>id</c>, <c>answer</c>,
+/// <c>answers</c> (array of accepted answers), <c>source</c>, <c>quote</c>, <c>collection</c>, <c>type</c>,
+/// <c>answerable</c> (bool).
+/// </summary>
 public static class QuestionSet
 {
     /// <summary>Loads a JSONL question file; a bad line throws <see cref="OpenBookException"/> naming the file, line and field.</summary>
@@ -47,8 +57,30 @@ public static class QuestionSet
                 }
                 var id = Field("id", false) ?? $"line{lineNo}";
                 if (!ids.Add(id)) throw new OpenBookException($"{path}:{lineNo}: duplicate id \"{id}\"");
-                result.Add(new EvalQuestion(id, Field("question", true)!, Field("answer", false), Field("source", false), Field("quote", false),
-                    Field("collection", false), Field("type", false)));
+                var answer = Field("answer", false);
+                var answers = new List<string>();
+                if (answer is not null) answers.Add(answer);
+                if (root.TryGetProperty("answers", out var list) && list.ValueKind != JsonValueKind.Null)
+                {
+                    if (list.ValueKind != JsonValueKind.Array || list.EnumerateArray().Any(a => a.ValueKind != JsonValueKind.String))
+                        throw new OpenBookException($"{path}:{lineNo}: field \"answers\" must be an array of strings");
+                    answers.AddRange(list.EnumerateArray().Select(a => a.GetString()!).Where(a => a.Length > 0 && !answers.Contains(a)));
+                }
+                var source = Field("source", false);
+                bool? answerable = null;
+                if (root.TryGetProperty("answerable", out var flag) && flag.ValueKind != JsonValueKind.Null)
+                    answerable = flag.ValueKind switch
+                    {
+                        JsonValueKind.True => true,
+                        JsonValueKind.False => false,
+                        _ => throw new OpenBookException($"{path}:{lineNo}: field \"answerable\" must be true or false"),
+                    };
+                result.Add(new EvalQuestion(id, Field("question", true)!, answers.FirstOrDefault(), source, Field("quote", false),
+                    Field("collection", false), Field("type", false))
+                {
+                    Answers = answers,
+                    Answerable = answerable ?? (answers.Count > 0 || source is not null),
+                });
             }
         }
         return result;

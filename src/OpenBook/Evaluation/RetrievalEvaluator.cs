@@ -3,7 +3,7 @@ using OpenBook.Retrieval;
 
 namespace OpenBook.Evaluation;
 
-/// <summary>Retrieval quality on a question set (answerable questions only).</summary>
+/// <summary>Retrieval quality on a question set (answerable questions that name their source document).</summary>
 public sealed record RetrievalReport
 {
     /// <summary>Answerable questions evaluated.</summary>
@@ -33,7 +33,7 @@ public static class RetrievalEvaluator
         var ranks = new List<(string, int?)>();
         var latencies = new List<double>();
         int withQuote = 0, quoteHits = 0;
-        foreach (var q in questions.Where(q => q.Answerable))
+        foreach (var q in questions.Where(q => q.Answerable && q.Source is not null))
         {
             var sw = Stopwatch.StartNew();
             var hits = await book.SearchAsync(q.Question, new SearchOptions { K = k, Filter = filter }, cancellationToken).ConfigureAwait(false);
