@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using AngleSharp.Html.Parser;
 using DocumentFormat.OpenXml.Packaging;
+using DocumentFormat.OpenXml.Validation;
 using UglyToad.PdfPig;
 using UglyToad.PdfPig.Content;
 using UglyToad.PdfPig.DocumentLayoutAnalysis.PageSegmenter;
@@ -13,7 +14,7 @@ namespace OpenBook.SampleCorpus;
 
 /// <summary>
 /// The "validate" verb. Checks that (1) every generated .pdf/.docx in samples/handbook matches its source byte for byte
-/// and has one, and (2) samples/questions.jsonl is well-formed: unique ids, known types, answerable questions name an
+/// and has one, and every .docx passes the Open XML schema validator, and (2) samples/questions.jsonl is well-formed: unique ids, known types, answerable questions name an
 /// existing source whose text contains the quote (whitespace-normalised, case-sensitive), unanswerable ones have null
 /// answer/source/quote. For .pdf/.docx the quote must be in the generator source text and also in the text extracted
 /// from the generated file (PdfPig, one page; OpenXml). Prints corpus statistics; exits 1 naming each bad line.
@@ -46,6 +47,12 @@ internal static partial class Validator
             if (!File.Exists(target)) errors.Add($"{source.OutputPath}: not generated yet (run the generate verb)");
             else if (!File.ReadAllBytes(target).AsSpan().SequenceEqual(Generator.Render(source)))
                 errors.Add($"{source.OutputPath}: differs from its source {Path.GetFileName(source.SourcePath)} (run the generate verb and commit)");
+            else if (!source.IsPdf)
+            {
+                using var word = WordprocessingDocument.Open(target, false);
+                foreach (var problem in new OpenXmlValidator().Validate(word).Take(5))
+                    errors.Add($"{source.OutputPath}: invalid Open XML at {problem.Path?.XPath}: {problem.Description}");
+            }
         }
         foreach (var file in Directory.EnumerateFiles(paths.Handbook, "*", SearchOption.AllDirectories))
         {
