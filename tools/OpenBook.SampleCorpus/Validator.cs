@@ -15,7 +15,8 @@ namespace OpenBook.SampleCorpus;
 /// <summary>
 /// The "validate" verb. Checks that (1) every generated .pdf/.docx in samples/handbook matches its source byte for byte
 /// and has one, and every .docx passes the Open XML schema validator, and (2) samples/questions.jsonl is well-formed: unique ids, known types, answerable questions name an
-/// existing source whose text contains the quote (whitespace-normalised, case-sensitive), unanswerable ones have null
+/// existing source whose text contains the quote (whitespace-normalised, case-sensitive) and whose top-level folder is
+/// the collection, unanswerable ones have null
 /// answer/source/quote. For .pdf/.docx the quote must be in the generator source text and also in the text extracted
 /// from the generated file (PdfPig, one page; OpenXml). Prints corpus statistics; exits 1 naming each bad line.
 /// </summary>
@@ -108,6 +109,8 @@ internal static partial class Validator
                     errors.Add($"{where}: source '{source}' does not exist under samples/handbook");
                 else if (text.Find(quote) is { } problem)
                     errors.Add($"{where}: quote not found in {source} ({problem}): \"{quote}\"");
+                if (source is not null && collection is not null && source.Split('/')[0] != collection)
+                    errors.Add($"{where}: collection '{collection}' is not the top-level folder of source '{source}'");
             }
             questions.Add((type ?? "?", collection ?? "?"));
         }
