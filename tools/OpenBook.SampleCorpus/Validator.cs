@@ -13,12 +13,12 @@ using W = DocumentFormat.OpenXml.Wordprocessing;
 namespace OpenBook.SampleCorpus;
 
 /// <summary>
-/// The "validate" verb. Checks that (1) every generated .pdf/.docx in samples/handbook matches its source byte for byte
-/// and has one, and every .docx passes the Open XML schema validator, and (2) samples/questions.jsonl is well-formed: unique ids, known types, answerable questions name an
-/// existing source whose text contains the quote (whitespace-normalised, case-sensitive) and whose top-level folder is
-/// the collection, unanswerable ones have null
-/// answer/source/quote. For .pdf/.docx the quote must be in the generator source text and also in the text extracted
-/// from the generated file (PdfPig, one page; OpenXml). Prints corpus statistics; exits 1 naming each bad line.
+/// The "validate" verb. Checks that (1) every generated .pdf/.docx in samples/handbook has a source, matches it byte
+/// for byte, and (.docx) passes the Open XML schema validator; (2) samples/questions.jsonl is well-formed: unique ids,
+/// known types; answerable questions name an existing source whose top-level folder is the collection and whose text
+/// contains the quote (whitespace-normalised, case-sensitive); unanswerable ones have null answer/source/quote. For
+/// .pdf/.docx the quote must be in the generator source text and also in the text extracted from the generated file
+/// (PdfPig with layout analysis, one page; OpenXml). Prints corpus statistics; exits 1 naming each bad file or line.
 /// </summary>
 internal static partial class Validator
 {
