@@ -1,3 +1,4 @@
+using OpenBook.Ingestion;
 using System.CommandLine;
 using OpenBook.Retrieval;
 using Spectre.Console;
@@ -115,7 +116,7 @@ internal static class CoreCommands
         {
             console.WriteLine();
             foreach (var c in answer.Citations)
-                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormatter.Format(c.Source, c.Page, c.Headings))}[/]");
+                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
         }
     }
 
@@ -171,7 +172,7 @@ internal static class CoreCommands
             console.MarkupLine($"[bold]{Markup.Escape(doc.DisplayPath)}[/] (id {doc.Id}, collection {Markup.Escape(doc.Collection)}, {chunks.Count} chunks)");
             if (doc.Title is not null) console.MarkupLine($"title: {Markup.Escape(doc.Title)}");
             foreach (var c in chunks)
-                console.MarkupLine($"[grey]#{c.Index}[/] [green]{Markup.Escape(CitationFormatter.Format(doc.DisplayPath, c.Page, c.Headings))}[/] [grey]({c.TokenCount} tokens)[/]\n   {Markup.Escape(Snippet(c.Text, 200))}");
+                console.MarkupLine($"[grey]#{c.Index}[/] [green]{Markup.Escape(CitationFormat.Format(doc.DisplayPath, c.Page, c.Headings))}[/] [grey]({c.TokenCount} tokens)[/]\n   {Markup.Escape(Snippet(c.Text, 200))}");
             return 0;
         });
 
