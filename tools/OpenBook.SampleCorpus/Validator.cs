@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using AngleSharp.Html.Parser;
 using DocumentFormat.OpenXml.Packaging;
+using DocumentFormat.OpenXml.Validation;
 using UglyToad.PdfPig;
 using UglyToad.PdfPig.Content;
 using UglyToad.PdfPig.DocumentLayoutAnalysis.PageSegmenter;
@@ -12,11 +13,12 @@ using W = DocumentFormat.OpenXml.Wordprocessing;
 namespace OpenBook.SampleCorpus;
 
 /// <summary>
-/// The "validate" verb. Checks that (1) every generated .pdf/.docx in samples/handbook matches its source byte for byte
-/// and has one, and (2) samples/questions.jsonl is well-formed: unique ids, known types, answerable questions name an
-/// existing source whose text contains the quote (whitespace-normalised, case-sensitive), unanswerable ones have null
-/// answer/source/quote. For .pdf/.docx the quote must be in the generator source text and also in the text extracted
-/// from the generated file (PdfPig, one page; OpenXml). Prints corpus statistics; exits 1 naming each bad line.
+/// The "validate" verb. Checks that (1) every generated .pdf/.docx in samples/handbook has a source, matches it byte
+/// for byte, and (.docx) passes the Open XML schema validator; (2) samples/questions.jsonl is well-formed: unique ids,
+/// known types; answerable questions name an existing source whose top-level folder is the collection and whose text
+/// contains the quote (whitespace-normalised, case-sensitive); unanswerable ones have null answer/source/quote. For
+/// .pdf/.docx the quote must be in the generator source text and also in the text extracted from the generated file
+/// (PdfPig with layout analysis, one page; OpenXml). Prints corpus statistics; exits 1 naming each bad file or line.
 /// </summary>
 internal static partial class Validator
 {
@@ -46,6 +48,12 @@ internal static partial class Validator
             if (!File.Exists(target)) errors.Add($"{source.OutputPath}: not generated yet (run the generate verb)");
             else if (!File.ReadAllBytes(target).AsSpan().SequenceEqual(Generator.Render(source)))
                 errors.Add($"{source.OutputPath}: differs from its source {Path.GetFileName(source.SourcePath)} (run the generate verb and commit)");
+            else if (!source.IsPdf)
+            {
+                using var word = WordprocessingDocument.Open(target, false);
+                foreach (var problem in new OpenXmlValidator().Validate(word).Take(5))
+                    errors.Add($"{source.OutputPath}: invalid Open XML at {problem.Path?.XPath}: {problem.Description}");
+            }
         }
         foreach (var file in Directory.EnumerateFiles(paths.Handbook, "*", SearchOption.AllDirectories))
         {
@@ -101,6 +109,8 @@ internal static partial class Validator
                     errors.Add($"{where}: source '{source}' does not exist under samples/handbook");
                 else if (text.Find(quote) is { } problem)
                     errors.Add($"{where}: quote not found in {source} ({problem}): \"{quote}\"");
+                if (source is not null && collection is not null && source.Split('/')[0] != collection)
+                    errors.Add($"{where}: collection '{collection}' is not the top-level folder of source '{source}'");
             }
             questions.Add((type ?? "?", collection ?? "?"));
         }
