@@ -41,6 +41,9 @@ public sealed record VectorFilter(Func<long, bool> Allows, double? Selectivity =
     /// <summary>A filter passing only the given ids (selectivity is computed against <paramref name="totalCount"/> when given).</summary>
     public static VectorFilter FromIds(IReadOnlySet<long> ids, int? totalCount = null) =>
         new(ids.Contains, totalCount is > 0 ? Math.Min(1.0, ids.Count / (double)totalCount.Value) : null);
+
+    /// <summary>Lets a plain predicate be passed wherever a filter is expected (selectivity estimated by sampling).</summary>
+    public static implicit operator VectorFilter(Func<long, bool> allows) => new(allows);
 }
 
 /// <summary>
@@ -75,4 +78,25 @@ public interface IVectorIndex : IDisposable
     IReadOnlyList<VectorHit> Search(ReadOnlySpan<float> query, int k, VectorFilter? filter = null);
     /// <summary>Writes the index to one checksummed file (temp file + fsync + atomic rename).</summary>
     void Save(string path, ulong stamp = 0);
+}
+
+/// <summary>Opening saved indexes without knowing their kind.</summary>
+public static class VectorIndex
+{
+    /// <summary>
+    /// Opens a file written by <see cref="IVectorIndex.Save"/> as the kind of index it holds (<see cref="FlatIndex"/> or
+    /// <see cref="HnswIndex"/>). Throws <see cref="VectorIndexFileException"/> when the file is missing, truncated,
+    /// corrupt or does not match the expected dimensions/metric.
+    /// </summary>
+    public static IVectorIndex Open(string path, int? expectedDimensions = null, VectorMetric? expectedMetric = null)
+    {
+        IndexKind kind;
+        using (var file = new IndexFileReader(path, verifyChecksum: false)) kind = file.Header.Kind;
+        return kind switch
+        {
+            IndexKind.Flat => FlatIndex.Open(path, expectedDimensions, expectedMetric),
+            IndexKind.Hnsw => HnswIndex.Open(path, expectedDimensions, expectedMetric),
+            _ => throw new VectorIndexFileException(path, $"unknown index kind {(uint)kind}"),
+        };
+    }
 }
