@@ -64,16 +64,19 @@ public class HnswIndexTests
     }
 
     [Theory]
-    [InlineData(0.30)]
-    [InlineData(0.10)]
-    [InlineData(0.03)]
-    [InlineData(0.01)]  // below the exact-fallback threshold
-    [InlineData(0.001)] // 3 passing points: fewer than k exist
-    public void Filters_never_leak_and_still_find_k_results(double fraction)
+    [InlineData(0.30, true)]
+    [InlineData(0.10, true)]
+    [InlineData(0.03, true)]
+    [InlineData(0.01, true)]
+    [InlineData(0.001, true)]  // 3 passing points: the walk finds fewer than k and the exact scan confirms it
+    [InlineData(0.30, false)]  // cost model decides (at this size it mostly scans)
+    [InlineData(0.01, false)]
+    public void Filters_never_leak_and_still_find_k_results(double fraction, bool forceGraphWalk)
     {
         var (hnsw, flat, _) = Build(VectorMetric.Cosine);
         using (hnsw) using (flat)
         {
+            if (forceGraphWalk) hnsw.ExactFallbackSelectivity = 0;
             var rng = new Random(42);
             var allowed = Enumerable.Range(0, N).Where(_ => rng.NextDouble() < fraction).Select(i => (long)i * 3).ToHashSet();
             if (allowed.Count == 0) allowed.Add(0);
@@ -89,6 +92,18 @@ public class HnswIndexTests
             double recall = VectorTestData.Recall(flat, q => hnsw.Search(q, 10, filter), queries, Dims, 10, filter);
             Assert.True(recall >= 0.95, $"filtered recall@10 at {fraction:P1}: {recall:F3}");
         }
+    }
+
+    [Fact]
+    public void Exact_scan_choice_follows_the_fixed_threshold_or_the_cost_model()
+    {
+        using var hnsw = new HnswIndex(384, VectorMetric.Cosine);
+        var data = VectorTestData.Clustered(200, 384);
+        hnsw.AddRange(Enumerable.Range(0, 200).Select(i => (long)i).ToArray(), data, threads: 1);
+        Assert.True(hnsw.PrefersExactScan(0.001, 64));  // ~64k distances to walk vs ~20 + 200 predicate calls
+        hnsw.ExactFallbackSelectivity = 0.0005;
+        Assert.False(hnsw.PrefersExactScan(0.001, 64));
+        Assert.True(hnsw.PrefersExactScan(0.0001, 64));
     }
 
     [Fact]

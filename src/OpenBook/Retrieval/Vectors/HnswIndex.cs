@@ -26,8 +26,9 @@ public sealed record HnswOptions
 /// <item>Neighbours are chosen with the paper's heuristic (algorithm 4), so clusters stay connected.</item>
 /// <item>Deletes leave a tombstone (the node still routes searches, never appears in results) and repair the links of
 /// its neighbours; <see cref="Compact"/> drops tombstones for good.</item>
-/// <item>Filters are applied during the graph walk; when a filter passes fewer than <see cref="ExactFallbackSelectivity"/>
-/// of the nodes the index scans the passing ids exactly instead, so a filtered search still returns k results.</item>
+/// <item>Filters are applied during the graph walk; when a filter is so selective that scanning the passing ids is cheaper
+/// (see <see cref="ExactFallbackSelectivity"/>) the index scans exactly instead; either way a filtered search returns
+/// k results when k pass.</item>
 /// </list>
 /// Vectors live in 64-byte aligned unmanaged memory; a saved index opens by memory mapping (copy-on-write).
 /// </summary>
@@ -97,11 +98,26 @@ public sealed unsafe class HnswIndex : IVectorIndex
     /// <summary>Candidate list size for searches; may be changed at any time.</summary>
     public int EfSearch { get; set; }
     /// <summary>
-    /// Below this fraction of passing nodes a filtered search scans the passing ids exactly instead of walking the graph
-    /// (default 0.02: at 100k × 384 the graph walk with ef = 64 costs about as much as scanning 2 % of the points,
-    /// and the walk's recall drops under very selective filters).
+    /// When set, a filtered search passing fewer than this fraction of the nodes scans the passing ids exactly instead of
+    /// walking the graph. When null (default) the index decides per query from a cost model: a filtered walk computes
+    /// about <c>efSearch · M0 / 2 / selectivity</c> distances (walking past rejected nodes until ef pass), an exact scan
+    /// <c>n · selectivity</c> distances plus <c>n</c> cheap predicate calls; the cheaper one runs. Both return only
+    /// passing ids; the scan is exact.
     /// </summary>
-    public double ExactFallbackSelectivity { get; set; } = 0.02;
+    public double? ExactFallbackSelectivity { get; set; }
+
+    /// <summary>True when a filtered search with this selectivity and ef will scan exactly instead of walking the graph.</summary>
+    public bool PrefersExactScan(double selectivity, int efSearch)
+    {
+        if (ExactFallbackSelectivity is { } fixedThreshold) return selectivity < fixedThreshold;
+        double n = Math.Max(1, Count);
+        double walk = efSearch * (_m0 / 2.0) / Math.Max(selectivity, 1e-9);
+        double exact = n * selectivity + n * PredicateCostInDistances;
+        return exact < walk;
+    }
+
+    // A predicate call (a hash-set lookup) costs about a tenth of a 384-d distance; more than that for short vectors.
+    private double PredicateCostInDistances => Math.Clamp(32.0 / Dimensions, 0.05, 0.5);
 
     /// <summary>Approximate bytes held: vectors, links, ids and bookkeeping (not the id dictionary).</summary>
     public long MemoryBytes
@@ -505,14 +521,15 @@ public sealed unsafe class HnswIndex : IVectorIndex
             {
                 if (Count == 0) return [];
                 var allows = filter?.Allows;
-                if (allows != null && (filter!.Selectivity ?? EstimateSelectivity(allows)) < ExactFallbackSelectivity)
+                int ef = Math.Max(efSearch, k);
+                if (allows != null && PrefersExactScan(filter!.Selectivity ?? EstimateSelectivity(allows), ef))
                     return ExactScan(q, k, allows, s);
                 int entry, maxLevel;
                 lock (_entryLock) { entry = _entry; maxLevel = _maxLevel; }
                 int cur = entry;
                 float curD = Dist(q, Vec(cur));
                 for (int l = maxLevel; l > 0; l--) Greedy(q, ref cur, ref curD, l);
-                SearchLayer(q, cur, curD, Math.Max(efSearch, k), 0, allows, skipDeleted: _live != _nodes, s);
+                SearchLayer(q, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
                 int n = s.Results.Count;
                 if (n < k && allows != null) return ExactScan(q, k, allows, s); // the walk could not reach k passing nodes
                 while (s.Results.Count > k) s.Results.Pop();

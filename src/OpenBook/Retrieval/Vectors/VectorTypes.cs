@@ -34,7 +34,8 @@ public readonly record struct VectorHit(long Id, float Distance)
 /// <param name="Allows">True when the id may be returned. Called from several threads; must be thread-safe and cheap.</param>
 /// <param name="Selectivity">
 /// Optional hint: the fraction (0..1] of indexed ids that pass. When null the index estimates it by sampling.
-/// Below <see cref="HnswIndex.ExactFallbackSelectivity"/> the index scans the passing ids exactly instead of walking the graph.
+/// <see cref="HnswIndex"/> uses it to choose between walking the graph and scanning the passing ids exactly
+/// (<see cref="HnswIndex.PrefersExactScan"/>).
 /// </param>
 public sealed record VectorFilter(Func<long, bool> Allows, double? Selectivity = null)
 {
