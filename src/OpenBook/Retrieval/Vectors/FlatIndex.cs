@@ -224,7 +224,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
             var w = new IndexFileWriter();
             w.Section(_ids, _count);
             w.Section((nint)_vectors.Ptr, (long)_count * Dimensions * 4);
-            w.Save(path, new IndexHeader { Kind = IndexKind.Flat, Metric = Metric, Dims = Dimensions, NodeCount = _count, LiveCount = _count, Stamp = stamp });
+            w.Save(path, new IndexHeader { Kind = IndexFileKind.Flat, Metric = Metric, Dims = Dimensions, NodeCount = _count, LiveCount = _count, Stamp = stamp });
         }
         finally { _lock.ExitReadLock(); }
     }
@@ -237,7 +237,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
     {
         using var file = new IndexFileReader(path, verifyChecksum);
         var h = file.Header;
-        ExpectHeader(file, IndexKind.Flat, expectedDimensions, expectedMetric);
+        ExpectHeader(file, IndexFileKind.Flat, expectedDimensions, expectedMetric);
         var index = new FlatIndex(h.Dims, h.Metric, (int)Math.Max(16, h.NodeCount));
         long n = h.NodeCount;
         index._ids = file.ReadArray<long>(0, n);
@@ -250,7 +250,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
         return index;
     }
 
-    internal static void ExpectHeader(IndexFileReader file, IndexKind kind, int? dims, VectorMetric? metric)
+    internal static void ExpectHeader(IndexFileReader file, IndexFileKind kind, int? dims, VectorMetric? metric)
     {
         var h = file.Header;
         if (h.Kind != kind) throw new VectorIndexFileException(file.Path, $"holds a {h.Kind} index, expected {kind}");

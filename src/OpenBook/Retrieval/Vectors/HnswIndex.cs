@@ -693,7 +693,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
             });
             w.Save(path, new IndexHeader
             {
-                Kind = IndexKind.Hnsw, Metric = Metric, Dims = Dimensions, M = _m, M0 = _m0,
+                Kind = IndexFileKind.Hnsw, Metric = Metric, Dims = Dimensions, M = _m, M0 = _m0,
                 EfConstruction = Options.EfConstruction, NodeCount = n, LiveCount = _live,
                 EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp,
             });
@@ -713,7 +713,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         var file = new IndexFileReader(path, verifyChecksum);
         try
         {
-            FlatIndex.ExpectHeader(file, IndexKind.Hnsw, expectedDimensions, expectedMetric);
+            FlatIndex.ExpectHeader(file, IndexFileKind.Hnsw, expectedDimensions, expectedMetric);
             var h = file.Header;
             if (h.M is < 2 or > 255 || h.M0 != 2 * h.M || h.EfConstruction < 1 || h.LiveCount > h.NodeCount || h.MaxLevel > 32
                 || (h.NodeCount == 0) != (h.EntryPoint < 0) || h.EntryPoint >= h.NodeCount)

@@ -6,7 +6,7 @@ using System.Text;
 namespace OpenBook.Retrieval.Vectors;
 
 /// <summary>What kind of index a file holds.</summary>
-internal enum IndexKind : uint { Flat = 1, Hnsw = 2 }
+internal enum IndexFileKind : uint { Flat = 1, Hnsw = 2 }
 
 /// <summary>
 /// Fixed header of an index file (256 bytes, little-endian):
@@ -25,7 +25,7 @@ internal sealed record IndexHeader
     public const int Size = 256, MaxSections = 10, CurrentVersion = 1;
     public static ReadOnlySpan<byte> Magic => "OBVECIDX"u8;
 
-    public IndexKind Kind { get; init; }
+    public IndexFileKind Kind { get; init; }
     public VectorMetric Metric { get; init; }
     public int Dims { get; init; }
     public int M { get; init; }
@@ -189,7 +189,7 @@ internal sealed unsafe class IndexFileReader : IDisposable
             Header = new IndexHeader
             {
                 Version = version,
-                Kind = (IndexKind)BinaryPrimitives.ReadUInt32LittleEndian(s[12..]),
+                Kind = (IndexFileKind)BinaryPrimitives.ReadUInt32LittleEndian(s[12..]),
                 Metric = (VectorMetric)BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
                 Dims = BinaryPrimitives.ReadInt32LittleEndian(s[20..]),
                 M = BinaryPrimitives.ReadInt32LittleEndian(s[24..]),

@@ -91,12 +91,12 @@ public static class VectorIndex
     /// </summary>
     public static IVectorIndex Open(string path, int? expectedDimensions = null, VectorMetric? expectedMetric = null)
     {
-        IndexKind kind;
+        IndexFileKind kind;
         using (var file = new IndexFileReader(path, verifyChecksum: false)) kind = file.Header.Kind;
         return kind switch
         {
-            IndexKind.Flat => FlatIndex.Open(path, expectedDimensions, expectedMetric),
-            IndexKind.Hnsw => HnswIndex.Open(path, expectedDimensions, expectedMetric),
+            IndexFileKind.Flat => FlatIndex.Open(path, expectedDimensions, expectedMetric),
+            IndexFileKind.Hnsw => HnswIndex.Open(path, expectedDimensions, expectedMetric),
             _ => throw new VectorIndexFileException(path, $"unknown index kind {(uint)kind}"),
         };
     }
