@@ -10,6 +10,9 @@ Needs Debian's python3-hnswlib, python3-faiss, python3-numpy; installs them with
 """
 import argparse, gc, json, os, subprocess, sys, time
 
+# FAISS uses OpenMP; on a shared machine spinning OpenMP workers only burn the other processes' time.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def ensure_packages():
     try:

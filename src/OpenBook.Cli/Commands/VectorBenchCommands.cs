@@ -20,6 +20,9 @@ internal static class VectorBenchCommands
     internal sealed record Row(string Engine, [property: System.Text.Json.Serialization.JsonPropertyName("M")] int M, int EfConstruction, int EfSearch, double Recall10, double Qps1, double QpsAll,
         double BuildSeconds, double MemoryMB);
 
+    /// <summary>Persistence figures (OpenBook only): file size, save time, open time with and without the checksum pass.</summary>
+    internal sealed record PersistenceRow(double FileMB, double SaveSeconds, double OpenSeconds, double OpenNoChecksumSeconds);
+
     /// <summary>Filtered search quality and speed at one selectivity (OpenBook only).</summary>
     internal sealed record FilteredRow(double Selectivity, int EfSearch, bool ExactFallback, double Recall10, double Qps1);
 
@@ -74,6 +77,7 @@ internal static class VectorBenchCommands
             Directory.CreateDirectory(dir);
             var rows = new List<Row>();
             var filtered = new List<FilteredRow>();
+            PersistenceRow? persistence = null;
             JsonElement? versions = null;
             try
             {
@@ -95,6 +99,8 @@ internal static class VectorBenchCommands
                     }
                     console.MarkupLine("[grey]openbook: filtered search at 10 %, 2 %, 1 % selectivity…[/]");
                     filtered.AddRange(MeasureFiltered(index, data, qs, ds, efs));
+                    console.MarkupLine("[grey]openbook: save and open…[/]");
+                    persistence = MeasurePersistence(index, Path.Combine(dir, "openbook.obvec"));
                 }
 
                 if (!r.GetValue(noPeers))
@@ -114,7 +120,7 @@ internal static class VectorBenchCommands
             var load = new { before = loadBefore, after = LoadAverage(), cores = Environment.ProcessorCount };
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, filtered, peerVersions = versions });
+                Cli.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, filtered, persistence, peerVersions = versions });
                 return 0;
             }
             var table = new Table().AddColumns("engine", "M", "efC", "efSearch", "recall@10", "QPS 1 thr", $"QPS {nThreads} thr", "build s", "memory MB");
@@ -129,6 +135,8 @@ internal static class VectorBenchCommands
                 ft.AddRow(f.Selectivity.ToString("P0", CultureInfo.InvariantCulture), I(f.EfSearch), f.ExactFallback ? "yes" : "no",
                     f.Recall10.ToString("F4", CultureInfo.InvariantCulture), f.Qps1.ToString("N0", CultureInfo.InvariantCulture));
             console.Write(ft);
+            if (persistence is { } pr)
+                console.MarkupLine(FormattableString.Invariant($"index file {pr.FileMB:F0} MB: save {pr.SaveSeconds:F2} s, open {pr.OpenSeconds:F2} s ({pr.OpenNoChecksumSeconds:F2} s without the checksum pass)"));
             return 0;
         });
         return cmd;
@@ -227,6 +235,22 @@ internal static class VectorBenchCommands
                 yield return new FilteredRow(sel, ef, fb, Math.Round(recall, 4), Math.Round(qps1, 1));
             }
         }
+    }
+
+    private static PersistenceRow MeasurePersistence(HnswIndex index, string path)
+    {
+        var sw = Stopwatch.StartNew();
+        index.Save(path);
+        double save = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        using (HnswIndex.Open(path)) { }
+        double open = sw.Elapsed.TotalSeconds;
+        sw.Restart();
+        using (HnswIndex.Open(path, verifyChecksum: false)) { }
+        double openFast = sw.Elapsed.TotalSeconds;
+        double mb = new FileInfo(path).Length / 1048576.0;
+        File.Delete(path);
+        return new PersistenceRow(Math.Round(mb, 1), Math.Round(save, 3), Math.Round(open, 3), Math.Round(openFast, 3));
     }
 
     private static ulong Mix(ulong x)

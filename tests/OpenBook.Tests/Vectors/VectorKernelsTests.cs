@@ -40,3 +40,29 @@ public class VectorKernelsTests
         Assert.Throws<ArgumentException>(() => VectorKernels.Dot(new float[3], new float[4]));
     }
 }
+
+public class XxHash64Tests
+{
+    [Theory]
+    [InlineData("", 0xEF46DB3751D8E999UL)]
+    [InlineData("abc", 0x44BC2CF5AD770999UL)]
+    public void Matches_reference_vectors(string text, ulong expected) =>
+        Assert.Equal(expected, OpenBook.Retrieval.Vectors.XxHash64.Hash(System.Text.Encoding.ASCII.GetBytes(text)));
+
+    [Fact]
+    public void Streaming_in_odd_chunks_equals_one_shot()
+    {
+        var data = new byte[1000];
+        new Random(1).NextBytes(data);
+        ulong whole = OpenBook.Retrieval.Vectors.XxHash64.Hash(data);
+        var h = new OpenBook.Retrieval.Vectors.XxHash64();
+        int pos = 0;
+        foreach (int len in new[] { 1, 7, 31, 32, 33, 64, 100, 3, 729 })
+        {
+            h.Append(data.AsSpan(pos, len));
+            pos += len;
+        }
+        Assert.Equal(1000, pos);
+        Assert.Equal(whole, h.Digest());
+    }
+}

@@ -42,10 +42,19 @@ internal sealed class XxHash64
             Stripe(_buf);
             _bufLen = 0;
         }
-        while (data.Length >= 32)
+        if (data.Length >= 32)
         {
-            Stripe(data);
-            data = data[32..];
+            // locals stay in registers (the fields would be stored back every round)
+            ulong v1 = _v1, v2 = _v2, v3 = _v3, v4 = _v4;
+            while (data.Length >= 32)
+            {
+                v1 = Round(v1, BinaryPrimitives.ReadUInt64LittleEndian(data));
+                v2 = Round(v2, BinaryPrimitives.ReadUInt64LittleEndian(data[8..]));
+                v3 = Round(v3, BinaryPrimitives.ReadUInt64LittleEndian(data[16..]));
+                v4 = Round(v4, BinaryPrimitives.ReadUInt64LittleEndian(data[24..]));
+                data = data[32..];
+            }
+            (_v1, _v2, _v3, _v4) = (v1, v2, v3, v4);
         }
         data.CopyTo(_buf);
         _bufLen = data.Length;
