@@ -7,6 +7,10 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> All()
     {
+        yield return CoreCommands.Search();
+        yield return CoreCommands.Ask();
+        yield return CoreCommands.Docs();
+        yield return CoreCommands.Stats();
         yield return BenchCommands.Build();
     }
 }
