@@ -156,3 +156,45 @@ public sealed class SentenceEncoderTests
         Assert.Same(encoder, encoder.GetService<OnnxSentenceEncoder>());
     }
 }
+
+public sealed class SentenceEncoderEdgeTests
+{
+    [Fact]
+    public async Task Empty_input_gives_no_embeddings_and_cancellation_is_honoured()
+    {
+        using var encoder = OnnxSentenceEncoder.Load(Fixtures.Encoder("tiny-bert"));
+        Assert.Empty(await encoder.GenerateAsync([]));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => encoder.GenerateAsync(["a", "b"], cancellationToken: cts.Token));
+    }
+
+    [Fact]
+    public async Task Long_input_is_truncated_to_max_sequence_length()
+    {
+        using var encoder = OnnxSentenceEncoder.Load(Fixtures.Encoder("tiny-bert"), new OnnxEncoderOptions { MaxSequenceLength = 8 });
+        var ids = encoder.Tokenize(string.Join(' ', Enumerable.Repeat("retrieval", 50)));
+        Assert.Equal(8, ids.Length);
+        Assert.Equal(encoder.Tokenizer.SepId, ids[^1]);
+        var v = await encoder.GenerateAsync([string.Join(' ', Enumerable.Repeat("retrieval", 50)), string.Join(' ', Enumerable.Repeat("retrieval", 6))]);
+        Fixtures.AssertClose(v[0].Vector.Span, v[1].Vector.Span, 1e-6, "same 8 tokens after truncation");
+    }
+
+    [Theory]
+    [InlineData("intfloat/e5-small-v2", "query: ", "passage: ")]
+    [InlineData("BAAI/bge-small-en-v1.5", "Represent this sentence for searching relevant passages: ", "")]
+    [InlineData("sentence-transformers/all-MiniLM-L6-v2", "", "")]
+    public void Prefixes_are_guessed_from_the_model_id(string id, string query, string passage) =>
+        Assert.Equal(new OpenBook.Embeddings.EmbeddingPrefixes(query, passage), OpenBook.Embeddings.EmbeddingPrefixes.ForModel(id));
+
+    [Fact]
+    public void Prompts_of_config_sentence_transformers_json_are_used()
+    {
+        using var dir = Fixtures.CopyOf("tiny-bert-cls");
+        File.WriteAllText(Path.Combine(dir.Path, "config_sentence_transformers.json"), """{"prompts": {"query": "query: ", "document": "passage: "}}""");
+        using var encoder = OnnxSentenceEncoder.Load(dir.Path);
+        Assert.Equal(OpenBook.Embeddings.EmbeddingPrefixes.E5, encoder.Prefixes);
+        var reference = Fixtures.Reference("tiny-bert-cls").GetProperty("sentences")[0];
+        Assert.Equal(Fixtures.Ints(reference.GetProperty("query_ids")), encoder.Tokenize(reference.GetProperty("text").GetString()!, OpenBook.Embeddings.EmbeddingInputKind.Query));
+    }
+}
