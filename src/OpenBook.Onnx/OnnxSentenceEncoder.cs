@@ -58,6 +58,11 @@ public sealed class OnnxSentenceEncoder : IEmbeddingGenerator<string, Embedding<
         Prefixes = options.Prefixes ?? (layout.Prompts != EmbeddingPrefixes.None ? layout.Prompts : EmbeddingPrefixes.ForModel(modelId));
         Dimension = layout.Dimension ?? 0;
         _metadata = new EmbeddingGeneratorMetadata("onnxruntime", new Uri(layout.ModelPath), modelId, layout.Dimension);
+        _cacheModelId = new Lazy<string>(() =>
+        {
+            using var f = File.OpenRead(layout.ModelPath);
+            return $"{modelId}@{Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(f))[..16]}";
+        });
     }
 
     /// <summary>Loads the model in <paramref name="modelDirectory"/>; errors name the missing file or bad field.</summary>
@@ -87,6 +92,14 @@ public sealed class OnnxSentenceEncoder : IEmbeddingGenerator<string, Embedding<
 
     /// <summary>The query/passage prefixes in use.</summary>
     public EmbeddingPrefixes Prefixes { get; }
+
+    /// <summary>
+    /// Cache key for stored vectors: <see cref="ModelId"/> plus the first 16 hex digits of the ONNX file's SHA-256, so
+    /// vectors of a replaced or re-quantized model are never served from the cache.
+    /// </summary>
+    public string CacheModelId => _cacheModelId.Value;
+
+    private readonly Lazy<string> _cacheModelId;
 
     /// <summary>Embedding dimension (0 until known when the directory does not declare it).</summary>
     public int Dimension { get; private set; }
