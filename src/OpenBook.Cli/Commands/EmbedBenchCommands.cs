@@ -22,13 +22,14 @@ internal static class EmbedBenchCommands
         var tokens = new Option<int>("--tokens") { Description = "Chunk length target in tokens (lengths spread over 60-100%)", DefaultValueFactory = _ => 128 };
         var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
         var variants = new Option<string[]>("--variant") { Description = "fp32, int8 or both", DefaultValueFactory = _ => ["fp32", "int8"], AllowMultipleArgumentsPerToken = true };
-        var quick = new Option<bool>("--quick") { Description = "32 chunks per configuration (smoke run)" };
+        var repeat = new Option<int>("--repeat") { Description = "Runs per configuration; the fastest is reported", DefaultValueFactory = _ => 2 };
+        var quick = new Option<bool>("--quick") { Description = "32 chunks, one run per configuration (smoke run)" };
         var ghz = new Option<double?>("--ghz") { Description = "CPU clock for the FLOP bound (default: /proc/cpuinfo)" };
         var fpc = new Option<int?>("--flops-per-cycle") { Description = "fp32 FLOP/cycle/core for the bound (default: 64 with AVX-512, 32 with AVX2+FMA)" };
 
         var cmd = new Command("embed", "Sentence-encoder throughput at several batch sizes, fp32 vs int8, vs the CPU FLOP bound")
         {
-            model, batches, chunks, tokens, threads, variants, quick, ghz, fpc,
+            model, batches, chunks, tokens, threads, variants, repeat, quick, ghz, fpc,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -38,7 +39,9 @@ internal static class EmbedBenchCommands
                     $"Model directory '{dir}' does not exist. Make the MiniLM-shaped random model with:\n" +
                     $"  /usr/bin/python3 tools/onnx/make_tiny_encoder.py minilm {dir} --int8");
             int n = r.GetValue(quick) ? 32 : r.GetValue(chunks);
+            int repeats = r.GetValue(quick) ? 1 : r.GetValue(repeat);
             if (n < 1) throw new OpenBookException($"--chunks must be at least 1, found {n}.");
+            if (repeats < 1) throw new OpenBookException($"--repeat must be at least 1, found {repeats}.");
             var shape = EncoderShape.FromConfig(dir);
             var (peak, assumption) = EncoderBenchmark.CpuPeak(r.GetValue(ghz), r.GetValue(fpc));
             var loadBefore = LoadAverage();
@@ -58,7 +61,7 @@ internal static class EmbedBenchCommands
                         Threading = new OnnxThreading { IntraOpThreads = r.GetValue(threads) },
                     });
                     var texts = EncoderBenchmark.MakeChunks(encoder, n, r.GetValue(tokens));
-                    var result = await EncoderBenchmark.RunAsync(encoder, texts, b, shape, variant, ct);
+                    var result = await EncoderBenchmark.RunAsync(encoder, texts, b, shape, variant, repeats, ct);
                     results.Add(result);
                     if (!r.GetValue(Cli.Quiet))
                         console.MarkupLine($"[grey]{variant} batch {b}: {result.ChunksPerSecond:0.0} chunks/s, {result.TokensPerSecond:0} tokens/s[/]");
@@ -71,6 +74,7 @@ internal static class EmbedBenchCommands
                 Cli.WriteJson(new
                 {
                     model = Path.GetFullPath(dir),
+                    repeats,
                     shape,
                     peakGflops = peak,
                     peakAssumption = assumption,

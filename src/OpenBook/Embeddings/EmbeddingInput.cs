@@ -42,16 +42,6 @@ public static class EmbeddingInput
         return EmbeddingInputKind.Passage;
     }
 
-    /// <summary>Options without OpenBook's own keys, for generators (e.g. remote APIs) that would forward unknown keys.</summary>
-    public static EmbeddingGenerationOptions? WithoutOpenBookKeys(EmbeddingGenerationOptions? options)
-    {
-        if (options?.AdditionalProperties is not { } props || !props.ContainsKey(KindKey)) return options;
-        var o = options.Clone();
-        o.AdditionalProperties!.Remove(KindKey);
-        if (o.AdditionalProperties.Count == 0) o.AdditionalProperties = null;
-        return o;
-    }
-
     /// <summary>Embeds one query (marked <see cref="EmbeddingInputKind.Query"/>).</summary>
     public static async Task<float[]> EmbedQueryAsync(
         this IEmbeddingGenerator<string, Embedding<float>> generator, string query, CancellationToken cancellationToken = default)
