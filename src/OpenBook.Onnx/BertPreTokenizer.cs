@@ -5,7 +5,7 @@ namespace OpenBook.Onnx;
 
 /// <summary>
 /// BERT's BasicTokenizer (HF <c>BertNormalizer</c> + <c>BertPreTokenizer</c>): drops control characters, maps
-/// whitespace to spaces, isolates CJK ideographs, optionally lower-cases and strips accents (NFD, drop Mn), splits on
+/// whitespace to spaces, isolates CJK ideographs, optionally strips accents (NFD, drop Mn) and lower-cases, splits on
 /// whitespace and makes every punctuation character (ASCII symbols and Unicode P*) its own word.
 /// </summary>
 internal sealed class BertPreTokenizer(bool lowercase, bool stripAccents, bool isolateCjk)
@@ -44,8 +44,7 @@ internal sealed class BertPreTokenizer(bool lowercase, bool stripAccents, bool i
             sb.Append(IsWhitespace(rune) ? " " : rune.ToString());
         }
         var s = sb.ToString();
-        if (lowercase) s = s.ToLowerInvariant();
-        if (stripAccents)
+        if (stripAccents) // before lower-casing, as HF's BertNormalizer does: 'İ' → 'I' + U+0307 → 'I' → 'i'
         {
             var nfd = s.Normalize(NormalizationForm.FormD);
             sb.Clear();
@@ -53,6 +52,7 @@ internal sealed class BertPreTokenizer(bool lowercase, bool stripAccents, bool i
                 if (Rune.GetUnicodeCategory(rune) != UnicodeCategory.NonSpacingMark) sb.Append(rune.ToString());
             s = sb.ToString();
         }
+        if (lowercase) s = s.ToLowerInvariant();
         return s;
     }
 

@@ -81,8 +81,15 @@ def _is_punct(ch):
     return unicodedata.category(ch).startswith("P")
 
 
+def _is_cjk(ch):
+    cp = ord(ch)
+    return (0x4E00 <= cp <= 0x9FFF or 0x3400 <= cp <= 0x4DBF or 0x20000 <= cp <= 0x2A6DF or 0x2A700 <= cp <= 0x2B73F
+            or 0x2B740 <= cp <= 0x2B81F or 0x2B820 <= cp <= 0x2CEAF or 0xF900 <= cp <= 0xFAFF or 0x2F800 <= cp <= 0x2FA1F)
+
+
 def basic_tokenize(text, lower):
     text = "".join(" " if _is_whitespace(c) else c for c in text if not (ord(c) == 0 or ord(c) == 0xFFFD or _is_control(c)))
+    text = "".join(f" {c} " if _is_cjk(c) else c for c in text)  # tokenize_chinese_chars
     words = []
     for tok in text.split():
         if lower:
