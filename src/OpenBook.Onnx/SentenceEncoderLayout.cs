@@ -49,6 +49,7 @@ public sealed record SentenceEncoderLayout(
     public static SentenceEncoderLayout Load(string directory, bool quantized = false, string? modelFile = null)
     {
         if (!System.IO.Directory.Exists(directory)) throw new OpenBookException($"Model directory '{directory}' does not exist.");
+        directory = Path.GetFullPath(directory);
         var modelPath = FindModelFile(directory, quantized, modelFile);
 
         var modulesPath = Path.Combine(directory, "modules.json");
@@ -105,7 +106,7 @@ public sealed record SentenceEncoderLayout(
                 ModelJson.String(prompts, "query", promptsPath) ?? "",
                 ModelJson.String(prompts, "passage", promptsPath) ?? ModelJson.String(prompts, "document", promptsPath) ?? "");
 
-        return new SentenceEncoderLayout(Path.GetFullPath(directory), modelPath, quantized || IsQuantizedName(modelPath),
+        return new SentenceEncoderLayout(directory, modelPath, quantized || IsQuantizedName(modelPath),
             pooling, normalize, maxLength, dimension, prefixes);
     }
 

@@ -160,6 +160,20 @@ public sealed class SentenceEncoderTests
 public sealed class SentenceEncoderEdgeTests
 {
     [Fact]
+    public async Task A_relative_directory_loads_and_concurrent_calls_agree()
+    {
+        var relative = Path.GetRelativePath(Environment.CurrentDirectory, Fixtures.Encoder("tiny-bert"));
+        Assert.False(Path.IsPathRooted(relative));
+        using var encoder = OnnxSentenceEncoder.Load(relative);
+        Assert.True(Path.IsPathRooted(encoder.Layout.ModelPath));
+        var texts = Enumerable.Range(0, 12).Select(i => $"chunk {i} " + string.Join(' ', Enumerable.Repeat("retrieval", i))).ToList();
+        var expected = await encoder.GenerateAsync(texts);
+        var parallel = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => encoder.GenerateAsync(texts)));
+        foreach (var result in parallel)
+            for (int i = 0; i < texts.Count; i++) Assert.Equal(expected[i].Vector.ToArray(), result[i].Vector.ToArray());
+    }
+
+    [Fact]
     public async Task Empty_input_gives_no_embeddings_and_cancellation_is_honoured()
     {
         using var encoder = OnnxSentenceEncoder.Load(Fixtures.Encoder("tiny-bert"));
