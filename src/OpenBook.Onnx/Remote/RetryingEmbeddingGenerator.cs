@@ -79,6 +79,10 @@ public sealed class RetryingEmbeddingGenerator : DelegatingEmbeddingGenerator<st
         {
             throw new OpenBookException($"Remote embedding endpoint unreachable after {Settings.MaxRetries} retries: {ex.Message}", ex);
         }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new OpenBookException($"Remote embedding request timed out after {Settings.MaxRetries} retries.", ex);
+        }
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
