@@ -18,5 +18,6 @@ internal static partial class BenchCommands
         yield return CoreBenchCommands.Ingest();
         yield return CoreBenchCommands.Search();
         yield return VectorBenchCommands.Build();
+        yield return EmbedBenchCommands.Build();
     }
 }
