@@ -23,6 +23,10 @@ public sealed record IngestOptions
     public LoaderOptions Loaders { get; init; } = LoaderOptions.Default;
     /// <summary>Chunk size and overlap.</summary>
     public ChunkingOptions Chunking { get; init; } = ChunkingOptions.Default;
+    /// <summary>After ingesting, give every chunk of the collection a vector with the book's embedding model (<see cref="BookOptions.Embeddings"/>).</summary>
+    public bool Embed { get; init; }
+    /// <summary>Progress of the embedding step.</summary>
+    public IProgress<EmbedProgress>? EmbedProgress { get; init; }
     /// <summary>Files loaded and chunked in parallel (writes stay sequential, one transaction per document).</summary>
     public int Parallelism { get; init; } = Environment.ProcessorCount;
 }
@@ -62,6 +66,8 @@ public sealed record IngestReport
     public TimeSpan StoreTime { get; init; }
     /// <summary>Time spent updating and saving the BM25 index.</summary>
     public TimeSpan IndexTime { get; init; }
+    /// <summary>The embedding step, when <see cref="IngestOptions.Embed"/> was set.</summary>
+    public EmbedReport? Embedding { get; init; }
     /// <summary>True when at least one file is in the store after the run (added, updated or unchanged).</summary>
     public bool AnythingIngested => Added + Updated + Unchanged > 0;
 }
@@ -78,15 +84,19 @@ public sealed partial class Book
     {
         options ??= new IngestOptions();
         options.Chunking.Validate();
+        if (options.Embed) CheckEmbeddingModel(options.Collection);
+        IngestReport report;
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            return await Task.Run(() => Ingest(paths.ToList(), options, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
+            report = await Task.Run(() => Ingest(paths.ToList(), options, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
             _writeGate.Release();
         }
+        if (!options.Embed || !report.AnythingIngested) return report;
+        return report with { Embedding = await EmbedAsync(options.Collection, options.EmbedProgress, cancellationToken).ConfigureAwait(false) };
     }
 
     private sealed record Prepared(SourceFile File, long Size, string Hash, DateTimeOffset Modified, IReadOnlyList<(LoadedDocument Doc, IReadOnlyList<Chunk> Chunks)>? Docs,

@@ -10,6 +10,8 @@ public sealed record BookOptions
 {
     /// <summary>BM25 parameters (changing them rebuilds the lexical index).</summary>
     public Bm25Parameters Bm25 { get; init; } = new();
+    /// <summary>Embedding model for vector and hybrid search (null: lexical only).</summary>
+    public EmbeddingSettings? Embeddings { get; init; }
 }
 
 /// <summary>
@@ -116,6 +118,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     {
         lock (_indexLock)
         {
+            if (_options.Embeddings is not null) SaveVectorIndex();
             if (_bm25 is null || !_bm25Dirty) return;
             _bm25.Save(LexicalIndexPath);
             _bm25Dirty = false;
@@ -140,7 +143,11 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     {
         options ??= new SearchOptions();
         if (options.K <= 0) throw new OpenBookException($"k must be positive (got {options.K}).");
-        return Task.Run(() => Search(query, options), cancellationToken);
+        return Task.Run(async () =>
+        {
+            var mode = ResolveMode(options.Mode);
+            return mode == SearchMode.Lexical ? Search(query, options) : await SearchVectorsAsync(query, options, mode, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
     }
 
     /// <summary>Searches with the default options and <paramref name="k"/> results.</summary>
@@ -198,7 +205,11 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     public void Dispose()
     {
         try { SaveIndexes(); }
-        finally { Store.Dispose(); }
+        finally
+        {
+            _vectors?.Dispose();
+            Store.Dispose();
+        }
     }
 
     /// <inheritdoc />

@@ -319,6 +319,36 @@ public sealed class DocumentStore : IDisposable
         cmd.ExecuteNonQuery();
     }
 
+    /// <summary>The embedding model recorded for a collection (null: none yet, or no such collection).</summary>
+    public string? CollectionEmbeddingModel(string collection)
+    {
+        using var c = Connect();
+        using var cmd = Command(c, "SELECT embedding_model FROM collections WHERE name=$n", null, ("$n", collection));
+        return cmd.ExecuteScalar() as string;
+    }
+
+    /// <summary>Records the embedding model of a collection (created if needed); null clears it.</summary>
+    public void SetCollectionEmbeddingModel(string collection, string? model)
+    {
+        using var c = Connect();
+        using var tx = c.BeginTransaction();
+        EnsureCollection(c, tx, collection, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        using (var cmd = Command(c, "UPDATE collections SET embedding_model=$m WHERE name=$n", tx, ("$m", model), ("$n", collection)))
+            cmd.ExecuteNonQuery();
+        tx.Commit();
+    }
+
+    /// <summary>Names of the collections whose recorded embedding model is <paramref name="model"/>.</summary>
+    public IReadOnlyList<string> CollectionsEmbeddedWith(string model)
+    {
+        using var c = Connect();
+        using var cmd = Command(c, "SELECT name FROM collections WHERE embedding_model=$m ORDER BY name", null, ("$m", model));
+        using var r = cmd.ExecuteReader();
+        var names = new List<string>();
+        while (r.Read()) names.Add(r.GetString(0));
+        return names;
+    }
+
     /// <summary>Chunks by id (missing ids are skipped), in the order of <paramref name="ids"/>.</summary>
     public IReadOnlyList<ChunkRecord> GetChunks(IReadOnlyList<long> ids)
     {

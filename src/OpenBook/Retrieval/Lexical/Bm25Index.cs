@@ -134,6 +134,19 @@ public sealed class Bm25Index
         }
     }
 
+    /// <summary>The document of an indexed (live) chunk.</summary>
+    public bool TryGetDocument(long chunkId, out long documentId)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            if (_ordinalOf.TryGetValue(chunkId, out var o) && !_deleted[o]) { documentId = _docIds[o]; return true; }
+            documentId = 0;
+            return false;
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
     /// <summary>Removes a chunk (tombstone). Returns false when it was not indexed.</summary>
     public bool Remove(long chunkId)
     {
