@@ -183,7 +183,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     {
         options ??= new AskOptions();
         if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
-        var hits = await SearchAsync(question, new SearchOptions { K = options.K, Filter = options.Filter }, cancellationToken).ConfigureAwait(false);
+        var hits = await SearchAsync(question, new SearchOptions { K = options.K, Filter = options.Filter, Mode = options.Mode }, cancellationToken).ConfigureAwait(false);
         var index = LexicalIndex();
         return new ExtractiveAnswerer(t => index.Idf(t), options.Extractive).Answer(question, hits);
     }
@@ -227,6 +227,8 @@ public sealed record AskOptions
     public int K { get; init; } = 5;
     /// <summary>Metadata filter.</summary>
     public SearchFilter? Filter { get; init; }
+    /// <summary>How passages are retrieved.</summary>
+    public SearchMode Mode { get; init; } = SearchMode.Auto;
     /// <summary>Extractive-mode tuning.</summary>
     public ExtractiveOptions? Extractive { get; init; }
 }

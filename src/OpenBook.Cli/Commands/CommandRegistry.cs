@@ -8,6 +8,7 @@ internal static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return IngestCommands.Ingest();
+        yield return IngestCommands.Reembed();
         yield return CoreCommands.Search();
         yield return CoreCommands.Ask();
         yield return CoreCommands.Docs();

@@ -42,11 +42,12 @@ internal static class CoreCommands
     {
         var query = new Argument<string>("query") { Description = "What to search for" };
         var k = new Option<int>("-k", "--top") { Description = "Number of results", DefaultValueFactory = _ => 5 };
-        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups };
+        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            await using var book = await OpenBook(r, ct);
-            var hits = await book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r) }, ct);
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            var hits = await opened.Book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
             if (r.GetValue(Cli.Json))
             {
                 Cli.WriteJson(new
@@ -82,11 +83,12 @@ internal static class CoreCommands
     {
         var question = new Argument<string>("question") { Description = "The question" };
         var k = new Option<int>("-k", "--top") { Description = "Passages to retrieve", DefaultValueFactory = _ => 5 };
-        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups };
+        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            await using var book = await OpenBook(r, ct);
-            var answer = await book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r) }, ct);
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            var answer = await opened.Book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
             if (r.GetValue(Cli.Json))
             {
                 WriteAnswerJson(answer);

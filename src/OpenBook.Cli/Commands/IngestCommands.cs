@@ -25,7 +25,7 @@ internal static class IngestCommands
 
         var cmd = new Command("ingest", "Ingest files and directories (txt, md, html, pdf, docx, json/jsonl, csv) into the store")
         {
-            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode,
+            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, EmbeddingCli.Embed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -43,8 +43,9 @@ internal static class IngestCommands
                     Csv = new CsvLoaderOptions { Mode = r.GetValue(csvMode) },
                 },
             };
-            await using var book = await CoreCommands.OpenBook(r, ct);
-            var report = await RunWithProgress(r, book, r.GetValue(paths)!, options, ct);
+            var embed = r.GetValue(EmbeddingCli.Embed) is not null;
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical);
+            var report = await RunWithProgress(r, opened.Book, r.GetValue(paths)!, options with { Embed = embed }, ct);
             Report(r, report);
             return report.AnythingIngested ? 0 : 1;
         });
@@ -74,7 +75,16 @@ internal static class IngestCommands
                     var seconds = Math.Max(1e-3, (DateTime.UtcNow - started).TotalSeconds);
                     bytes.Description = $"{p.BytesDone / 1e6:0.0}/{p.BytesTotal / 1e6:0.0} MB · {p.Chunks} chunks ({p.Chunks / seconds:0} chunks/s)";
                 });
-                report = await book.IngestAsync(paths, options, progress, ct);
+                ProgressTask? embedTask = null;
+                var embedProgress = new SyncProgress<EmbedProgress>(p =>
+                {
+                    embedTask ??= ctx.AddTask("embedding", maxValue: 1);
+                    embedTask.MaxValue = Math.Max(1, p.Total);
+                    embedTask.Value = p.Done;
+                    var seconds = Math.Max(1e-3, (DateTime.UtcNow - started).TotalSeconds);
+                    embedTask.Description = $"embedding {p.Done}/{p.Total} chunks";
+                });
+                report = await book.IngestAsync(paths, options with { EmbedProgress = embedProgress }, progress, ct);
                 files.Value = files.MaxValue;
                 bytes.Value = bytes.MaxValue;
             });
@@ -94,6 +104,9 @@ internal static class IngestCommands
         console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
             $"[bold]{report.Files}[/] files: [green]{report.Added} added[/], {report.Updated} updated, {report.Unchanged} unchanged, {report.Removed} removed; " +
             $"{report.Chunks} chunks written; {report.Bytes / 1e6:0.00} MB in {seconds:0.00} s ({report.Bytes / 1e6 / seconds:0.0} MB/s, {report.Chunks / seconds:0} chunks/s)"));
+        if (report.Embedding is { } e)
+            console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
+                $"embeddings: {e.Chunks} chunks needed vectors, {e.Computed} computed, {e.CacheHits} from the cache, {e.Elapsed.TotalSeconds:0.00} s ({(e.Computed / Math.Max(1e-6, e.Elapsed.TotalSeconds)):0} chunks/s)"));
         foreach (var s in report.Skipped)
             console.MarkupLine($"[grey]skipped[/] {Markup.Escape(s.Path)}: {Markup.Escape(s.Reason)}");
         foreach (var f in report.Failed)
@@ -114,6 +127,9 @@ internal static class IngestCommands
             mbPerSecond = Math.Round(report.Bytes / 1e6 / seconds, 3), chunksPerSecond = Math.Round(report.Chunks / seconds, 1),
             skipped = report.Skipped.Select(s => new { path = s.Path, reason = s.Reason }),
             failed = report.Failed.Select(f => new { path = f.Path, reason = f.Reason }),
+            embedding = report.Embedding is { } e
+                ? new { chunks = e.Chunks, computed = e.Computed, cacheHits = e.CacheHits, seconds = Math.Round(e.Elapsed.TotalSeconds, 3) }
+                : null,
         };
     }
 
@@ -121,5 +137,26 @@ internal static class IngestCommands
     private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
     {
         public void Report(T value) => report(value);
+    }
+
+    public static Command Reembed()
+    {
+        var collection = new Option<string>("--collection", "-c") { Description = "Collection to switch", Required = true };
+        var cmd = new Command("reembed", "Switch a collection to another embedding model and compute its vectors (cached vectors of that model are reused)")
+        {
+            collection, EmbeddingCli.Embed,
+        };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            if (r.GetValue(EmbeddingCli.Embed) is null) throw new OpenBookException("reembed needs --embed MODEL.");
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, SearchMode.Vector);
+            var report = await opened.Book.ReembedAsync(r.GetValue(collection)!, null, ct);
+            if (r.GetValue(Cli.Json))
+                Cli.WriteJson(new { collection = r.GetValue(collection), model = r.GetValue(EmbeddingCli.Embed), chunks = report.Chunks, computed = report.Computed, cacheHits = report.CacheHits, seconds = Math.Round(report.Elapsed.TotalSeconds, 3) });
+            else
+                Cli.Out(r).MarkupLine($"Collection [bold]{Markup.Escape(r.GetValue(collection)!)}[/] now uses [green]{Markup.Escape(r.GetValue(EmbeddingCli.Embed)!)}[/]: {report.Chunks} chunks, {report.Computed} vectors computed, {report.CacheHits} from the cache.");
+            return 0;
+        });
+        return cmd;
     }
 }
