@@ -19,7 +19,7 @@ internal static class DemoCommands
         var keep = new Option<bool>("--keep") { Description = "Keep the temporary store and print its path" };
         var cmd = new Command("demo", "Ingest the bundled sample handbook into a temporary store, answer sample questions, and measure retrieval hit@1/hit@5")
         {
-            corpus, questionsFile, count, keep,
+            corpus, questionsFile, count, keep, EmbeddingCli.Embed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -31,9 +31,11 @@ internal static class DemoCommands
             var console = Cli.Out(r);
             try
             {
-                await using var book = await Book.OpenAsync(store, cancellationToken: ct);
+                var embed = r.GetValue(EmbeddingCli.Embed) is not null;
+                await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, store);
+                var book = opened.Book;
                 console.MarkupLine($"[bold]OpenBook demo[/]: ingesting [green]{Markup.Escape(corpusDir)}[/] into a temporary store…");
-                var report = await IngestCommands.RunWithProgress(r, book, [corpusDir], new IngestOptions { Collection = "handbook" }, ct);
+                var report = await IngestCommands.RunWithProgress(r, book, [corpusDir], new IngestOptions { Collection = "handbook", Embed = embed }, ct);
                 if (!r.GetValue(Cli.Json)) IngestCommands.Report(r, report);
 
                 var shown = Pick(questions, r.GetValue(count));
@@ -49,7 +51,11 @@ internal static class DemoCommands
                     console.MarkupLine($"[grey]expected: {Markup.Escape(q.Answer ?? "not in the documents")}{(q.Source is null ? "" : " — " + Markup.Escape(q.Source))}[/]");
                 }
 
-                var retrieval = await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct);
+                var retrieval = await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct, mode: SearchMode.Lexical);
+                var byMode = new List<(string Mode, RetrievalReport Report)> { ("lexical", retrieval) };
+                if (embed)
+                    foreach (var mode in new[] { SearchMode.Vector, SearchMode.Hybrid })
+                        byMode.Add((mode.ToString().ToLowerInvariant(), await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct, mode: mode)));
                 if (r.GetValue(Cli.Json))
                 {
                     Cli.WriteJson(new
@@ -61,11 +67,8 @@ internal static class DemoCommands
                             mode = a.A.Mode == AnswerMode.Llm ? "llm" : "extractive",
                             citations = a.A.Citations.Select(c => new { n = c.N, source = c.Source, page = c.Page }),
                         }),
-                        retrieval = new
-                        {
-                            questions = retrieval.Questions, hitAt1 = Math.Round(retrieval.HitAt1, 4), hitAt5 = Math.Round(retrieval.HitAt5, 4),
-                            passageHitAt5 = Math.Round(retrieval.PassageHitAt5, 4), mrr = Math.Round(retrieval.Mrr, 4), p50Ms = Math.Round(retrieval.P50Milliseconds, 3),
-                        },
+                        retrieval = Summary(retrieval),
+                        retrievalByMode = byMode.Select(m => new { mode = m.Mode, result = Summary(m.Report) }),
                         store = r.GetValue(keep) ? store : null,
                     });
                 }
@@ -75,6 +78,13 @@ internal static class DemoCommands
                     console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
                         $"[bold]Retrieval (BM25) on {retrieval.Questions} answerable sample questions:[/] hit@1 {retrieval.HitAt1:P1}, hit@5 {retrieval.HitAt5:P1}, " +
                         $"supporting passage in top 5 {retrieval.PassageHitAt5:P1}, MRR {retrieval.Mrr:0.000}, median search {retrieval.P50Milliseconds:0.00} ms"));
+                    if (byMode.Count > 1)
+                    {
+                        var table = new Table().AddColumns("retrieval", "hit@1", "hit@5", "passage@5", "MRR", "p50 ms");
+                        foreach (var (mode, m) in byMode)
+                            table.AddRow(mode, $"{m.HitAt1:P1}", $"{m.HitAt5:P1}", $"{m.PassageHitAt5:P1}", $"{m.Mrr:0.000}", $"{m.P50Milliseconds:0.00}");
+                        console.Write(table);
+                    }
                     if (r.GetValue(keep))
                         console.MarkupLine($"Store kept at [green]{Markup.Escape(store)}[/]: try [bold]openbook ask \"…\" --store {Markup.Escape(store)}[/]");
                     else
@@ -89,6 +99,12 @@ internal static class DemoCommands
         });
         return cmd;
     }
+
+    private static object Summary(RetrievalReport m) => new
+    {
+        questions = m.Questions, hitAt1 = Math.Round(m.HitAt1, 4), hitAt5 = Math.Round(m.HitAt5, 4),
+        passageHitAt5 = Math.Round(m.PassageHitAt5, 4), mrr = Math.Round(m.Mrr, 4), p50Ms = Math.Round(m.P50Milliseconds, 3),
+    };
 
     /// <summary>A spread of sample questions: answerable ones of different types first, then one the documents cannot answer.</summary>
     private static List<EvalQuestion> Pick(IReadOnlyList<EvalQuestion> questions, int count)

@@ -36,9 +36,9 @@ internal static class EmbeddingCli
     /// one model recorded on the store's collections. In auto mode a recorded model that cannot be opened falls back to
     /// lexical search with a warning; in vector/hybrid mode it is an error.
     /// </summary>
-    public static async Task<OpenedBook> OpenAsync(ParseResult r, CancellationToken ct, SearchMode mode = SearchMode.Auto)
+    public static async Task<OpenedBook> OpenAsync(ParseResult r, CancellationToken ct, SearchMode mode = SearchMode.Auto, string? storeDirectory = null)
     {
-        var store = r.GetValue(Cli.Store)!;
+        var store = storeDirectory ?? r.GetValue(Cli.Store)!;
         var spec = r.GetValue(Embed);
         if (spec is null && mode != SearchMode.Lexical && File.Exists(Path.Combine(store, DocumentStore.DatabaseFileName)))
         {

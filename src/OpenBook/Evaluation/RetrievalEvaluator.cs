@@ -27,7 +27,7 @@ public static class RetrievalEvaluator
 {
     /// <summary>Searches every answerable question (top <paramref name="k"/>) and scores where the oracle document lands.</summary>
     public static async Task<RetrievalReport> EvaluateAsync(Book book, IReadOnlyList<EvalQuestion> questions, int k = 5, SearchFilter? filter = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default, SearchMode mode = SearchMode.Auto)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(k, 5);
         var ranks = new List<(string, int?)>();
@@ -36,7 +36,7 @@ public static class RetrievalEvaluator
         foreach (var q in questions.Where(q => q.Answerable && q.Source is not null))
         {
             var sw = Stopwatch.StartNew();
-            var hits = await book.SearchAsync(q.Question, new SearchOptions { K = k, Filter = filter }, cancellationToken).ConfigureAwait(false);
+            var hits = await book.SearchAsync(q.Question, new SearchOptions { K = k, Filter = filter, Mode = mode }, cancellationToken).ConfigureAwait(false);
             latencies.Add(sw.Elapsed.TotalMilliseconds);
             int? rank = null;
             for (var i = 0; i < hits.Count && rank is null; i++)
