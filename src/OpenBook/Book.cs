@@ -146,8 +146,18 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         return Task.Run(async () =>
         {
             var mode = ResolveMode(options.Mode);
-            return mode == SearchMode.Lexical ? Search(query, options) : await SearchVectorsAsync(query, options, mode, cancellationToken).ConfigureAwait(false);
+            var first = options.Reranker is null ? options : options with { K = Math.Max(options.K, options.RerankCandidates) };
+            var hits = mode == SearchMode.Lexical ? Search(query, first) : await SearchVectorsAsync(query, first, mode, cancellationToken).ConfigureAwait(false);
+            return options.Reranker is null ? hits : await RerankAsync(query, hits, options, cancellationToken).ConfigureAwait(false);
         }, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<SearchHit>> RerankAsync(string query, IReadOnlyList<SearchHit> hits, SearchOptions options, CancellationToken ct)
+    {
+        var byId = hits.ToDictionary(h => h.ChunkId);
+        var ranked = await options.Reranker!.RerankAsync(query, hits.Select(h => new Retrieval.Hybrid.RerankCandidate(h.ChunkId, h.Text)).ToList(), options.K, ct)
+            .ConfigureAwait(false);
+        return ranked.Select((r, i) => byId[r.ChunkId] with { Rank = i + 1, Score = r.Score }).ToList();
     }
 
     /// <summary>Searches with the default options and <paramref name="k"/> results.</summary>

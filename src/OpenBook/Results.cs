@@ -87,6 +87,10 @@ public sealed record SearchOptions
     public int CandidatePool { get; init; } = 50;
     /// <summary>When set, re-orders the fused candidates for diversity with MMR (1 = relevance only, 0 = diversity only).</summary>
     public double? MmrLambda { get; init; }
+    /// <summary>Optional second stage (e.g. an ONNX cross-encoder) that re-scores the first <see cref="RerankCandidates"/> results.</summary>
+    public Retrieval.Hybrid.IReranker? Reranker { get; init; }
+    /// <summary>How many first-stage results the reranker reads (at least K).</summary>
+    public int RerankCandidates { get; init; } = 20;
 }
 
 /// <summary>How <c>Book.SearchAsync</c> ranks passages.</summary>

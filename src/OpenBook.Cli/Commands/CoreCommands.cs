@@ -42,12 +42,13 @@ internal static class CoreCommands
     {
         var query = new Argument<string>("query") { Description = "What to search for" };
         var k = new Option<int>("-k", "--top") { Description = "Number of results", DefaultValueFactory = _ => 5 };
-        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed };
+        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, EmbeddingCli.Rerank };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var mode = r.GetValue(EmbeddingCli.Mode);
             await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
-            var hits = await opened.Book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
+            using var reranker = EmbeddingCli.Reranker(r);
+            var hits = await opened.Book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode, Reranker = reranker }, ct);
             if (r.GetValue(Cli.Json))
             {
                 Cli.WriteJson(new

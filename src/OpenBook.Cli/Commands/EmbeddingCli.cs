@@ -31,6 +31,14 @@ internal static class EmbeddingCli
         DefaultValueFactory = _ => SearchMode.Auto,
     };
 
+    public static readonly Option<string?> Rerank = new("--rerank")
+    {
+        Description = "Cross-encoder model directory (ms-marco-MiniLM layout, ONNX) that re-scores the first 20 results",
+    };
+
+    /// <summary>The cross-encoder named by <c>--rerank</c>, or null.</summary>
+    public static OnnxCrossEncoder? Reranker(ParseResult r) => r.GetValue(Rerank) is { } dir ? OnnxCrossEncoder.Load(dir) : null;
+
     /// <summary>
     /// Opens the store. The embedding model is <c>--embed</c> when given; otherwise, when the mode may use vectors, the
     /// one model recorded on the store's collections. In auto mode a recorded model that cannot be opened falls back to

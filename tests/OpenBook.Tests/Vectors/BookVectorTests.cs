@@ -39,8 +39,41 @@ internal sealed class BagOfWordsEmbedder : IEmbeddingGenerator<string, Embedding
     public void Dispose() { }
 }
 
+/// <summary>Test double for a cross-encoder: scores a passage by how often it contains the word "receipts".</summary>
+internal sealed class KeywordReranker : OpenBook.Retrieval.Hybrid.IReranker
+{
+    public List<long> Seen { get; } = [];
+
+    public Task<IReadOnlyList<OpenBook.Retrieval.Hybrid.RankedChunk>> RerankAsync(string query, IReadOnlyList<OpenBook.Retrieval.Hybrid.RerankCandidate> candidates,
+        int? top = null, CancellationToken cancellationToken = default)
+    {
+        Seen.AddRange(candidates.Select(c => c.ChunkId));
+        IReadOnlyList<OpenBook.Retrieval.Hybrid.RankedChunk> ranked = candidates
+            .Select(c => new OpenBook.Retrieval.Hybrid.RankedChunk(c.ChunkId, c.Text.Split(' ').Count(w => w.StartsWith("receipts", StringComparison.Ordinal))))
+            .OrderByDescending(c => c.Score).Take(top ?? int.MaxValue).ToList();
+        return Task.FromResult(ranked);
+    }
+}
+
 public class BookVectorTests
 {
+    [Fact]
+    public async Task A_reranker_reorders_the_first_stage_results_and_never_sees_filtered_chunks()
+    {
+        using var dir = new TempDir();
+        Corpus(dir);
+        dir.File("secret/receipts.md", "# Receipts\n\nReceipts receipts receipts for the board are kept apart.\n");
+        await using var book = await Book.OpenAsync(Path.Combine(dir.Path, "store"));
+        await book.IngestAsync([Path.Combine(dir.Path, "docs")]);
+        await book.IngestAsync([Path.Combine(dir.Path, "secret")], new IngestOptions { Acl = ["board"] });
+        var reranker = new KeywordReranker();
+        var hits = await book.SearchAsync("vacation travel expenses wifi", new SearchOptions { K = 2, Reranker = reranker, Filter = new SearchFilter { Groups = ["staff"] } });
+        Assert.Equal(2, hits.Count);
+        Assert.Equal("docs/expenses.md", hits[0].Source);
+        Assert.Equal([1, 2], hits.Select(h => h.Rank));
+        Assert.Equal(3, reranker.Seen.Count); // the three visible chunks, never the board's
+    }
+
     private static BookOptions With(BagOfWordsEmbedder embedder, string model = "test/bag-of-words") =>
         new() { Embeddings = new EmbeddingSettings { Generator = embedder, ModelId = model } };
 
