@@ -59,7 +59,7 @@ internal static class VectorBenchCommands
             bool isQuick = r.GetValue(quick);
             var ds = r.GetValue(dataset) == "scale"
                 ? new Dataset("synthetic-clustered-128-l2", 1_000_000, 128, VectorMetric.L2,
-                    (count, seed) => new SyntheticVectors(128, clusters: 1000, intrinsicDim: 24, seed: 2).Generate(count, seed))
+                    (count, seed) => new SyntheticVectors(128, clusters: 50, intrinsicDim: 32, noise: 0.08f, seed: 2).Generate(count, seed))
                 : new Dataset("synthetic-clustered-384-cosine", 100_000, 384, VectorMetric.Cosine,
                     (count, seed) => new SyntheticVectors(384, clusters: 100, intrinsicDim: 16, seed: 1).Generate(count, seed));
             int count = r.GetValue(n) ?? (isQuick ? 20_000 : ds.N);
