@@ -4,7 +4,8 @@
 Reads DIR/base.fvecs, DIR/query.fvecs, DIR/gt.ivecs (exact top-k row numbers, computed by OpenBook's FlatIndex),
 builds each engine with the same M / efConstruction, sweeps efSearch and prints one JSON object on stdout:
 {"rows":[{"engine":..., "M":..., "efConstruction":..., "efSearch":..., "recall10":..., "qps1":..., "qpsAll":...,
-"buildSeconds":..., "memoryMB":...}], "versions":{...}}.
+"buildSeconds":..., "memoryMB":..., "qps1Cpu":..., "buildCpuSeconds":...}], "versions":{...}}.
+qps1Cpu (queries per CPU second of one thread) and buildCpuSeconds stay meaningful on a shared, loaded machine.
 memoryMB is the growth of the process's resident set while the index is built (same method as the C# side).
 Needs Debian's python3-hnswlib, python3-faiss, python3-numpy; installs them with apt-get when missing.
 """
@@ -47,62 +48,69 @@ def recall(found, gt, k):
 
 
 def timed_search(search, queries, runs=1):
-    best = None
+    """Best of `runs` passes: (labels, queries per wall second, queries per CPU second of this process)."""
+    best, best_cpu = None, None
     for _ in range(runs):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         labels = search(queries)
-        dt = time.perf_counter() - t
+        dt, dc = time.perf_counter() - t, time.process_time() - c
         best = dt if best is None or dt < best else best
-    return labels, len(queries) / best
+        best_cpu = dc if best_cpu is None or dc < best_cpu else best_cpu
+    return labels, len(queries) / best, len(queries) / max(best_cpu, 1e-9)
 
 
-def run_hnswlib(base, queries, gt, args, space):
+def sweep(engine, build, set_ef, set_threads, search, queries, gt, args):
+    """Builds one engine (timing wall/CPU and resident growth), then measures every efSearch value."""
+    gc.collect()
+    before = rss_mb()
+    t, c = time.perf_counter(), time.process_time()
+    index = build()
+    build_s, build_cpu = time.perf_counter() - t, time.process_time() - c
+    mem = rss_mb() - before
+    rows = []
+    for ef in args.ef:
+        set_ef(index, max(ef, args.k))
+        set_threads(index, 1)
+        labels, qps1, qps1_cpu = timed_search(lambda q: search(index, q), queries, args.runs)
+        set_threads(index, args.threads)
+        _, qps_all, _ = timed_search(lambda q: search(index, q), queries, args.runs)
+        rows.append(dict(engine=engine, M=args.M, efConstruction=args.efConstruction, efSearch=ef,
+                         recall10=round(recall(labels, gt, args.k), 4), qps1=round(qps1, 1), qpsAll=round(qps_all, 1),
+                         buildSeconds=round(build_s, 3), memoryMB=round(mem, 1),
+                         qps1Cpu=round(qps1_cpu, 1), buildCpuSeconds=round(build_cpu, 3)))
+    del index
+    return rows
+
+
+def run_hnswlib(base, queries, gt, args):
     import hnswlib
-    gc.collect()
-    before = rss_mb()
-    index = hnswlib.Index(space=space, dim=base.shape[1])
-    t = time.perf_counter()
-    index.init_index(max_elements=len(base), M=args.M, ef_construction=args.efConstruction, random_seed=100)
-    index.add_items(base, list(range(len(base))), num_threads=args.threads)
-    build = time.perf_counter() - t
-    mem = rss_mb() - before
-    rows = []
-    for ef in args.ef:
-        index.set_ef(max(ef, args.k))
-        index.set_num_threads(1)
-        labels, qps1 = timed_search(lambda q: index.knn_query(q, k=args.k)[0], queries, args.runs)
-        index.set_num_threads(args.threads)
-        _, qps_all = timed_search(lambda q: index.knn_query(q, k=args.k)[0], queries, args.runs)
-        rows.append(dict(engine="hnswlib", M=args.M, efConstruction=args.efConstruction, efSearch=ef,
-                         recall10=round(recall(labels, gt, args.k), 4), qps1=round(qps1, 1), qpsAll=round(qps_all, 1),
-                         buildSeconds=round(build, 3), memoryMB=round(mem, 1)))
-    del index
-    return rows
+
+    def build():
+        index = hnswlib.Index(space=args.metric, dim=base.shape[1])
+        index.init_index(max_elements=len(base), M=args.M, ef_construction=args.efConstruction, random_seed=100)
+        index.add_items(base, list(range(len(base))), num_threads=args.threads)
+        return index
+
+    return sweep("hnswlib", build, lambda i, ef: i.set_ef(ef), lambda i, n: i.set_num_threads(n),
+                 lambda i, q: i.knn_query(q, k=args.k)[0], queries, gt, args)
 
 
-def run_faiss(base, queries, gt, args, metric):
+def run_faiss(base, queries, gt, args):
     import faiss
-    gc.collect()
-    before = rss_mb()
-    faiss.omp_set_num_threads(args.threads)
-    index = faiss.IndexHNSWFlat(base.shape[1], args.M, faiss.METRIC_INNER_PRODUCT if metric == "ip" else faiss.METRIC_L2)
-    index.hnsw.efConstruction = args.efConstruction
-    t = time.perf_counter()
-    index.add(base)
-    build = time.perf_counter() - t
-    mem = rss_mb() - before
-    rows = []
-    for ef in args.ef:
-        index.hnsw.efSearch = max(ef, args.k)
-        faiss.omp_set_num_threads(1)
-        labels, qps1 = timed_search(lambda q: index.search(q, args.k)[1], queries, args.runs)
+
+    def build():
         faiss.omp_set_num_threads(args.threads)
-        _, qps_all = timed_search(lambda q: index.search(q, args.k)[1], queries, args.runs)
-        rows.append(dict(engine="faiss", M=args.M, efConstruction=args.efConstruction, efSearch=ef,
-                         recall10=round(recall(labels, gt, args.k), 4), qps1=round(qps1, 1), qpsAll=round(qps_all, 1),
-                         buildSeconds=round(build, 3), memoryMB=round(mem, 1)))
-    del index
-    return rows
+        metric = faiss.METRIC_INNER_PRODUCT if args.metric == "ip" else faiss.METRIC_L2
+        index = faiss.IndexHNSWFlat(base.shape[1], args.M, metric)
+        index.hnsw.efConstruction = args.efConstruction
+        index.add(base)
+        return index
+
+    def set_ef(index, ef):
+        index.hnsw.efSearch = ef
+
+    return sweep("faiss", build, set_ef, lambda i, n: faiss.omp_set_num_threads(n),
+                 lambda i, q: i.search(q, args.k)[1], queries, gt, args)
 
 
 def main():
@@ -125,9 +133,9 @@ def main():
     rows = []
     engines = args.engines.split(",")
     if "hnswlib" in engines:
-        rows += run_hnswlib(base, queries, gt, args, args.metric)
+        rows += run_hnswlib(base, queries, gt, args)
     if "faiss" in engines:
-        rows += run_faiss(base, queries, gt, args, args.metric)
+        rows += run_faiss(base, queries, gt, args)
     versions = dict(python=sys.version.split()[0], numpy=np.__version__, faiss=faiss.__version__,
                     hnswlib=getattr(hnswlib, "__version__", "debian"))
     print(json.dumps(dict(rows=rows, versions=versions)))

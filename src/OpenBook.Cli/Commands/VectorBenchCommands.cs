@@ -17,14 +17,18 @@ internal static class VectorBenchCommands
     private sealed record Dataset(string Name, int N, int Dim, VectorMetric Metric, Func<int, int, float[]> Make);
 
     /// <summary>One row of the side-by-side table (shape kept stable for scripts).</summary>
+    /// <remarks>
+    /// <c>Qps1Cpu</c> (queries per CPU second, one thread) and <c>BuildCpuSeconds</c> are the figures to compare on a
+    /// shared machine: wall-clock figures there depend on what else runs.
+    /// </remarks>
     internal sealed record Row(string Engine, [property: System.Text.Json.Serialization.JsonPropertyName("M")] int M, int EfConstruction, int EfSearch, double Recall10, double Qps1, double QpsAll,
-        double BuildSeconds, double MemoryMB);
+        double BuildSeconds, double MemoryMB, double Qps1Cpu, double BuildCpuSeconds);
 
     /// <summary>Persistence figures (OpenBook only): file size, save time, open time with and without the checksum pass.</summary>
     internal sealed record PersistenceRow(double FileMB, double SaveSeconds, double OpenSeconds, double OpenNoChecksumSeconds);
 
     /// <summary>Filtered search quality and speed at one selectivity (OpenBook only).</summary>
-    internal sealed record FilteredRow(double Selectivity, int EfSearch, bool ExactFallback, double Recall10, double Qps1);
+    internal sealed record FilteredRow(double Selectivity, int EfSearch, string Mode, bool ExactScan, double Recall10, double Qps1, double Qps1Cpu);
 
     public static Command Build()
     {
@@ -55,7 +59,7 @@ internal static class VectorBenchCommands
             bool isQuick = r.GetValue(quick);
             var ds = r.GetValue(dataset) == "scale"
                 ? new Dataset("synthetic-clustered-128-l2", 1_000_000, 128, VectorMetric.L2,
-                    (count, seed) => new SyntheticVectors(128, clusters: 1000, intrinsicDim: 24, seed: 2).Generate(count, seed))
+                    (count, seed) => new SyntheticVectors(128, clusters: 50, intrinsicDim: 32, noise: 0.08f, seed: 2).Generate(count, seed))
                 : new Dataset("synthetic-clustered-384-cosine", 100_000, 384, VectorMetric.Cosine,
                     (count, seed) => new SyntheticVectors(384, clusters: 100, intrinsicDim: 16, seed: 1).Generate(count, seed));
             int count = r.GetValue(n) ?? (isQuick ? 20_000 : ds.N);
@@ -86,18 +90,18 @@ internal static class VectorBenchCommands
                 WriteVecs(Path.Combine(dir, "gt.ivecs"), gt.SelectMany(x => x).ToArray(), 10);
 
                 console.MarkupLine($"[grey]openbook: building HNSW M={opts.M} efConstruction={opts.EfConstruction} on {nThreads} threads…[/]");
-                var (index, buildSeconds, memoryMB) = BuildIndex(data, ds, opts, nThreads);
+                var (index, buildSeconds, buildCpu, memoryMB) = BuildIndex(data, ds, opts, nThreads);
                 using (index)
                 {
                     foreach (int e in efs)
                     {
-                        var (recall, qps1) = Measure(index, qs, gt, ds.Dim, e, null, out _);
+                        var (recall, qps1, qps1Cpu) = Measure(index, qs, gt, ds.Dim, e, null, out _);
                         double qpsAll = MeasureAll(index, qs, ds.Dim, e, nThreads);
                         rows.Add(new Row("openbook", opts.M, opts.EfConstruction, e, Math.Round(recall, 4), Math.Round(qps1, 1),
-                            Math.Round(qpsAll, 1), Math.Round(buildSeconds, 3), Math.Round(memoryMB, 1)));
+                            Math.Round(qpsAll, 1), Math.Round(buildSeconds, 3), Math.Round(memoryMB, 1), Math.Round(qps1Cpu, 1), Math.Round(buildCpu, 3)));
                         console.MarkupLine($"[grey]  ef={e}: recall@10 {recall:F4}, {qps1:N0} q/s (1 thread)[/]");
                     }
-                    console.MarkupLine("[grey]openbook: filtered search at 10 %, 2 %, 1 % selectivity…[/]");
+                    console.MarkupLine("[grey]openbook: filtered search, 20 % … 0.5 % selectivity, walk vs scan…[/]");
                     filtered.AddRange(MeasureFiltered(index, data, qs, ds, efs));
                     console.MarkupLine("[grey]openbook: save and open…[/]");
                     persistence = MeasurePersistence(index, Path.Combine(dir, "openbook.obvec"));
@@ -123,17 +127,17 @@ internal static class VectorBenchCommands
                 Cli.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, filtered, persistence, peerVersions = versions });
                 return 0;
             }
-            var table = new Table().AddColumns("engine", "M", "efC", "efSearch", "recall@10", "QPS 1 thr", $"QPS {nThreads} thr", "build s", "memory MB");
+            var table = new Table().AddColumns("engine", "M", "efC", "efSearch", "recall@10", "QPS 1 thr", "QPS/CPU s", $"QPS {nThreads} thr", "build s", "build CPU s", "memory MB");
             foreach (var x in rows.OrderBy(x => x.Engine).ThenBy(x => x.EfSearch))
                 table.AddRow(x.Engine, I(x.M), I(x.EfConstruction), I(x.EfSearch), x.Recall10.ToString("F4", CultureInfo.InvariantCulture),
-                    x.Qps1.ToString("N0", CultureInfo.InvariantCulture), x.QpsAll.ToString("N0", CultureInfo.InvariantCulture),
-                    x.BuildSeconds.ToString("F1", CultureInfo.InvariantCulture), x.MemoryMB.ToString("F0", CultureInfo.InvariantCulture));
+                    x.Qps1.ToString("N0", CultureInfo.InvariantCulture), x.Qps1Cpu.ToString("N0", CultureInfo.InvariantCulture), x.QpsAll.ToString("N0", CultureInfo.InvariantCulture),
+                    x.BuildSeconds.ToString("F1", CultureInfo.InvariantCulture), x.BuildCpuSeconds.ToString("F1", CultureInfo.InvariantCulture), x.MemoryMB.ToString("F0", CultureInfo.InvariantCulture));
             console.MarkupLine($"[bold]{ds.Name}[/]: n={count:N0}, dim={ds.Dim}, {nq} queries, load before/after: {loadBefore} / {load.after}");
             console.Write(table);
-            var ft = new Table().AddColumns("selectivity", "efSearch", "exact fallback", "recall@10", "QPS 1 thr");
+            var ft = new Table().AddColumns("selectivity", "efSearch", "mode", "exact scan", "recall@10", "QPS 1 thr", "QPS/CPU s");
             foreach (var f in filtered)
-                ft.AddRow(f.Selectivity.ToString("P0", CultureInfo.InvariantCulture), I(f.EfSearch), f.ExactFallback ? "yes" : "no",
-                    f.Recall10.ToString("F4", CultureInfo.InvariantCulture), f.Qps1.ToString("N0", CultureInfo.InvariantCulture));
+                ft.AddRow(f.Selectivity.ToString("P1", CultureInfo.InvariantCulture), I(f.EfSearch), f.Mode, f.ExactScan ? "yes" : "no",
+                    f.Recall10.ToString("F4", CultureInfo.InvariantCulture), f.Qps1.ToString("N0", CultureInfo.InvariantCulture), f.Qps1Cpu.ToString("N0", CultureInfo.InvariantCulture));
             console.Write(ft);
             if (persistence is { } pr)
                 console.MarkupLine(FormattableString.Invariant($"index file {pr.FileMB:F0} MB: save {pr.SaveSeconds:F2} s, open {pr.OpenSeconds:F2} s ({pr.OpenNoChecksumSeconds:F2} s without the checksum pass)"));
@@ -163,14 +167,22 @@ internal static class VectorBenchCommands
         return flat.SearchBatch(qs, k).Select(h => h.Select(x => (int)x.Id).ToArray()).ToArray();
     }
 
-    private static (HnswIndex Index, double Seconds, double MemoryMB) BuildIndex(float[] data, Dataset ds, HnswOptions opts, int threads)
+    private static (HnswIndex Index, double Seconds, double CpuSeconds, double MemoryMB) BuildIndex(float[] data, Dataset ds, HnswOptions opts, int threads)
     {
         long before = ResidentBytes();
+        var cpu = CpuSeconds();
         var sw = Stopwatch.StartNew();
         var index = new HnswIndex(ds.Dim, ds.Metric, opts);
         index.AddRange(Enumerable.Range(0, data.Length / ds.Dim).Select(i => (long)i).ToArray(), data, threads);
         double seconds = sw.Elapsed.TotalSeconds;
-        return (index, seconds, (ResidentBytes() - before) / 1048576.0);
+        double cpuSeconds = CpuSeconds() - cpu;
+        return (index, seconds, cpuSeconds, (ResidentBytes() - before) / 1048576.0);
+    }
+
+    private static double CpuSeconds()
+    {
+        using var p = Process.GetCurrentProcess();
+        return p.TotalProcessorTime.TotalSeconds;
     }
 
     /// <summary>Resident set after a full compacting collection, the same measure the Python side uses (VmRSS).</summary>
@@ -184,22 +196,24 @@ internal static class VectorBenchCommands
 
     private const int Runs = 2; // best of two timed passes: the machine is shared
 
-    private static (double Recall, double Qps1) Measure(HnswIndex index, float[] qs, int[][] gt, int dim, int ef, VectorFilter? filter, out bool fallback)
+    private static (double Recall, double Qps1, double Qps1Cpu) Measure(HnswIndex index, float[] qs, int[][] gt, int dim, int ef, VectorFilter? filter, out bool fallback)
     {
         int nq = qs.Length / dim;
         var found = new IReadOnlyList<VectorHit>[nq];
         for (int i = 0; i < Math.Min(nq, 50); i++) index.Search(qs.AsSpan(i * dim, dim), 10, filter, ef); // warm-up (JIT, caches)
-        double qps = 0;
+        double qps = 0, qpsCpu = 0;
         for (int run = 0; run < Runs; run++)
         {
+            double cpu = CpuSeconds();
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < nq; i++) found[i] = index.Search(qs.AsSpan(i * dim, dim), 10, filter, ef);
             qps = Math.Max(qps, nq / sw.Elapsed.TotalSeconds);
+            qpsCpu = Math.Max(qpsCpu, nq / Math.Max(1e-9, CpuSeconds() - cpu));
         }
         fallback = filter?.Selectivity is { } sel && index.PrefersExactScan(sel, Math.Max(ef, 10));
         double hits = 0;
         for (int i = 0; i < nq; i++) hits += found[i].Count(h => gt[i].Contains((int)h.Id)) / (double)gt[i].Length;
-        return (hits / nq, qps);
+        return (hits / nq, qps, qpsCpu);
     }
 
     private static double MeasureAll(HnswIndex index, float[] qs, int dim, int ef, int threads)
@@ -217,24 +231,35 @@ internal static class VectorBenchCommands
         return qps;
     }
 
+    /// <summary>
+    /// Filtered search at several selectivities, three ways: graph walk forced, exact scan forced, and the index's own
+    /// choice (its cost model) — the data the walk-or-scan threshold is chosen from.
+    /// </summary>
     private static IEnumerable<FilteredRow> MeasureFiltered(HnswIndex index, float[] data, float[] qs, Dataset ds, int[] efs)
     {
         int count = data.Length / ds.Dim;
         var sub = qs.AsSpan(0, Math.Min(qs.Length, 200 * ds.Dim)).ToArray();
+        int ef = efs.OrderBy(e => Math.Abs(e - 64)).First();
         using var flat = new FlatIndex(ds.Dim, ds.Metric, count);
         for (int i = 0; i < count; i++) flat.Add(i, data.AsSpan(i * ds.Dim, ds.Dim));
-        foreach (double sel in new[] { 0.10, 0.02, 0.01 })
+        var saved = index.ExactFallbackSelectivity;
+        try
         {
-            // every id passes with probability `sel`, decided by a hash (no correlation with clusters)
-            ulong threshold = (ulong)(sel * ulong.MaxValue);
-            var filter = new VectorFilter(id => Mix((ulong)id) < threshold, sel);
-            int[][] gt = flat.SearchBatch(sub, 10, filter).Select(h => h.Select(x => (int)x.Id).ToArray()).ToArray();
-            foreach (int ef in efs.Where(e => e is 64 or 128) is var some && some.Any() ? some : efs.TakeLast(1))
+            foreach (double sel in new[] { 0.20, 0.10, 0.05, 0.02, 0.01, 0.005 })
             {
-                var (recall, qps1) = Measure(index, sub, gt, ds.Dim, ef, filter, out bool fb);
-                yield return new FilteredRow(sel, ef, fb, Math.Round(recall, 4), Math.Round(qps1, 1));
+                // every id passes with probability `sel`, decided by a hash (no correlation with clusters)
+                ulong threshold = (ulong)(sel * ulong.MaxValue);
+                var filter = new VectorFilter(id => Mix((ulong)id) < threshold, sel);
+                int[][] gt = flat.SearchBatch(sub, 10, filter).Select(h => h.Select(x => (int)x.Id).ToArray()).ToArray();
+                foreach (var (mode, setting) in new (string, double?)[] { ("walk", 0.0), ("scan", 2.0), ("auto", saved) })
+                {
+                    index.ExactFallbackSelectivity = setting;
+                    var (recall, qps1, qps1Cpu) = Measure(index, sub, gt, ds.Dim, ef, filter, out bool scanned);
+                    yield return new FilteredRow(sel, ef, mode, scanned, Math.Round(recall, 4), Math.Round(qps1, 1), Math.Round(qps1Cpu, 1));
+                }
             }
         }
+        finally { index.ExactFallbackSelectivity = saved; }
     }
 
     private static PersistenceRow MeasurePersistence(HnswIndex index, string path)

@@ -56,6 +56,8 @@ public class FlatIndexTests
         Assert.False(index.Remove(17));
         Assert.False(index.Contains(17));
         Assert.Equal(499, index.Count);
+        Func<long, bool>? none = null;
+        Assert.Equal(index.Search(q, 5).Select(h => h.Id), index.Search(q, 5, none).Select(h => h.Id));
         Func<long, bool> odd = id => id % 2 == 1;
         var hits = index.Search(q, 50, odd);
         Assert.Equal(50, hits.Count);

@@ -256,6 +256,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
         if (h.Kind != kind) throw new VectorIndexFileException(file.Path, $"holds a {h.Kind} index, expected {kind}");
         if (dims is { } d && h.Dims != d) throw new VectorIndexFileException(file.Path, $"has {h.Dims} dimensions, expected {d}");
         if (metric is { } m && h.Metric != m) throw new VectorIndexFileException(file.Path, $"uses metric {h.Metric}, expected {m}");
+        if (h.Quantization != 0) throw new VectorIndexFileException(file.Path, $"uses quantization mode {h.Quantization}, which this build does not read");
         if (h.Dims <= 0 || h.NodeCount < 0 || h.NodeCount > int.MaxValue || !Enum.IsDefined(h.Metric))
             throw new VectorIndexFileException(file.Path, "corrupt header (dimensions, count or metric out of range)");
     }

@@ -12,7 +12,7 @@ internal enum IndexFileKind : uint { Flat = 1, Hnsw = 2 }
 /// Fixed header of an index file (256 bytes, little-endian):
 /// <code>
 ///  0 magic "OBVECIDX"   8 u32 version    12 u32 kind        16 u32 metric      20 u32 dims
-/// 24 u32 M             28 u32 M0        32 u32 efConstr    36 u32 quantization
+/// 24 u32 M             28 u32 M0        32 u32 efConstr    36 u32 quantization (0 = float32; others reserved)
 /// 40 i64 nodeCount     48 i64 liveCount 56 i32 entryPoint  60 i32 maxLevel
 /// 64 u64 stamp (caller's consistency stamp, e.g. the store's write generation)
 /// 72 i64 contentLength 80 u64 XXH64(header with this field zeroed ‖ content)

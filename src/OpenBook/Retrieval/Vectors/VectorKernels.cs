@@ -114,55 +114,6 @@ public static unsafe class VectorKernels
         return sum;
     }
 
-    /// <summary>Asymmetric int8 inner product: Σ q[i]·code[i] (the caller multiplies by the code's scale).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float DotInt8(float* q, sbyte* code, int n)
-    {
-        int i = 0;
-        float sum;
-        if (Avx512F.IsSupported && n >= 16)
-        {
-            Vector512<float> s0 = Vector512<float>.Zero, s1 = Vector512<float>.Zero;
-            for (; i <= n - 32; i += 32)
-            {
-                var c0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(code + i)));
-                var c1 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(code + i + 16)));
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(q + i), c0, s0);
-                s1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + i + 16), c1, s1);
-            }
-            for (; i <= n - 16; i += 16)
-            {
-                var c0 = Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(code + i)));
-                s0 = Vector512.FusedMultiplyAdd(Vector512.Load(q + i), c0, s0);
-            }
-            sum = Vector512.Sum(s0 + s1);
-        }
-        else if (Avx2.IsSupported && n >= 8)
-        {
-            Vector256<float> s0 = Vector256<float>.Zero;
-            for (; i <= n - 8; i += 8)
-            {
-                var c = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(code + i));
-                s0 = Vector256.FusedMultiplyAdd(Vector256.Load(q + i), c, s0);
-            }
-            sum = Vector256.Sum(s0);
-        }
-        else sum = 0;
-        for (; i < n; i++) sum += q[i] * code[i];
-        return sum;
-    }
-
-    /// <summary>Symmetric int8 quantisation of one vector: code = round(v / scale), scale = max|v| / 127.</summary>
-    internal static float QuantizeInt8(ReadOnlySpan<float> v, Span<sbyte> code)
-    {
-        float max = TensorPrimitives.MaxMagnitude(v);
-        float scale = max > 0 ? max / 127f : 1f;
-        float inv = 1f / scale;
-        for (int i = 0; i < v.Length; i++)
-            code[i] = (sbyte)Math.Clamp((int)MathF.Round(v[i] * inv), -127, 127);
-        return scale;
-    }
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void Prefetch(void* p)
     {

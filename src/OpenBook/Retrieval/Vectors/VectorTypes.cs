@@ -43,8 +43,8 @@ public sealed record VectorFilter(Func<long, bool> Allows, double? Selectivity =
     public static VectorFilter FromIds(IReadOnlySet<long> ids, int? totalCount = null) =>
         new(ids.Contains, totalCount is > 0 ? Math.Min(1.0, ids.Count / (double)totalCount.Value) : null);
 
-    /// <summary>Lets a plain predicate be passed wherever a filter is expected (selectivity estimated by sampling).</summary>
-    public static implicit operator VectorFilter(Func<long, bool> allows) => new(allows);
+    /// <summary>Lets a plain predicate (or null: no filter) be passed wherever a filter is expected (selectivity estimated by sampling).</summary>
+    public static implicit operator VectorFilter?(Func<long, bool>? allows) => allows is null ? null : new(allows);
 }
 
 /// <summary>
