@@ -70,13 +70,24 @@ public sealed class HfTokenizer
     public bool AddsBos => BosTokenId is { } b && _prefixIds.Contains(b);
 
     /// <summary>Loads <c>tokenizer.json</c> and, when present, <c>tokenizer_config.json</c> from a model directory.</summary>
-    public static HfTokenizer Load(string directory)
+    public static HfTokenizer FromDirectory(string directory)
     {
         var tj = Path.Combine(directory, "tokenizer.json");
         if (!File.Exists(tj))
             throw new OpenBookException($"{tj}: file not found (a model directory needs tokenizer.json)");
-        var tc = Path.Combine(directory, "tokenizer_config.json");
-        return FromJson(File.ReadAllText(tj), File.Exists(tc) ? File.ReadAllText(tc) : null, tj);
+        return FromFile(tj);
+    }
+
+    /// <summary>
+    /// Loads a <c>tokenizer.json</c> file; a <c>tokenizer_config.json</c> next to it (special tokens, chat template)
+    /// is read too when present.
+    /// </summary>
+    public static HfTokenizer FromFile(string tokenizerJsonPath)
+    {
+        if (!File.Exists(tokenizerJsonPath))
+            throw new OpenBookException($"{tokenizerJsonPath}: file not found");
+        var tc = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerJsonPath))!, "tokenizer_config.json");
+        return FromJson(File.ReadAllText(tokenizerJsonPath), File.Exists(tc) ? File.ReadAllText(tc) : null, tokenizerJsonPath);
     }
 
     /// <summary>Builds a tokenizer from the text of tokenizer.json and (optionally) tokenizer_config.json.</summary>
@@ -232,12 +243,10 @@ public sealed class HfTokenizer
     {
         var ids = new List<int>();
         if (addSpecialTokens) ids.AddRange(_prefixIds);
-        var first = true;
-        foreach (var (segment, addedId) in SplitAddedTokens(text))
+        foreach (var (segment, offset, addedId) in SplitAddedTokens(text))
         {
             if (addedId is { } id) ids.Add(id);
-            else EncodeSegment(segment, first, ids);
-            first = false;
+            else EncodeSegment(segment, offset == 0, ids);
         }
         if (addSpecialTokens) ids.AddRange(_suffixIds);
         return ids.ToArray();
@@ -255,11 +264,11 @@ public sealed class HfTokenizer
     }
 
     /// <summary>Splits text into plain segments and added tokens (leftmost, longest match first).</summary>
-    private IEnumerable<(string Text, int? AddedId)> SplitAddedTokens(string text)
+    private IEnumerable<(string Text, int Offset, int? AddedId)> SplitAddedTokens(string text)
     {
         if (_addedByFirstChar.Count == 0)
         {
-            if (text.Length > 0) yield return (text, null);
+            if (text.Length > 0) yield return (text, 0, null);
             yield break;
         }
         var segStart = 0;
@@ -273,13 +282,13 @@ public sealed class HfTokenizer
             if (hit is null) { i++; continue; }
             var segEnd = i;
             if (hit.LStrip) while (segEnd > segStart && char.IsWhiteSpace(text[segEnd - 1])) segEnd--;
-            if (segEnd > segStart) yield return (text[segStart..segEnd], null);
-            yield return (hit.Content, hit.Id);
+            if (segEnd > segStart) yield return (text[segStart..segEnd], segStart, null);
+            yield return (hit.Content, i, hit.Id);
             i += hit.Content.Length;
             if (hit.RStrip) while (i < text.Length && char.IsWhiteSpace(text[i])) i++;
             segStart = i;
         }
-        if (segStart < text.Length) yield return (text[segStart..], null);
+        if (segStart < text.Length) yield return (text[segStart..], segStart, null);
     }
 
     /// <summary>Decodes ids to text through the tokenizer's decoder.</summary>

@@ -22,11 +22,13 @@ internal abstract class Normalizer
             "NFKC" => new FormNormalizer(NormalizationForm.FormKC),
             "NFKD" => new FormNormalizer(NormalizationForm.FormKD),
             "Lowercase" => new LambdaNormalizer(s => s.ToLowerInvariant()),
-            "Prepend" => new LambdaNormalizer(s => s.Length == 0 ? s : e.GetProperty("prepend").GetString() + s),
+            "Prepend" => Prepend(e.GetProperty("prepend").GetString()!),
             "Replace" => new LambdaNormalizer(Pattern.Parse(e, where).Replacer(e.GetProperty("content").GetString()!)),
             _ => throw new OpenBookException($"tokenizer.json: {where}: normalizer type \"{type}\" is not supported"),
         };
     }
+
+    private static LambdaNormalizer Prepend(string prefix) => new(s => s.Length == 0 ? s : prefix + s);
 
     private sealed class SequenceNormalizer(Normalizer[] items) : Normalizer
     {
@@ -70,10 +72,7 @@ internal sealed class Pattern(Regex regex)
     public Func<string, string> Replacer(string content) => s => Regex.Replace(s, content.Replace("$", "$$"));
 }
 
-/// <summary>One piece of pre-tokenized text.</summary>
-internal readonly record struct PreToken(string Text);
-
-/// <summary>A <c>pre_tokenizer</c> of tokenizer.json (ByteLevel, Split, Metaspace, Sequence).</summary>
+/// <summary>A <c>pre_tokenizer</c> of tokenizer.json (ByteLevel, Split, Digits, Metaspace, Sequence).</summary>
 internal abstract class PreTokenizer
 {
     /// <summary>Splits each piece further.</summary>
@@ -92,10 +91,13 @@ internal abstract class PreTokenizer
                 .Select((n, i) => Parse(n, $"{where}.pretokenizers[{i}]")).OfType<PreTokenizer>().ToArray()),
             "ByteLevel" => new ByteLevelPre(Bool(e, "add_prefix_space", true), Bool(e, "use_regex", true)),
             "Split" => new SplitPre(Pattern.Parse(e, where).Regex, e.GetProperty("behavior").GetString()!, Bool(e, "invert", false), where),
+            "Digits" => new SplitPre(DigitRegex, Bool(e, "individual_digits", false) ? "Isolated" : "Contiguous", false, where),
             "Metaspace" => new MetaspacePre(Str(e, "replacement", "▁"), MetaspacePrepend(e), Bool(e, "split", true)),
             _ => throw new OpenBookException($"tokenizer.json: {where}: pre_tokenizer type \"{type}\" is not supported"),
         };
     }
+
+    private static readonly Regex DigitRegex = new(@"\p{N}", RegexOptions.CultureInvariant | RegexOptions.Compiled);
 
     internal static string MetaspacePrepend(JsonElement e) =>
         e.TryGetProperty("prepend_scheme", out var p) && p.ValueKind == JsonValueKind.String ? p.GetString()!
