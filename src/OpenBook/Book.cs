@@ -83,9 +83,12 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     private Bm25Index RebuildLexical()
     {
         var index = new Bm25Index(_options.Bm25) { StoreSequence = Store.Sequence };
-        foreach (var chunk in Store.AllChunks()) index.Add(chunk.Id, chunk.DocumentId, IndexedText(chunk.Text, chunk.Headings));
+        foreach (var batch in Store.AllChunks().Chunk(8192)) AddChunks(index, batch);
         return index;
     }
+
+    private static void AddChunks(Bm25Index index, IReadOnlyList<ChunkRecord> chunks) =>
+        index.AddRange(chunks.Select(c => (c.Id, c.DocumentId, IndexedText(c.Text, c.Headings))).ToList());
 
     /// <summary>Text indexed for a chunk: the heading path counts as part of it.</summary>
     private static string IndexedText(string text, IReadOnlyList<string> headings) =>
@@ -103,7 +106,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         if (last.Count == 0) return;
         foreach (var change in last.Values.Where(c => !c.Added)) index.Remove(change.ChunkId);
         var added = last.Values.Where(c => c.Added).Select(c => c.ChunkId).ToList();
-        foreach (var chunk in Store.GetChunks(added)) index.Add(chunk.Id, chunk.DocumentId, IndexedText(chunk.Text, chunk.Headings));
+        foreach (var batch in added.Chunk(8192)) AddChunks(index, Store.GetChunks(batch));
         index.StoreSequence = seq;
         _bm25Dirty = true;
     }

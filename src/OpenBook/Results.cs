@@ -25,20 +25,7 @@ public sealed record SearchHit
     public required string Collection { get; init; }
 
     /// <summary>Human citation: "handbook/leave.pdf p.3 › Vacation › Carry-over".</summary>
-    public string Citation => CitationFormatter.Format(Source, Page, Headings);
-}
-
-/// <summary>Formats citations the same way everywhere.</summary>
-public static class CitationFormatter
-{
-    /// <summary>"source p.N › H1 › H2" (page and headings when known).</summary>
-    public static string Format(string source, int? page, IReadOnlyList<string> headings)
-    {
-        var s = source;
-        if (page is { } p) s += $" p.{p}";
-        if (headings.Count > 0) s += " › " + string.Join(" › ", headings);
-        return s;
-    }
+    public string Citation => Ingestion.CitationFormat.Format(Source, Page, Headings);
 }
 
 /// <summary>How an answer was produced.</summary>

@@ -15,6 +15,7 @@ internal static partial class BenchCommands
 
     private static IEnumerable<Command> Subcommands()
     {
-        yield break;
+        yield return CoreBenchCommands.Ingest();
+        yield return CoreBenchCommands.Search();
     }
 }

@@ -181,8 +181,8 @@ public sealed class DocumentStore : IDisposable
         }
     }
 
-    private static string[] JsonList(string json) => JsonSerializer.Deserialize<string[]>(json) ?? [];
-    private static string ToJson(IReadOnlyList<string> list) => JsonSerializer.Serialize(list);
+    private static string[] JsonList(string json) => JsonSerializer.Deserialize(json, StoreJson.Default.StringArray) ?? [];
+    private static string ToJson(IReadOnlyList<string> list) => JsonSerializer.Serialize(list as string[] ?? [.. list], StoreJson.Default.StringArray);
 
     /// <summary>
     /// Inserts or replaces a document and all its chunks in ONE transaction (old chunks deleted, new ones inserted,
@@ -477,3 +477,7 @@ public sealed class DocumentStore : IDisposable
     /// <inheritdoc />
     public void Dispose() => SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
 }
+
+/// <summary>Source-generated JSON for the store's list columns (works with trimming and AOT).</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(string[]))]
+internal sealed partial class StoreJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -99,6 +99,20 @@ public sealed class Bm25Index
         finally { _lock.ExitWriteLock(); }
     }
 
+    /// <summary>
+    /// Adds (or replaces) many chunks: text analysis runs in parallel, then the postings are updated under one lock.
+    /// </summary>
+    public void AddRange(IReadOnlyList<(long ChunkId, long DocumentId, string Text)> chunks)
+    {
+        var terms = chunks.AsParallel().AsOrdered().Select(c => _analyzer.Terms(c.Text)).ToArray();
+        _lock.EnterWriteLock();
+        try
+        {
+            for (var i = 0; i < chunks.Count; i++) AddLocked(chunks[i].ChunkId, chunks[i].DocumentId, terms[i]);
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
     private void AddLocked(long chunkId, long documentId, List<string> terms)
     {
         if (_ordinalOf.TryGetValue(chunkId, out var old)) RemoveOrdinal(old);
