@@ -78,3 +78,24 @@ public static class HubCache
         return new CachedModel(id, dir, refs, snaps, size);
     }
 }
+
+/// <summary>Finds the directory of a model given as a local path or a Hub id.</summary>
+public static class ModelLocator
+{
+    /// <summary>
+    /// A model directory for <paramref name="idOrDirectory"/>: an existing directory as is, otherwise the cached
+    /// snapshot of the Hub id at <paramref name="revision"/>. Throws a clear error when neither exists
+    /// (download with <c>openbook models pull ID</c>).
+    /// </summary>
+    public static string Resolve(string idOrDirectory, HubOptions options, string revision = "main")
+    {
+        if (Directory.Exists(idOrDirectory)) return Path.GetFullPath(idOrDirectory);
+        if (idOrDirectory.Count(c => c == '/') != 1 || idOrDirectory.StartsWith('.') || Path.IsPathRooted(idOrDirectory))
+            throw new OpenBookException($"{idOrDirectory}: directory not found (give a model directory or a Hub id like org/name)");
+        HubCache.ValidateRepoId(idOrDirectory);
+        return HubCache.FindSnapshot(options.CacheDir, idOrDirectory, revision)
+               ?? throw new OpenBookException(
+                   $"{idOrDirectory}@{revision} is not downloaded (looked in {HubCache.RepoDir(options.CacheDir, idOrDirectory)}). " +
+                   $"Run `openbook models pull {idOrDirectory}`, or pass a local model directory.");
+    }
+}
