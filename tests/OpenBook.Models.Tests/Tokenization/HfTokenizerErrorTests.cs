@@ -37,6 +37,16 @@ public class HfTokenizerErrorTests
     }
 
     [Fact]
+    public void Word_piece_style_affixes_are_rejected()
+    {
+        var ex = Assert.Throws<OpenBookException>(() => HfTokenizer.FromJson(
+            """{"model":{"type":"BPE","vocab":{"a":0},"merges":[],"continuing_subword_prefix":"##"}}"""));
+        Assert.Contains("continuing_subword_prefix", ex.Message);
+        // Empty affixes (as in Qwen3's tokenizer.json) are fine.
+        HfTokenizer.FromJson("""{"model":{"type":"BPE","vocab":{"a":0},"merges":[],"continuing_subword_prefix":"","end_of_word_suffix":""}}""");
+    }
+
+    [Fact]
     public void Merge_with_unknown_token_is_rejected_with_its_index()
     {
         var ex = Assert.Throws<OpenBookException>(() => HfTokenizer.FromJson(

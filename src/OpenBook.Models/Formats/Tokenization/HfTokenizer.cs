@@ -119,6 +119,9 @@ public sealed class HfTokenizer
         var type = m.TryGetProperty("type", out var t) ? t.GetString() : "BPE";
         if (type != "BPE")
             throw new OpenBookException($"tokenizer.json: model.type \"{type}\" is not supported (only BPE)");
+        foreach (var affix in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
+            if (m.TryGetProperty(affix, out var a) && a.ValueKind == JsonValueKind.String && a.GetString()!.Length > 0)
+                throw new OpenBookException($"tokenizer.json: model.{affix} \"{a.GetString()}\" is not supported (byte-level and SentencePiece BPE use none)");
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var p in m.GetProperty("vocab").EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
         var merges = new List<(string, string)>();
