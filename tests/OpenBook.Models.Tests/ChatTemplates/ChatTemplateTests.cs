@@ -69,7 +69,8 @@ public class ChatTemplateTests
         var tok = HfTokenizer.FromDirectory(Fixtures.Tokenizer("smollm2"));
         var prompt = ChatTemplate.Apply(tok, [new ChatMessage(ChatRole.User, "When does the library open?")]);
         Assert.StartsWith("<|im_start|>system\n", prompt);
-        var ids = tok.Encode(prompt, addSpecialTokens: false);
+        var ids = ChatTemplate.ApplyAndEncode(tok, [new ChatMessage(ChatRole.User, "When does the library open?")]);
+        Assert.Equal(tok.Encode(prompt, addSpecialTokens: false), ids);
         Assert.Equal(1, ids[0]); // <|im_start|>
         Assert.Equal(2, ids.Count(i => i == 2)); // <|im_end|> after the system and the user turn; the assistant turn is open
         Assert.Equal(prompt, tok.Decode(ids));

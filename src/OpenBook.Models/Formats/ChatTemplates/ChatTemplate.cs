@@ -69,4 +69,12 @@ public sealed class ChatTemplate
     /// <summary>Renders a conversation with the tokenizer's template and special tokens.</summary>
     public static string Apply(HfTokenizer tokenizer, IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true) =>
         FromTokenizer(tokenizer).Render(messages, addGenerationPrompt, tokenizer.BosToken, tokenizer.EosToken);
+
+    /// <summary>
+    /// Renders a conversation with the tokenizer's template and encodes it the way transformers'
+    /// <c>apply_chat_template(tokenize=True)</c> does: without adding special tokens (the template writes
+    /// its own BOS where the family wants one), so the ids are ready for generation.
+    /// </summary>
+    public static int[] ApplyAndEncode(HfTokenizer tokenizer, IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true) =>
+        tokenizer.Encode(Apply(tokenizer, messages, addGenerationPrompt), addSpecialTokens: false);
 }

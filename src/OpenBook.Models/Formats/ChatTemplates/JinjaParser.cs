@@ -236,19 +236,22 @@ internal sealed class ExprParser(List<Tok> toks, int line)
         return e;
     }
 
-    private Expr ParseOr()
+    /// <summary>One left-associative binary level: <c>next (op next)*</c>.</summary>
+    private Expr ParseLeftAssoc(Func<Expr> next, Func<Tok, bool> isOp)
     {
-        var e = ParseAnd();
-        while (Peek.IsName("or")) { var l = Line; Next(); e = new BinaryExpr("or", e, ParseAnd(), l); }
+        var e = next();
+        while (isOp(Peek))
+        {
+            var l = Line;
+            var op = Next().Text;
+            e = new BinaryExpr(op, e, next(), l);
+        }
         return e;
     }
 
-    private Expr ParseAnd()
-    {
-        var e = ParseNot();
-        while (Peek.IsName("and")) { var l = Line; Next(); e = new BinaryExpr("and", e, ParseNot(), l); }
-        return e;
-    }
+    private Expr ParseOr() => ParseLeftAssoc(ParseAnd, t => t.IsName("or"));
+
+    private Expr ParseAnd() => ParseLeftAssoc(ParseNot, t => t.IsName("and"));
 
     private Expr ParseNot()
     {
@@ -278,43 +281,13 @@ internal sealed class ExprParser(List<Tok> toks, int line)
         }
     }
 
-    private Expr ParseMath1()
-    {
-        var e = ParseConcat();
-        while (Peek.Kind == TokKind.Op && Peek.Text is "+" or "-")
-        {
-            var l = Line;
-            var op = Next().Text;
-            e = new BinaryExpr(op, e, ParseConcat(), l);
-        }
-        return e;
-    }
+    private Expr ParseMath1() => ParseLeftAssoc(ParseConcat, t => t.Kind == TokKind.Op && t.Text is "+" or "-");
 
-    private Expr ParseConcat()
-    {
-        var e = ParseMath2();
-        while (Peek.Is("~")) { var l = Line; Next(); e = new BinaryExpr("~", e, ParseMath2(), l); }
-        return e;
-    }
+    private Expr ParseConcat() => ParseLeftAssoc(ParseMath2, t => t.Is("~"));
 
-    private Expr ParseMath2()
-    {
-        var e = ParsePow();
-        while (Peek.Kind == TokKind.Op && Peek.Text is "*" or "/" or "//" or "%")
-        {
-            var l = Line;
-            var op = Next().Text;
-            e = new BinaryExpr(op, e, ParsePow(), l);
-        }
-        return e;
-    }
+    private Expr ParseMath2() => ParseLeftAssoc(ParsePow, t => t.Kind == TokKind.Op && t.Text is "*" or "/" or "//" or "%");
 
-    private Expr ParsePow()
-    {
-        var e = ParseUnary();
-        while (Peek.Is("**")) { var l = Line; Next(); e = new BinaryExpr("**", e, ParseUnary(), l); }
-        return e;
-    }
+    private Expr ParsePow() => ParseLeftAssoc(ParseUnary, t => t.Is("**"));
 
     private Expr ParseUnary()
     {
