@@ -17,5 +17,6 @@ internal static partial class BenchCommands
     {
         yield return CoreBenchCommands.Ingest();
         yield return CoreBenchCommands.Search();
+        yield return TokenizerBenchCommands.Tokenizer();
     }
 }
