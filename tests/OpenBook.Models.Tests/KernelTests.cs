@@ -146,15 +146,18 @@ public class KernelTests
     }
 
     [Fact]
-    public void SwiGlu_matches_reference()
+    public void SwiGlu_matches_reference_also_in_place()
     {
-        var g = RandomArray(99, 11, 6f);
-        var u = RandomArray(99, 12, 2f);
-        var expected = new float[99];
-        var actual = new float[99];
+        var g = RandomArray(1111, 11, 6f);
+        var u = RandomArray(1111, 12, 2f);
+        var expected = new float[1111];
+        var actual = new float[1111];
         ReferenceKernels.SwiGlu(g, u, expected);
         Ops.SwiGlu(g, u, actual);
         AssertClose(expected, actual, 1e-5f);
+        // The model writes the result over the gate buffer.
+        Ops.SwiGlu(g, u, g);
+        AssertClose(expected, g, 1e-5f);
     }
 
     [Fact]

@@ -35,14 +35,23 @@ public static class Ops
         TensorPrimitives.Multiply(x, 1f / sum, x);
     }
 
-    /// <summary>SwiGLU: <c>out = silu(gate)·up</c>, where <c>silu(g) = g·sigmoid(g)</c>.</summary>
+    /// <summary>
+    /// SwiGLU: <c>out = silu(gate)·up</c>, where <c>silu(g) = g·sigmoid(g)</c>. <paramref name="output"/> may be the
+    /// same memory as <paramref name="gate"/> or <paramref name="up"/> (works through a small stack buffer).
+    /// </summary>
     public static void SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, Span<float> output)
     {
         if (up.Length != gate.Length || output.Length < gate.Length) throw new ArgumentException("SwiGlu: lengths differ.");
-        var o = output[..gate.Length];
-        TensorPrimitives.Sigmoid(gate, o);
-        TensorPrimitives.Multiply(o, gate, o);
-        TensorPrimitives.Multiply(o, up, o);
+        Span<float> tmp = stackalloc float[512];
+        for (int i = 0; i < gate.Length; i += tmp.Length)
+        {
+            int n = Math.Min(tmp.Length, gate.Length - i);
+            var t = tmp[..n];
+            var g = gate.Slice(i, n);
+            TensorPrimitives.Sigmoid(g, t);
+            TensorPrimitives.Multiply(t, g, t);
+            TensorPrimitives.Multiply(t, up.Slice(i, n), output.Slice(i, n));
+        }
     }
 
     /// <summary>SiLU in place: <c>x·sigmoid(x)</c>.</summary>
