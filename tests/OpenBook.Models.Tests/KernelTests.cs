@@ -37,6 +37,8 @@ public class KernelTests
     [InlineData(Transpose.No, Transpose.Yes, 200, 97, 513)]
     [InlineData(Transpose.Yes, Transpose.No, 200, 97, 513)]
     [InlineData(Transpose.Yes, Transpose.Yes, 9, 33, 7)]
+    [InlineData(Transpose.No, Transpose.Yes, 20, 2100, 40)]   // several N blocks (NC = 2048), one thread
+    [InlineData(Transpose.No, Transpose.No, 9, 2200, 300)]    // one M block split over threads along N
     public void Sgemm_matches_reference_for_all_transpose_cases(Transpose ta, Transpose tb, int m, int n, int k)
     {
         // Leading dimensions wider than the logical rows, to test strides.
@@ -73,7 +75,7 @@ public class KernelTests
     [InlineData(WeightFormat.Int8, 40)]
     public void WeightMatrix_multiply_matches_reference_on_its_stored_values(WeightFormat format, int m)
     {
-        int rows = 301, cols = 130;
+        int rows = 2071, cols = 130; // more rows than one SGEMM N block
         var w = WeightMatrix.FromF32(RandomArray(rows * cols, 4, 0.1f), rows, cols).ConvertTo(format);
         var x = RandomArray(m * cols, 5);
         var expected = new float[m * rows];

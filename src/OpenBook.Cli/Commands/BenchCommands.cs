@@ -15,6 +15,7 @@ internal static partial class BenchCommands
 
     private static IEnumerable<Command> Subcommands()
     {
+        yield return LlmBenchCommands.Build();
         yield break;
     }
 }

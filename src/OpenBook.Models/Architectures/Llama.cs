@@ -28,7 +28,7 @@ public class LlamaForCausalLM : ICausalLM
     /// <inheritdoc />
     public ModelConfig Config { get; }
     /// <summary><c>model.embed_tokens.weight</c> [vocab, hidden].</summary>
-    public WeightMatrix EmbedTokens { get; }
+    public WeightMatrix EmbedTokens { get; private set; }
     /// <summary>Decoder layers <c>model.layers.N</c>.</summary>
     public IReadOnlyList<LlamaDecoderLayer> Layers { get; }
     /// <summary><c>model.norm.weight</c>.</summary>
@@ -83,12 +83,19 @@ public class LlamaForCausalLM : ICausalLM
         yield return LmHead;
     }
 
-    /// <summary>Re-stores every linear weight (and the embeddings) in <paramref name="format"/>.</summary>
+    /// <summary>
+    /// Re-stores every linear weight and the embedding table in <paramref name="format"/> (with tied embeddings the
+    /// converted table serves both the lookup and lm_head).
+    /// </summary>
     public LlamaForCausalLM ConvertWeights(WeightFormat format)
     {
-        foreach (var layer in Layers)
-            foreach (var l in layer.Linears()) l.Weight = l.Weight.ConvertTo(format);
-        if (!Config.TieWordEmbeddings) LmHead.Weight = LmHead.Weight.ConvertTo(format);
+        lock (_forwardGate)
+        {
+            foreach (var layer in Layers)
+                foreach (var l in layer.Linears()) l.Weight = l.Weight.ConvertTo(format);
+            EmbedTokens = EmbedTokens.ConvertTo(format);
+            LmHead.Weight = Config.TieWordEmbeddings ? EmbedTokens : LmHead.Weight.ConvertTo(format);
+        }
         return this;
     }
 

@@ -28,6 +28,8 @@ public static unsafe class Sgemm
     public const int KC = 256;
     /// <summary>M block: one packed A block (MC×KC floats) per thread stays in L2.</summary>
     public const int MC = 96;
+    /// <summary>N block: one packed B block (KC×NC floats, 2 MiB) stays in the shared L3 while all M blocks pass over it.</summary>
+    public const int NC = 2048;
 
     /// <summary>
     /// <c>C[m×n] = alpha·op(A)·op(B) + beta·C</c>. op(A) is m×k, op(B) is k×n. Leading dimensions are the row
@@ -82,7 +84,11 @@ public static unsafe class Sgemm
         public readonly float* Scales = scales;
     }
 
-    /// <summary>Computes C = alpha·op(A)·B' + beta·C where B' comes from a packed-panel source.</summary>
+    /// <summary>
+    /// Computes C = alpha·op(A)·B' + beta·C where B' comes from a packed-panel source. Loop order as BLIS: N blocks of
+    /// <see cref="NC"/> columns, K blocks of <see cref="KC"/> (B block packed once, shared by all threads), then
+    /// (M block × N-panel range) tasks over threads, each packing its A block and running the micro-kernel.
+    /// </summary>
     internal static void Run(Transpose transA, int m, int n, int k, float* a, int lda, PanelSource bs, float* c, int ldc, float alpha, float beta)
     {
         if (k == 0)
@@ -90,42 +96,38 @@ public static unsafe class Sgemm
             ScaleC(m, n, c, ldc, beta);
             return;
         }
-        int nPanels = (n + NR - 1) / NR;
         int mBlocks = (m + MC - 1) / MC;
         long flops = 2L * m * n * k;
-        int threads = flops < 4_000_000 ? 1 : Math.Min(Environment.ProcessorCount, Math.Max(mBlocks, 1));
-        int kcMax = Math.Min(KC, k);
-        float[] packedB = System.Buffers.ArrayPool<float>.Shared.Rent(nPanels * NR * kcMax);
+        int threads = flops < 4_000_000 ? 1 : KernelThreads.Max;
+        int ncMax = Math.Min(NC, (n + NR - 1) / NR * NR), kcMax = Math.Min(KC, k);
+        float[] packedB = System.Buffers.ArrayPool<float>.Shared.Rent(ncMax * kcMax);
         try
         {
             fixed (float* pb = packedB)
             {
-                float* bPacked = pb;
-                for (int pc = 0; pc < k; pc += KC)
+                nint bPacked = (nint)pb, aPtr = (nint)a, cPtr = (nint)c;
+                for (int jc = 0; jc < n; jc += NC)
                 {
-                    int kc = Math.Min(KC, k - pc);
-                    float betaHere = pc == 0 ? beta : 1f;
-                    // Pack the whole K-block of B (shared by all threads), panels split over threads.
-                    if (threads == 1) PackB(bs, pc, kc, 0, nPanels, n, bPacked);
-                    else
+                    int nc = Math.Min(NC, n - jc), nPanels = (nc + NR - 1) / NR;
+                    // Split N panels too when there are fewer M blocks than threads (prefill of a few dozen tokens).
+                    int nParts = mBlocks >= threads ? 1 : Math.Min(nPanels, (threads + mBlocks - 1) / mBlocks);
+                    int tasks = mBlocks * nParts;
+                    for (int pc = 0; pc < k; pc += KC)
                     {
-                        int pcLocal = pc;
-                        Parallel.For(0, threads, t =>
+                        int kc = Math.Min(KC, k - pc), jcLocal = jc, pcLocal = pc;
+                        float betaHere = pc == 0 ? beta : 1f;
+                        if (threads == 1) PackB(bs, pc, kc, jc, 0, nPanels, n, pb);
+                        else
+                            ParallelRanges.For(threads, t =>
+                                PackB(bs, pcLocal, kc, jcLocal, nPanels * t / threads, nPanels * (t + 1) / threads, n, (float*)bPacked));
+                        void Task(int task)
                         {
-                            int p0 = (int)((long)nPanels * t / threads), p1 = (int)((long)nPanels * (t + 1) / threads);
-                            PackB(bs, pcLocal, kc, p0, p1, n, bPacked);
-                        });
-                    }
-                    if (threads == 1) ComputeBlocks(0, mBlocks, transA, m, n, kc, pc, a, lda, bPacked, c, ldc, alpha, betaHere);
-                    else
-                    {
-                        int pcLocal = pc;
-                        Parallel.For(0, threads, t =>
-                        {
-                            // Interleave M blocks across threads so uneven tails balance.
-                            for (int mb = t; mb < mBlocks; mb += threads)
-                                ComputeBlocks(mb, mb + 1, transA, m, n, kc, pcLocal, a, lda, bPacked, c, ldc, alpha, betaHere);
-                        });
+                            int mb = task / nParts, part = task % nParts;
+                            ComputeBlock(mb, nPanels * part / nParts, nPanels * (part + 1) / nParts, transA, m, jcLocal, nc, kc, pcLocal,
+                                (float*)aPtr, lda, (float*)bPacked, (float*)cPtr, ldc, alpha, betaHere);
+                        }
+                        if (threads == 1 || tasks == 1) for (int t = 0; t < tasks; t++) Task(t);
+                        else ParallelRanges.For(tasks, Task);
                     }
                 }
             }
@@ -146,41 +148,38 @@ public static unsafe class Sgemm
         }
     }
 
-    private static void ComputeBlocks(int mb0, int mb1, Transpose transA, int m, int n, int kc, int pc,
+    /// <summary>M block <paramref name="mb"/> against packed B panels p0..p1 of the N block starting at column <paramref name="jc0"/>.</summary>
+    private static void ComputeBlock(int mb, int p0, int p1, Transpose transA, int m, int jc0, int nc, int kc, int pc,
         float* a, int lda, float* bPacked, float* c, int ldc, float alpha, float beta)
     {
+        if (p0 >= p1) return;
         float[] aBuf = System.Buffers.ArrayPool<float>.Shared.Rent(MC * KC);
         float* tile = stackalloc float[MR * NR];
         try
         {
-            fixed (float* pa = aBuf)
+            fixed (float* aPacked = aBuf)
             {
-                float* aPacked = pa;
-                for (int mb = mb0; mb < mb1; mb++)
+                int ic = mb * MC, mc = Math.Min(MC, m - ic);
+                PackA(transA, a, lda, ic, mc, pc, kc, aPacked);
+                for (int jp = p0; jp < p1; jp++)
                 {
-                    int ic = mb * MC, mc = Math.Min(MC, m - ic);
-                    PackA(transA, a, lda, ic, mc, pc, kc, aPacked);
-                    int nPanels = (n + NR - 1) / NR;
-                    for (int jp = 0; jp < nPanels; jp++)
+                    int jc = jc0 + jp * NR, nr = Math.Min(NR, jc0 + nc - jc);
+                    float* bp = bPacked + (long)jp * NR * kc;
+                    for (int ir = 0; ir < mc; ir += MR)
                     {
-                        int jc = jp * NR, nr = Math.Min(NR, n - jc);
-                        float* bp = bPacked + (long)jp * NR * kc;
-                        for (int ir = 0; ir < mc; ir += MR)
+                        int mr = Math.Min(MR, mc - ir);
+                        float* ap = aPacked + (long)ir * kc;
+                        float* cp = c + (long)(ic + ir) * ldc + jc;
+                        if (mr == MR && nr == NR) MicroKernel(kc, ap, bp, cp, ldc, alpha, beta);
+                        else
                         {
-                            int mr = Math.Min(MR, mc - ir);
-                            float* ap = aPacked + (long)ir * kc;
-                            float* cp = c + (long)(ic + ir) * ldc + jc;
-                            if (mr == MR && nr == NR) MicroKernel(kc, ap, bp, cp, ldc, alpha, beta);
-                            else
-                            {
-                                MicroKernel(kc, ap, bp, tile, NR, alpha, 0f);
-                                for (int i = 0; i < mr; i++)
+                            MicroKernel(kc, ap, bp, tile, NR, alpha, 0f);
+                            for (int i = 0; i < mr; i++)
                                 for (int j = 0; j < nr; j++)
                                 {
                                     float* dst = cp + (long)i * ldc + j;
                                     *dst = beta == 0f ? tile[i * NR + j] : beta * *dst + tile[i * NR + j];
                                 }
-                            }
                         }
                     }
                 }
@@ -203,12 +202,13 @@ public static unsafe class Sgemm
             {
                 for (int r = 0; r < MR; r++)
                 {
+                    float* d = panel + r;
                     if (r < mr)
                     {
                         float* src = a + (long)(ic + ir + r) * lda + pc;
-                        for (int kk = 0; kk < kc; kk++) panel[kk * MR + r] = src[kk];
+                        for (int kk = 0; kk < kc; kk++) d[kk * MR] = src[kk];
                     }
-                    else for (int kk = 0; kk < kc; kk++) panel[kk * MR + r] = 0f;
+                    else for (int kk = 0; kk < kc; kk++) d[kk * MR] = 0f;
                 }
             }
             else
@@ -226,69 +226,72 @@ public static unsafe class Sgemm
         }
     }
 
-    /// <summary>Packs NR-column panels p0..p1 of op(B) rows pc..pc+kc: panel[p][kk][j], zero padded.</summary>
-    private static void PackB(PanelSource bs, int pc, int kc, int p0, int p1, int n, float* dst)
+    /// <summary>
+    /// Packs NR-column panels p0..p1 of op(B) (columns jc0 + p·NR …, rows pc..pc+kc) as panel[p][kk][j], zero padded.
+    /// Row-stored weights are transposed on the way, widening bf16 and dequantizing int8.
+    /// </summary>
+    private static void PackB(PanelSource bs, int pc, int kc, int jc0, int p0, int p1, int n, float* dst)
     {
+        float** rows = stackalloc float*[NR];
+        float[]? scratchArray = bs.Kind is PanelKind.Bf16Rows or PanelKind.Int8Rows ? System.Buffers.ArrayPool<float>.Shared.Rent(NR * KC) : null;
+        fixed (float* scratch = scratchArray)
         for (int p = p0; p < p1; p++)
         {
-            int jc = p * NR, nr = Math.Min(NR, n - jc);
+            int jc = jc0 + p * NR, nr = Math.Min(NR, n - jc);
             float* panel = dst + (long)p * NR * kc;
-            switch (bs.Kind)
+            if (bs.Kind == PanelKind.F32Cols)
             {
-                case PanelKind.F32Cols:
+                float* b = (float*)bs.Data;
+                for (int kk = 0; kk < kc; kk++)
                 {
-                    float* b = (float*)bs.Data;
-                    for (int kk = 0; kk < kc; kk++)
+                    float* src = b + (long)(pc + kk) * bs.Ld + jc;
+                    float* d = panel + kk * NR;
+                    if (nr == NR) Buffer.MemoryCopy(src, d, NR * sizeof(float), NR * sizeof(float));
+                    else
                     {
-                        float* src = b + (long)(pc + kk) * bs.Ld + jc;
-                        float* d = panel + kk * NR;
-                        if (nr == NR) new ReadOnlySpan<float>(src, NR).CopyTo(new Span<float>(d, NR));
-                        else
-                        {
-                            int j = 0;
-                            for (; j < nr; j++) d[j] = src[j];
-                            for (; j < NR; j++) d[j] = 0f;
-                        }
+                        int j = 0;
+                        for (; j < nr; j++) d[j] = src[j];
+                        for (; j < NR; j++) d[j] = 0f;
                     }
-                    break;
                 }
-                default:
+                continue;
+            }
+            // Row-stored weights [n, k]: column j of op(B) is row jc+j of the storage. Gather NR row pointers (widening
+            // bf16/int8 rows into a scratch block first), then write the panel sequentially, kk-major.
+            for (int j = 0; j < nr; j++)
+            {
+                long row = jc + j;
+                switch (bs.Kind)
                 {
-                    // Row-stored weights [n, k]: column j of op(B) is row jc+j of the storage.
-                    float[] rowBuf = System.Buffers.ArrayPool<float>.Shared.Rent(kc);
-                    try
-                    {
-                        for (int j = 0; j < NR; j++)
-                        {
-                            if (j >= nr)
-                            {
-                                for (int kk = 0; kk < kc; kk++) panel[kk * NR + j] = 0f;
-                                continue;
-                            }
-                            long rowIndex = jc + j;
-                            ReadOnlySpan<float> src;
-                            if (bs.Kind == PanelKind.F32Rows) src = new ReadOnlySpan<float>((float*)bs.Data + rowIndex * bs.Ld + pc, kc);
-                            else if (bs.Kind == PanelKind.Bf16Rows)
-                            {
-                                Bf16.ToFloat(new ReadOnlySpan<ushort>((ushort*)bs.Data + rowIndex * bs.Ld + pc, kc), rowBuf.AsSpan(0, kc));
-                                src = rowBuf.AsSpan(0, kc);
-                            }
-                            else
-                            {
-                                Int8Weights.Dequantize(new ReadOnlySpan<sbyte>((sbyte*)bs.Data + rowIndex * bs.Ld + pc, kc), bs.Scales[rowIndex], rowBuf.AsSpan(0, kc));
-                                src = rowBuf.AsSpan(0, kc);
-                            }
-                            for (int kk = 0; kk < kc; kk++) panel[kk * NR + j] = src[kk];
-                        }
-                    }
-                    finally
-                    {
-                        System.Buffers.ArrayPool<float>.Shared.Return(rowBuf);
-                    }
-                    break;
+                    case PanelKind.F32Rows:
+                        rows[j] = (float*)bs.Data + row * bs.Ld + pc;
+                        break;
+                    case PanelKind.Bf16Rows:
+                        rows[j] = scratch + j * KC;
+                        Bf16.ToFloat(new ReadOnlySpan<ushort>((ushort*)bs.Data + row * bs.Ld + pc, kc), new Span<float>(rows[j], kc));
+                        break;
+                    default:
+                        rows[j] = scratch + j * KC;
+                        Int8Weights.Dequantize(new ReadOnlySpan<sbyte>((sbyte*)bs.Data + row * bs.Ld + pc, kc), bs.Scales[row], new Span<float>(rows[j], kc));
+                        break;
                 }
             }
+            if (nr == NR)
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    float* d = panel + kk * NR;
+                    for (int j = 0; j < NR; j++) d[j] = rows[j][kk];
+                }
+            else
+                for (int kk = 0; kk < kc; kk++)
+                {
+                    float* d = panel + kk * NR;
+                    int j = 0;
+                    for (; j < nr; j++) d[j] = rows[j][kk];
+                    for (; j < NR; j++) d[j] = 0f;
+                }
         }
+        if (scratchArray is not null) System.Buffers.ArrayPool<float>.Shared.Return(scratchArray);
     }
 
     /// <summary>C[MR×NR] (row stride ldc) = alpha·Apanel·Bpanel + beta·C.</summary>
