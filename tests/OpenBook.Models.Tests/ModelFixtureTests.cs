@@ -131,3 +131,34 @@ public class ModelFixtureTests
         Assert.True(q8.DecodeWeightBytes() * 3 < f32.DecodeWeightBytes());
     }
 }
+
+public class ActivationTapeTests
+{
+    [Fact]
+    public void Tape_records_layer_activations_consistent_with_the_forward()
+    {
+        var model = ModelLoader.Load(ModelFixtureTests.FixtureDir("qwen2-bf16"));
+        int[] ids = [1, 5, 6, 7];
+        var tape = new ActivationTape();
+        var logits = model.Forward(ids, model.CreateCache(1, 8), LogitsMode.AllPositions, tape);
+        Assert.Equal(model.Forward(ids, model.CreateCache(1, 8), LogitsMode.AllPositions), logits);
+        Assert.Equal(model.Config.NumHiddenLayers, tape.Layers.Count);
+        int h = model.Config.HiddenSize, rows = ids.Length;
+        var l0 = tape.Layers[0];
+        // Input of layer 0 is the embedding; each layer's input is the previous layer's output.
+        var emb = new float[h];
+        model.EmbedTokens.ReadRow(ids[2], emb);
+        Assert.Equal(emb, l0.Input.AsSpan(2 * h, h).ToArray());
+        Assert.Equal(rows * model.Config.IntermediateSize, l0.Gate.Length);
+        // MlpHidden = silu(Gate)·Up, and down_proj(MlpHidden) + AfterAttention = next layer's input.
+        var hidden = new float[l0.Gate.Length];
+        Kernels.ReferenceKernels.SwiGlu(l0.Gate, l0.Up, hidden);
+        KernelTests.AssertClose(hidden, l0.MlpHidden, 1e-5f);
+        var down = new float[rows * h];
+        model.Layers[0].DownProj.Forward(l0.MlpHidden, rows, down);
+        System.Numerics.Tensors.TensorPrimitives.Add(down, l0.AfterAttention, down);
+        KernelTests.AssertClose(tape.Layers[1].Input, down, 1e-6f);
+        Assert.Equal(rows * h, tape.FinalHidden.Length);
+        Assert.Equal(rows * h, tape.FinalNormed.Length);
+    }
+}

@@ -36,9 +36,24 @@ public sealed class Linear(string name, WeightMatrix weight, float[]? bias = nul
     public void Forward(ReadOnlySpan<float> x, int rows, Span<float> y)
     {
         Weight.MultiplyTransposed(x, rows, y);
+        AddBiasAndAdapter(x, rows, y);
+    }
+
+    /// <summary>
+    /// Several layers reading the same input (q/k/v, gate/up): <c>outputs[i] = layers[i](x)</c>, with the weight
+    /// products fused into one parallel pass at decode sizes.
+    /// </summary>
+    public static void ForwardMany(float[] x, int rows, IReadOnlyList<Linear> layers, IReadOnlyList<float[]> outputs)
+    {
+        WeightMatrix.MultiplyTransposedMany(x, rows, layers.Select(l => l.Weight).ToArray(), outputs);
+        for (int i = 0; i < layers.Count; i++) layers[i].AddBiasAndAdapter(x, rows, outputs[i]);
+    }
+
+    private void AddBiasAndAdapter(ReadOnlySpan<float> x, int rows, Span<float> y)
+    {
         if (Bias is not null)
             for (int r = 0; r < rows; r++)
                 System.Numerics.Tensors.TensorPrimitives.Add(y.Slice(r * OutFeatures, OutFeatures), Bias, y.Slice(r * OutFeatures, OutFeatures));
-        Adapter?.AddTo(x, rows, y);
+        Adapter?.AddTo(x[..(rows * InFeatures)], rows, y[..(rows * OutFeatures)]);
     }
 }

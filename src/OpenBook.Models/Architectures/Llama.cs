@@ -103,7 +103,13 @@ public class LlamaForCausalLM : ICausalLM
     public long DecodeWeightBytes() => Linears().Sum(l => l.Weight.ByteSize);
 
     /// <inheritdoc />
-    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, LogitsMode mode = LogitsMode.LastPosition)
+    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, LogitsMode mode = LogitsMode.LastPosition) => Forward(tokens, cache, mode, null);
+
+    /// <summary>
+    /// <see cref="ICausalLM.Forward"/> that also records every layer's activations into <paramref name="tape"/>
+    /// (when not null), for backward passes and adapter training.
+    /// </summary>
+    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, LogitsMode mode, ActivationTape? tape)
     {
         int batch = cache.BatchSize;
         if (tokens.Length == 0 || tokens.Length % batch != 0)
@@ -120,15 +126,17 @@ public class LlamaForCausalLM : ICausalLM
             int rows = tokens.Length, hidden = Config.HiddenSize;
             var x = new float[rows * hidden];
             for (int r = 0; r < rows; r++) EmbedTokens.ReadRow(tokens[r], x.AsSpan(r * hidden, hidden));
-            var state = new ForwardState(Config, rows, batch, seq, cache, Rope, SlidingWindow);
+            var state = new ForwardState(Config, rows, batch, seq, cache, Rope, SlidingWindow) { Tape = tape };
+            tape?.Clear();
             foreach (var layer in Layers) layer.Forward(x, state);
             for (int b = 0; b < batch; b++) cache.Advance(b, seq);
-            return Head(x, batch, seq, mode);
+            return Head(x, batch, seq, mode, tape);
         }
     }
 
-    private float[] Head(float[] x, int batch, int seq, LogitsMode mode)
+    private float[] Head(float[] x, int batch, int seq, LogitsMode mode, ActivationTape? tape)
     {
+        if (tape is not null) tape.FinalHidden = (float[])x.Clone();
         int hidden = Config.HiddenSize, vocab = Config.VocabSize;
         int outRows = mode == LogitsMode.AllPositions ? batch * seq : batch;
         var normed = new float[outRows * hidden];
@@ -137,6 +145,7 @@ public class LlamaForCausalLM : ICausalLM
             int src = mode == LogitsMode.AllPositions ? o : o * seq + seq - 1;
             Ops.RmsNorm(x.AsSpan(src * hidden, hidden), Norm, (float)Config.RmsNormEps, normed.AsSpan(o * hidden, hidden));
         }
+        if (tape is not null) tape.FinalNormed = normed;
         var logits = new float[(long)outRows * vocab];
         LmHead.Forward(normed, outRows, logits);
         return logits;
@@ -173,6 +182,9 @@ public sealed class ForwardState
     /// <summary>Sliding window (0 = none).</summary>
     public int Window { get; }
     internal float[] Normed, Q, K, V, Attn, Proj, Gate, Up;
+
+    /// <summary>Where layers record their activations, or null.</summary>
+    public ActivationTape? Tape { get; init; }
 
     /// <summary>Absolute position of row <paramref name="row"/> (before the cache is advanced).</summary>
     public int Position(int row) => Cache.Length(row / Seq) + row % Seq;
@@ -231,21 +243,39 @@ public sealed class LlamaDecoderLayer
     {
         int rows = s.Rows;
         float eps = (float)_c.RmsNormEps;
+        var saved = s.Tape is null ? null : new LayerActivations { Input = (float[])x.Clone() };
         // Attention block.
         Ops.RmsNorm(x, InputLayerNorm, eps, s.Normed);
-        QProj.Forward(s.Normed, rows, s.Q);
-        KProj.Forward(s.Normed, rows, s.K);
-        VProj.Forward(s.Normed, rows, s.V);
+        Linear.ForwardMany(s.Normed, rows, [QProj, KProj, VProj], [s.Q, s.K, s.V]);
         SelfAttention(s);
+        if (saved is not null)
+        {
+            saved.AttentionNormed = (float[])s.Normed.Clone();
+            saved.Q = (float[])s.Q.Clone();
+            saved.K = (float[])s.K.Clone();
+            saved.V = (float[])s.V.Clone();
+            saved.Attention = (float[])s.Attn.Clone();
+        }
         OProj.Forward(s.Attn, rows, s.Proj);
         TensorPrimitives.Add(x, s.Proj, x);
         // MLP block.
         Ops.RmsNorm(x, PostAttentionLayerNorm, eps, s.Normed);
-        GateProj.Forward(s.Normed, rows, s.Gate);
-        UpProj.Forward(s.Normed, rows, s.Up);
+        Linear.ForwardMany(s.Normed, rows, [GateProj, UpProj], [s.Gate, s.Up]);
+        if (saved is not null)
+        {
+            saved.AfterAttention = (float[])x.Clone();
+            saved.MlpNormed = (float[])s.Normed.Clone();
+            saved.Gate = (float[])s.Gate.Clone();
+            saved.Up = (float[])s.Up.Clone();
+        }
         Ops.SwiGlu(s.Gate, s.Up, s.Gate);
         DownProj.Forward(s.Gate, rows, s.Proj);
         TensorPrimitives.Add(x, s.Proj, x);
+        if (saved is not null)
+        {
+            saved.MlpHidden = (float[])s.Gate.Clone();
+            s.Tape!.Layers.Add(saved);
+        }
     }
 
     private void SelfAttention(ForwardState s)
@@ -277,5 +307,53 @@ public sealed class LlamaDecoderLayer
                 kArr.AsSpan(kOff, s.Cache.SlotSize), vArr.AsSpan(vOff, s.Cache.SlotSize), cap, window,
                 s.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
         });
+    }
+}
+
+/// <summary>
+/// Activations of one decoder layer for one forward pass, all [rows, features] row-major (rows = batch × tokens),
+/// named after the HF module whose input or output they are. What a backward pass needs.
+/// </summary>
+public sealed class LayerActivations
+{
+    /// <summary>Residual stream entering the layer.</summary>
+    public float[] Input { get; init; } = [];
+    /// <summary><c>input_layernorm</c> output (input of q/k/v_proj).</summary>
+    public float[] AttentionNormed { get; set; } = [];
+    /// <summary>Queries after RoPE [rows, heads·headDim].</summary>
+    public float[] Q { get; set; } = [];
+    /// <summary>Keys after RoPE [rows, kvHeads·headDim] (this call's tokens only; earlier ones are in the KV cache).</summary>
+    public float[] K { get; set; } = [];
+    /// <summary>Values [rows, kvHeads·headDim].</summary>
+    public float[] V { get; set; } = [];
+    /// <summary>Attention output, input of <c>o_proj</c> [rows, heads·headDim].</summary>
+    public float[] Attention { get; set; } = [];
+    /// <summary>Residual stream after the attention block.</summary>
+    public float[] AfterAttention { get; set; } = [];
+    /// <summary><c>post_attention_layernorm</c> output (input of gate/up_proj).</summary>
+    public float[] MlpNormed { get; set; } = [];
+    /// <summary><c>gate_proj</c> output before SiLU.</summary>
+    public float[] Gate { get; set; } = [];
+    /// <summary><c>up_proj</c> output.</summary>
+    public float[] Up { get; set; } = [];
+    /// <summary><c>silu(gate)·up</c>, input of <c>down_proj</c>.</summary>
+    public float[] MlpHidden { get; set; } = [];
+}
+
+/// <summary>Activations recorded by <see cref="LlamaForCausalLM.Forward(ReadOnlySpan{int}, KvCache, LogitsMode, ActivationTape?)"/>.</summary>
+public sealed class ActivationTape
+{
+    /// <summary>One entry per decoder layer, in order.</summary>
+    public List<LayerActivations> Layers { get; } = [];
+    /// <summary>Residual stream after the last layer (input of <c>model.norm</c>), all rows.</summary>
+    public float[] FinalHidden { get; set; } = [];
+    /// <summary><c>model.norm</c> output for the rows that got logits (input of <c>lm_head</c>).</summary>
+    public float[] FinalNormed { get; set; } = [];
+
+    internal void Clear()
+    {
+        Layers.Clear();
+        FinalHidden = [];
+        FinalNormed = [];
     }
 }

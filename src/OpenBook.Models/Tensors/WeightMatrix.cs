@@ -159,18 +159,47 @@ public sealed unsafe class WeightMatrix
 
     private void StreamingMultiply(float* x, int m, float* y, float beta)
     {
-        int rows = Rows;
-        // ~64 KB of weights per work item keeps scheduling overhead small relative to the memory traffic.
-        int rowsPerChunk = Math.Max(16, (int)(65536 / Math.Max(1, ByteSize / rows)));
-        int chunks = (rows + rowsPerChunk - 1) / rowsPerChunk;
+        int rowsPerChunk = RowsPerChunk;
+        int chunks = (Rows + rowsPerChunk - 1) / rowsPerChunk;
         nint xp = (nint)x, yp = (nint)y;
-        if (chunks == 1 || (long)m * ByteSize < 200_000) StreamRows(0, rows, (float*)xp, m, (float*)yp, beta);
+        if (chunks == 1 || (long)m * ByteSize < 200_000) StreamRows(0, Rows, (float*)xp, m, (float*)yp, beta);
         else
             ParallelRanges.For(chunks, c =>
             {
-                int r0 = c * rowsPerChunk, r1 = Math.Min(rows, r0 + rowsPerChunk);
+                int r0 = c * rowsPerChunk, r1 = Math.Min(Rows, r0 + rowsPerChunk);
                 StreamRows(r0, r1, (float*)xp, m, (float*)yp, beta);
             });
+    }
+
+    /// <summary>~64 KB of weights per work item keeps scheduling overhead small relative to the memory traffic.</summary>
+    private int RowsPerChunk => Math.Max(16, (int)(65536 / Math.Max(1, ByteSize / Rows)));
+
+    /// <summary>
+    /// Several products of the same input, <c>outputs[i] = x·matrices[i]ᵀ</c> (e.g. q/k/v or gate/up projections).
+    /// For decode-sized inputs all weight rows are streamed in one parallel pass (one barrier instead of one per
+    /// matrix); larger inputs run one SGEMM per matrix.
+    /// </summary>
+    public static void MultiplyTransposedMany(float[] x, int m, IReadOnlyList<WeightMatrix> matrices, IReadOnlyList<float[]> outputs)
+    {
+        if (matrices.Count != outputs.Count) throw new ArgumentException("One output per matrix.");
+        if (m > SmallBatchRows || matrices.Count == 1)
+        {
+            for (int i = 0; i < matrices.Count; i++) matrices[i].MultiplyTransposed(x, m, outputs[i]);
+            return;
+        }
+        var chunks = new List<(int Matrix, int R0, int R1)>();
+        for (int i = 0; i < matrices.Count; i++)
+        {
+            var w = matrices[i];
+            if (w.Cols != matrices[0].Cols || x.Length < (long)m * w.Cols || outputs[i].Length < (long)m * w.Rows)
+                throw new ArgumentException($"Matrix {i}: shapes of x, W [{w.Rows}, {w.Cols}] and y do not agree.");
+            for (int r0 = 0; r0 < w.Rows; r0 += w.RowsPerChunk) chunks.Add((i, r0, Math.Min(w.Rows, r0 + w.RowsPerChunk)));
+        }
+        ParallelRanges.For(chunks.Count, c =>
+        {
+            var (i, r0, r1) = chunks[c];
+            fixed (float* px = x, py = outputs[i]) matrices[i].StreamRows(r0, r1, px, m, py, 0f);
+        });
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
