@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace OpenBook.Models.Kernels;
 
@@ -28,8 +29,8 @@ public static unsafe class Sgemm
     public const int KC = 256;
     /// <summary>M block: one packed A block (MC×KC floats) per thread stays in L2.</summary>
     public const int MC = 96;
-    /// <summary>N block: one packed B block (KC×NC floats, 2 MiB) stays in the shared L3 while all M blocks pass over it.</summary>
-    public const int NC = 2048;
+    /// <summary>N chunk: one task's packed B block (KC×NC floats, 1 MiB) stays in L2/L3 while its M blocks pass over it.</summary>
+    public const int NC = 1024;
 
     /// <summary>
     /// <c>C[m×n] = alpha·op(A)·op(B) + beta·C</c>. op(A) is m×k, op(B) is k×n. Leading dimensions are the row
@@ -85,9 +86,10 @@ public static unsafe class Sgemm
     }
 
     /// <summary>
-    /// Computes C = alpha·op(A)·B' + beta·C where B' comes from a packed-panel source. Loop order as BLIS: N blocks of
-    /// <see cref="NC"/> columns, K blocks of <see cref="KC"/> (B block packed once, shared by all threads), then
-    /// (M block × N-panel range) tasks over threads, each packing its A block and running the micro-kernel.
+    /// Computes C = alpha·op(A)·B' + beta·C where B' comes from a packed-panel source. The (M blocks × N panels)
+    /// grid is cut into a few tasks (along M first, then N), run in one parallel region. Each task loops as BLIS:
+    /// N chunks of <see cref="NC"/> columns, K blocks of <see cref="KC"/> (packing its own B panels once per K
+    /// block), then its M blocks of <see cref="MC"/> rows (packing A) through the micro-kernel.
     /// </summary>
     internal static void Run(Transpose transA, int m, int n, int k, float* a, int lda, PanelSource bs, float* c, int ldc, float alpha, float beta)
     {
@@ -96,41 +98,42 @@ public static unsafe class Sgemm
             ScaleC(m, n, c, ldc, beta);
             return;
         }
-        int mBlocks = (m + MC - 1) / MC;
+        int mBlocks = (m + MC - 1) / MC, nPanels = (n + NR - 1) / NR;
         long flops = 2L * m * n * k;
-        int threads = flops < 4_000_000 ? 1 : KernelThreads.Max;
-        int ncMax = Math.Min(NC, (n + NR - 1) / NR * NR), kcMax = Math.Min(KC, k);
-        float[] packedB = System.Buffers.ArrayPool<float>.Shared.Rent(ncMax * kcMax);
+        // Two tasks per thread let a thread that was not preempted pick up the slack of one that was.
+        int tasks = flops < 4_000_000 || KernelThreads.Max == 1 ? 1 : 2 * KernelThreads.Max;
+        int mParts = Math.Min(mBlocks, tasks), nParts = Math.Min(nPanels, Math.Max(1, tasks / mParts));
+        nint aPtr = (nint)a, cPtr = (nint)c;
+        void Task(int t)
+        {
+            int mp = t / nParts, np = t % nParts;
+            RunTask(mBlocks * mp / mParts, mBlocks * (mp + 1) / mParts, nPanels * np / nParts, nPanels * (np + 1) / nParts,
+                transA, m, n, k, (float*)aPtr, lda, bs, (float*)cPtr, ldc, alpha, beta);
+        }
+        if (mParts * nParts == 1) Task(0);
+        else ParallelRanges.For(mParts * nParts, Task);
+    }
+
+    private static void RunTask(int mb0, int mb1, int panel0, int panel1, Transpose transA, int m, int n, int k,
+        float* a, int lda, PanelSource bs, float* c, int ldc, float alpha, float beta)
+    {
+        if (mb0 >= mb1 || panel0 >= panel1) return;
+        const int panelsPerChunk = NC / NR;
+        float[] packedB = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Min(panelsPerChunk, panel1 - panel0) * NR * Math.Min(KC, k));
         try
         {
-            fixed (float* pb = packedB)
-            {
-                nint bPacked = (nint)pb, aPtr = (nint)a, cPtr = (nint)c;
-                for (int jc = 0; jc < n; jc += NC)
+            fixed (float* bPacked = packedB)
+                for (int chunk = panel0; chunk < panel1; chunk += panelsPerChunk)
                 {
-                    int nc = Math.Min(NC, n - jc), nPanels = (nc + NR - 1) / NR;
-                    // Split N panels too when there are fewer M blocks than threads (prefill of a few dozen tokens).
-                    int nParts = mBlocks >= threads ? 1 : Math.Min(nPanels, (threads + mBlocks - 1) / mBlocks);
-                    int tasks = mBlocks * nParts;
+                    int count = Math.Min(panelsPerChunk, panel1 - chunk), jc0 = chunk * NR, nc = Math.Min(count * NR, n - jc0);
                     for (int pc = 0; pc < k; pc += KC)
                     {
-                        int kc = Math.Min(KC, k - pc), jcLocal = jc, pcLocal = pc;
-                        float betaHere = pc == 0 ? beta : 1f;
-                        if (threads == 1) PackB(bs, pc, kc, jc, 0, nPanels, n, pb);
-                        else
-                            ParallelRanges.For(threads, t =>
-                                PackB(bs, pcLocal, kc, jcLocal, nPanels * t / threads, nPanels * (t + 1) / threads, n, (float*)bPacked));
-                        void Task(int task)
-                        {
-                            int mb = task / nParts, part = task % nParts;
-                            ComputeBlock(mb, nPanels * part / nParts, nPanels * (part + 1) / nParts, transA, m, jcLocal, nc, kc, pcLocal,
-                                (float*)aPtr, lda, (float*)bPacked, (float*)cPtr, ldc, alpha, betaHere);
-                        }
-                        if (threads == 1 || tasks == 1) for (int t = 0; t < tasks; t++) Task(t);
-                        else ParallelRanges.For(tasks, Task);
+                        int kc = Math.Min(KC, k - pc);
+                        PackB(bs, pc, kc, jc0, 0, count, n, bPacked);
+                        for (int mb = mb0; mb < mb1; mb++)
+                            ComputeBlock(mb, 0, count, transA, m, jc0, nc, kc, pc, a, lda, bPacked, c, ldc, alpha, pc == 0 ? beta : 1f);
                     }
                 }
-            }
         }
         finally
         {
@@ -277,11 +280,17 @@ public static unsafe class Sgemm
                 }
             }
             if (nr == NR)
-                for (int kk = 0; kk < kc; kk++)
+            {
+                int kk = 0;
+                if (Avx.IsSupported)
+                    for (; kk <= kc - 8; kk += 8)
+                        for (int g = 0; g < NR; g += 8) Transpose8x8(rows + g, kk, panel + kk * NR + g, NR);
+                for (; kk < kc; kk++)
                 {
                     float* d = panel + kk * NR;
                     for (int j = 0; j < NR; j++) d[j] = rows[j][kk];
                 }
+            }
             else
                 for (int kk = 0; kk < kc; kk++)
                 {
@@ -292,6 +301,35 @@ public static unsafe class Sgemm
                 }
         }
         if (scratchArray is not null) System.Buffers.ArrayPool<float>.Shared.Return(scratchArray);
+    }
+
+    /// <summary>
+    /// Writes the 8×8 block <c>rows[0..7][kk..kk+7]</c> transposed: element (r, i) goes to <c>dst[i·stride + r]</c>
+    /// (unpack / shuffle / 128-bit permute, the classic AVX transpose).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float** rows, int kk, float* dst, int stride)
+    {
+        var r0 = Avx.LoadVector256(rows[0] + kk); var r1 = Avx.LoadVector256(rows[1] + kk);
+        var r2 = Avx.LoadVector256(rows[2] + kk); var r3 = Avx.LoadVector256(rows[3] + kk);
+        var r4 = Avx.LoadVector256(rows[4] + kk); var r5 = Avx.LoadVector256(rows[5] + kk);
+        var r6 = Avx.LoadVector256(rows[6] + kk); var r7 = Avx.LoadVector256(rows[7] + kk);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var s0 = Avx.Shuffle(t0, t2, 0x44); var s1 = Avx.Shuffle(t0, t2, 0xEE);
+        var s2 = Avx.Shuffle(t1, t3, 0x44); var s3 = Avx.Shuffle(t1, t3, 0xEE);
+        var s4 = Avx.Shuffle(t4, t6, 0x44); var s5 = Avx.Shuffle(t4, t6, 0xEE);
+        var s6 = Avx.Shuffle(t5, t7, 0x44); var s7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(s0, s4, 0x20));
+        Avx.Store(dst + stride, Avx.Permute2x128(s1, s5, 0x20));
+        Avx.Store(dst + 2 * stride, Avx.Permute2x128(s2, s6, 0x20));
+        Avx.Store(dst + 3 * stride, Avx.Permute2x128(s3, s7, 0x20));
+        Avx.Store(dst + 4 * stride, Avx.Permute2x128(s0, s4, 0x31));
+        Avx.Store(dst + 5 * stride, Avx.Permute2x128(s1, s5, 0x31));
+        Avx.Store(dst + 6 * stride, Avx.Permute2x128(s2, s6, 0x31));
+        Avx.Store(dst + 7 * stride, Avx.Permute2x128(s3, s7, 0x31));
     }
 
     /// <summary>C[MR×NR] (row stride ldc) = alpha·Apanel·Bpanel + beta·C.</summary>
