@@ -94,10 +94,12 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
 
         int prompt = quick ? 64 : 128;
         Log($"Prefill {prompt} tokens (fp32)…");
-        double prefillSeconds = Median(3, () => model.Forward(Tokens(prompt), model.CreateCache(1, prompt)), warmup: 1);
+        double prefillSeconds = Median(5, () => model.Forward(Tokens(prompt), model.CreateCache(1, prompt)), warmup: 1);
         result["prefillTokensPerSecond"] = Math.Round(prompt / prefillSeconds, 1);
 
         var decode = new JsonArray();
+        var context = new JsonArray();
+        int longContext = quick ? 256 : 1024;
         int steps = quick ? 9 : 33;
         foreach (var format in new[] { WeightFormat.F32, WeightFormat.Bf16, WeightFormat.Int8 })
         {
@@ -120,23 +122,25 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
                     ["ratioToBound"] = batch == 1 ? Math.Round(tps / bound, 3) : null,
                 });
             }
+            if (format == WeightFormat.F32) continue;
+            // Per-token decode time at short vs long context (batch 1): attention and KV-cache reads grow with context.
+            Log($"Decode {format} at context 16 vs {longContext}…");
+            double shortMs = DecodeSeconds(model, 1, 16, steps, Tokens) * 1000;
+            double longMs = DecodeSeconds(model, 1, longContext, steps, Tokens) * 1000;
+            context.Add(new JsonObject
+            {
+                ["format"] = format.ToString().ToLowerInvariant(),
+                ["shortContext"] = 16,
+                ["longContext"] = longContext,
+                ["msPerTokenShort"] = Math.Round(shortMs, 2),
+                ["msPerTokenLong"] = Math.Round(longMs, 2),
+                ["ratio"] = Math.Round(longMs / shortMs, 3),
+                ["kvCacheBytesReadAtLong"] = 2L * config.NumHiddenLayers * config.NumKeyValueHeads * config.HeadDim * longContext * sizeof(float),
+            });
         }
         result["decode"] = decode;
 
-        // Per-token decode time at short vs long context (int8 weights, the fastest decode path, batch 1).
-        int longContext = quick ? 256 : 1024;
-        Log($"Decode at context 16 vs {longContext}…");
-        double shortMs = DecodeSeconds(model, 1, 16, steps, Tokens) * 1000;
-        double longMs = DecodeSeconds(model, 1, longContext, steps, Tokens) * 1000;
-        result["contextScaling"] = new JsonObject
-        {
-            ["format"] = "int8",
-            ["shortContext"] = 16,
-            ["longContext"] = longContext,
-            ["msPerTokenShort"] = Math.Round(shortMs, 2),
-            ["msPerTokenLong"] = Math.Round(longMs, 2),
-            ["ratio"] = Math.Round(longMs / shortMs, 3),
-        };
+        result["contextScaling"] = context;
         result["peakWorkingSetBytes"] = Process.GetCurrentProcess().PeakWorkingSet64;
         result["loadAverageAfter"] = LoadAverage();
         return result;
@@ -148,15 +152,19 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
     /// </summary>
     private static double DecodeSeconds(LlamaForCausalLM model, int batch, int context, int steps, Func<int, int[]> tokens)
     {
-        var cache = model.CreateCache(batch, context + steps + 2);
+        var cache = model.CreateCache(batch, context + steps + 24); // + warm-up steps (at most 20)
         model.Forward(tokens(batch * context), cache);
         return Median(steps, () => model.Forward(tokens(batch), cache), warmup: 1);
     }
 
-    /// <summary>Median wall time of <paramref name="runs"/> calls after <paramref name="warmup"/> untimed ones.</summary>
+    /// <summary>
+    /// Median wall time of <paramref name="runs"/> calls after <paramref name="warmup"/> untimed ones (and at least
+    /// half a second of them, so the JIT has promoted the hot methods to optimized code).
+    /// </summary>
     internal static double Median(int runs, Action action, int warmup = 0)
     {
-        for (int i = 0; i < warmup; i++) action();
+        long warmStart = Stopwatch.GetTimestamp();
+        for (int i = 0; i < warmup || (warmup > 0 && i < 20 && Stopwatch.GetElapsedTime(warmStart).TotalSeconds < 0.5); i++) action();
         var times = new double[runs];
         for (int i = 0; i < runs; i++)
         {
@@ -273,8 +281,8 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
             dt.AddRow($"{row!["format"]}", $"{row["batch"]}", $"{row["tokensPerSecond"]}", $"{row["weightBytesPerStep"]!.GetValue<long>() / 1e6:F0}",
                 $"{row["boundTokensPerSecond"]?.ToString() ?? ""}", $"{row["ratioToBound"]?.ToString() ?? ""}");
         console.Write(dt);
-        var cs = r["contextScaling"]!;
-        console.MarkupLine($"per-token decode ({cs["format"]}): {cs["msPerTokenShort"]} ms at context {cs["shortContext"]}, {cs["msPerTokenLong"]} ms at {cs["longContext"]} (×{cs["ratio"]})");
+        foreach (var cs in r["contextScaling"]!.AsArray())
+            console.MarkupLine($"per-token decode ({cs!["format"]}): {cs["msPerTokenShort"]} ms at context {cs["shortContext"]}, {cs["msPerTokenLong"]} ms at {cs["longContext"]} (×{cs["ratio"]}; KV cache read per token at {cs["longContext"]}: {cs["kvCacheBytesReadAtLong"]!.GetValue<long>() / 1e6:F0} MB)");
         console.MarkupLine($"peak working set {r["peakWorkingSetBytes"]!.GetValue<long>() / (1 << 20)} MiB");
     }
 }

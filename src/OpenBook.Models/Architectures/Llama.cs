@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using OpenBook.Models.Formats;
 using OpenBook.Models.Kernels;
@@ -278,6 +279,7 @@ public sealed class LlamaDecoderLayer
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void SelfAttention(ForwardState s)
     {
         int heads = _c.NumAttentionHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace OpenBook.Models.Kernels;
@@ -15,6 +16,7 @@ public static class Attention
     /// (window = 0 means unlimited). Only heads <c>firstHead .. firstHead+headCount-1</c> are computed (all when
     /// headCount &lt; 0), so callers can split heads over threads.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Causal(ReadOnlySpan<float> queries, int tokens, int start, int heads, int kvHeads, int headDim,
         ReadOnlySpan<float> keys, ReadOnlySpan<float> values, int capacity, int window, Span<float> output,
         int firstHead = 0, int headCount = -1)

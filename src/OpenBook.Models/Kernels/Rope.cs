@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using OpenBook.Models.Formats;
 
 namespace OpenBook.Models.Kernels;
@@ -86,6 +87,7 @@ public sealed class RotaryEmbedding
     }
 
     /// <summary>Rotates <paramref name="heads"/> consecutive head vectors of one token at <paramref name="position"/> in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Apply(Span<float> x, int heads, int position)
     {
         EnsurePositions(position + 1);

@@ -114,6 +114,7 @@ public static unsafe class Sgemm
         else ParallelRanges.For(mParts * nParts, Task);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void RunTask(int mb0, int mb1, int panel0, int panel1, Transpose transA, int m, int n, int k,
         float* a, int lda, PanelSource bs, float* c, int ldc, float alpha, float beta)
     {
@@ -152,6 +153,7 @@ public static unsafe class Sgemm
     }
 
     /// <summary>M block <paramref name="mb"/> against packed B panels p0..p1 of the N block starting at column <paramref name="jc0"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ComputeBlock(int mb, int p0, int p1, Transpose transA, int m, int jc0, int nc, int kc, int pc,
         float* a, int lda, float* bPacked, float* c, int ldc, float alpha, float beta)
     {
@@ -195,6 +197,7 @@ public static unsafe class Sgemm
     }
 
     /// <summary>Packs rows ic..ic+mc of op(A), columns pc..pc+kc, into MR-row panels: panel[p][kk][r], zero padded.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(Transpose transA, float* a, int lda, int ic, int mc, int pc, int kc, float* dst)
     {
         for (int ir = 0; ir < mc; ir += MR)
@@ -233,6 +236,7 @@ public static unsafe class Sgemm
     /// Packs NR-column panels p0..p1 of op(B) (columns jc0 + p·NR …, rows pc..pc+kc) as panel[p][kk][j], zero padded.
     /// Row-stored weights are transposed on the way, widening bf16 and dequantizing int8.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(PanelSource bs, int pc, int kc, int jc0, int p0, int p1, int n, float* dst)
     {
         float** rows = stackalloc float*[NR];
