@@ -308,7 +308,7 @@ public sealed class LlamaDecoderLayer
             Attention.Causal(s.Q.AsSpan(b * seq * qDim, seq * qDim), seq, s.Cache.Length(b), heads, kvHeads, hd,
                 kArr.AsSpan(kOff, s.Cache.SlotSize), vArr.AsSpan(vOff, s.Cache.SlotSize), cap, window,
                 s.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
-        });
+        }, work: (long)s.Batch * heads * seq * (s.Cache.Length(0) + seq) * hd * 2);
     }
 }
 

@@ -16,11 +16,20 @@ public static class KernelThreads
 /// <summary>Work splitting shared by the kernels: one place to change the threading policy.</summary>
 internal static class ParallelRanges
 {
-    /// <summary>Runs <paramref name="body"/> for 0..count-1, in parallel (up to <see cref="KernelThreads.Max"/>) when more than one core may be used.</summary>
-    public static void For(int count, Action<int> body)
+    /// <summary>
+    /// Work (in bytes streamed or multiply-adds) below which a call stays on the calling thread: a parallel region
+    /// costs a few microseconds on a quiet machine and much more on a busy one, more than it saves on small work.
+    /// </summary>
+    public const long MinParallelWork = 1 << 20;
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for 0..count-1, in parallel (up to <see cref="KernelThreads.Max"/>) when more
+    /// than one core may be used and <paramref name="work"/> reaches <see cref="MinParallelWork"/>.
+    /// </summary>
+    public static void For(int count, Action<int> body, long work = long.MaxValue)
     {
         if (count <= 0) return;
-        if (count == 1 || KernelThreads.Max == 1)
+        if (count == 1 || KernelThreads.Max == 1 || work < MinParallelWork)
         {
             for (int i = 0; i < count; i++) body(i);
             return;

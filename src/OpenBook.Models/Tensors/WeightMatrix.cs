@@ -162,13 +162,11 @@ public sealed unsafe class WeightMatrix
         int rowsPerChunk = RowsPerChunk;
         int chunks = (Rows + rowsPerChunk - 1) / rowsPerChunk;
         nint xp = (nint)x, yp = (nint)y;
-        if (chunks == 1 || (long)m * ByteSize < 200_000) StreamRows(0, Rows, (float*)xp, m, (float*)yp, beta);
-        else
-            ParallelRanges.For(chunks, c =>
-            {
-                int r0 = c * rowsPerChunk, r1 = Math.Min(Rows, r0 + rowsPerChunk);
-                StreamRows(r0, r1, (float*)xp, m, (float*)yp, beta);
-            });
+        ParallelRanges.For(chunks, c =>
+        {
+            int r0 = c * rowsPerChunk, r1 = Math.Min(Rows, r0 + rowsPerChunk);
+            StreamRows(r0, r1, (float*)xp, m, (float*)yp, beta);
+        }, work: ByteSize + (long)m * ByteSize / 8);
     }
 
     /// <summary>~64 KB of weights per work item keeps scheduling overhead small relative to the memory traffic.</summary>
@@ -195,11 +193,12 @@ public sealed unsafe class WeightMatrix
                 throw new ArgumentException($"Matrix {i}: shapes of x, W [{w.Rows}, {w.Cols}] and y do not agree.");
             for (int r0 = 0; r0 < w.Rows; r0 += w.RowsPerChunk) chunks.Add((i, r0, Math.Min(w.Rows, r0 + w.RowsPerChunk)));
         }
+        long bytes = matrices.Sum(w => w.ByteSize);
         ParallelRanges.For(chunks.Count, c =>
         {
             var (i, r0, r1) = chunks[c];
             fixed (float* px = x, py = outputs[i]) matrices[i].StreamRows(r0, r1, px, m, py, 0f);
-        });
+        }, work: bytes + m * bytes / 8);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
