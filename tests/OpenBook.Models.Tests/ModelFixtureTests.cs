@@ -162,3 +162,34 @@ public class ActivationTapeTests
         Assert.Equal(rows * h, tape.FinalNormed.Length);
     }
 }
+
+public class LinearAdapterTests
+{
+    private sealed class ScaledCopy(float scale) : ILinearAdapter
+    {
+        public int Calls;
+        public void AddTo(ReadOnlySpan<float> x, int rows, Span<float> y)
+        {
+            Calls++;
+            Assert.Equal(0, y.Length % rows);
+            Assert.Equal(0, x.Length % rows);
+            for (int r = 0; r < rows; r++) y[r * (y.Length / rows)] += scale * x[r * (x.Length / rows)];
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]   // decode path (fused streaming)
+    [InlineData(12)]  // prefill path (SGEMM)
+    public void Adapters_on_linear_layers_change_the_forward_only_by_their_term(int tokens)
+    {
+        var model = ModelLoader.Load(ModelFixtureTests.FixtureDir("llama-tied"));
+        var ids = Enumerable.Range(1, tokens).ToArray();
+        var baseline = model.Forward(ids, model.CreateCache(1, 16));
+        var zero = new ScaledCopy(0f);
+        model.Layers[0].KProj.Adapter = zero;
+        Assert.Equal(baseline, model.Forward(ids, model.CreateCache(1, 16)));
+        Assert.Equal(1, zero.Calls);
+        model.Layers[1].UpProj.Adapter = new ScaledCopy(0.5f);
+        Assert.NotEqual(baseline, model.Forward(ids, model.CreateCache(1, 16)));
+    }
+}
