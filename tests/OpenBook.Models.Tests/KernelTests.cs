@@ -216,15 +216,18 @@ public class KernelTests
     [InlineData(4, 1, 2, 10, 4)]  // MQA with sliding window 4
     public void Causal_attention_matches_reference(int heads, int kvHeads, int start, int tokens, int window)
     {
-        int hd = 24, cap = 20;
-        var q = RandomArray(tokens * heads * hd, 20);
-        var k = RandomArray(kvHeads * cap * hd, 21);
-        var v = RandomArray(kvHeads * cap * hd, 22);
-        var expected = new float[tokens * heads * hd];
-        var actual = new float[tokens * heads * hd];
-        ReferenceKernels.CausalAttention(q, tokens, start, heads, kvHeads, hd, k, v, cap, window, expected);
-        Attention.Causal(q, tokens, start, heads, kvHeads, hd, k, v, cap, window, actual);
-        AssertClose(expected, actual, 1e-5f);
+        int cap = 20;
+        foreach (int hd in new[] { 24, 64 }) // 24: portable path; 64: Vector512 path where available
+        {
+            var q = RandomArray(tokens * heads * hd, 20);
+            var k = RandomArray(kvHeads * cap * hd, 21);
+            var v = RandomArray(kvHeads * cap * hd, 22);
+            var expected = new float[tokens * heads * hd];
+            var actual = new float[tokens * heads * hd];
+            ReferenceKernels.CausalAttention(q, tokens, start, heads, kvHeads, hd, k, v, cap, window, expected);
+            Attention.Causal(q, tokens, start, heads, kvHeads, hd, k, v, cap, window, actual);
+            AssertClose(expected, actual, 1e-5f, $"headDim {hd}");
+        }
     }
 
     [Fact]
