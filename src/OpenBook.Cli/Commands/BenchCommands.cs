@@ -18,5 +18,6 @@ internal static partial class BenchCommands
         yield return CoreBenchCommands.Ingest();
         yield return CoreBenchCommands.Search();
         yield return TokenizerBenchCommands.Tokenizer();
+        yield return LlmBenchCommands.Build();
     }
 }
