@@ -19,5 +19,7 @@ internal static partial class BenchCommands
         yield return CoreBenchCommands.Search();
         yield return VectorBenchCommands.Build();
         yield return EmbedBenchCommands.Build();
+        yield return TokenizerBenchCommands.Tokenizer();
+        yield return LlmBenchCommands.Build();
     }
 }
