@@ -36,6 +36,19 @@ internal static class EmbeddingCli
         Description = "Cross-encoder model directory (ms-marco-MiniLM layout, ONNX) that re-scores the first 20 results",
     };
 
+    /// <summary>
+    /// Opens an embedding model spec. A Hugging Face id is looked up first in the Hugging Face cache where
+    /// <c>openbook models pull</c> puts it (HF_HOME/hub/models--org--name/snapshots/…), then in <c>$OPENBOOK_MODELS</c>.
+    /// </summary>
+    public static EmbeddingModel OpenModel(string spec)
+    {
+        var remote = spec.StartsWith("openai:", StringComparison.OrdinalIgnoreCase) || spec.Contains("://", StringComparison.Ordinal);
+        if (!remote && !Directory.Exists(spec) && spec.Count(c => c == '/') == 1
+            && OpenBook.Models.Hub.HubCache.FindSnapshot(OpenBook.Models.Hub.HubOptions.FromEnvironment().CacheDir, spec, "main") is { } snapshot)
+            return EmbeddingModels.Open(snapshot, new OnnxEncoderOptions { ModelId = spec });
+        return EmbeddingModels.Open(spec);
+    }
+
     /// <summary>The cross-encoder named by <c>--rerank</c>, or null.</summary>
     public static OnnxCrossEncoder? Reranker(ParseResult r) => r.GetValue(Rerank) is { } dir ? OnnxCrossEncoder.Load(dir) : null;
 
@@ -61,7 +74,7 @@ internal static class EmbeddingCli
         {
             try
             {
-                model = EmbeddingModels.Open(spec);
+                model = OpenModel(spec);
             }
             catch (OpenBookException e) when (r.GetValue(Embed) is null && mode == SearchMode.Auto)
             {

@@ -17,9 +17,14 @@ internal static class CliProcess
         return psi;
     }
 
-    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args)
+    public static Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args) => RunAsync(null, args);
+
+    /// <summary>Runs the CLI with extra environment variables.</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        using var p = Process.Start(StartInfo(args))!;
+        var psi = StartInfo(args);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
+        using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));

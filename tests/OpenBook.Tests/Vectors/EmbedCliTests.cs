@@ -67,4 +67,34 @@ public class EmbedCliTests
         Assert.NotEqual(0, missing.Code);
         Assert.Contains("models pull", missing.Stderr);
     }
+
+    [Fact]
+    public async Task A_hub_id_resolves_to_the_hugging_face_cache_snapshot()
+    {
+        using var dir = new TempDir();
+        dir.File("docs/leave.md", "# Leave\n\nUnused vacation days carry over until the end of March.\n");
+        var hfHome = Path.Combine(dir.Path, "hf");
+        var repo = Path.Combine(hfHome, "hub", "models--acme--tiny-encoder");
+        const string commit = "0123456789abcdef0123456789abcdef01234567";
+        CopyDirectory(TinyBert(), Path.Combine(repo, "snapshots", commit));
+        Directory.CreateDirectory(Path.Combine(repo, "refs"));
+        File.WriteAllText(Path.Combine(repo, "refs", "main"), commit);
+        var env = new Dictionary<string, string> { ["HF_HOME"] = hfHome, ["OPENBOOK_MODELS"] = Path.Combine(dir.Path, "none") };
+        var store = Path.Combine(dir.Path, "store");
+        var ingest = await CliProcess.RunAsync(env, "ingest", Path.Combine(dir.Path, "docs"), "--store", store, "--embed", "acme/tiny-encoder", "--json");
+        Assert.True(ingest.Code == 0, ingest.Stderr);
+        var search = await CliProcess.RunAsync(env, "search", "vacation", "--mode", "vector", "--store", store, "--json");
+        Assert.True(search.Code == 0, search.Stderr);
+        Assert.Contains("docs/leave.md", search.Stdout);
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            var target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
 }
