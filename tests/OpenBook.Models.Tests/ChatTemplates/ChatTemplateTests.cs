@@ -85,6 +85,23 @@ public class ChatTemplateTests
     }
 
     [Fact]
+    public void Training_mask_covers_exactly_the_assistant_turns()
+    {
+        var tok = HfTokenizer.FromDirectory(Fixtures.Tokenizer("smollm2"));
+        ChatMessage[] conversation =
+        [
+            new(ChatRole.System, "Answer from the handbook."), new(ChatRole.User, "When is lunch?"),
+            new(ChatRole.Assistant, "From 12:00 [1]."), new(ChatRole.User, "Thanks"), new(ChatRole.Assistant, "You are welcome."),
+        ];
+        var (ids, mask) = ChatTemplate.EncodeForTraining(tok, conversation);
+        Assert.Equal(ChatTemplate.Apply(tok, conversation, addGenerationPrompt: false), tok.Decode(ids));
+        // The masked tokens spell the assistant contents, each followed by the end-of-turn marker (and newline).
+        var learned = tok.Decode(ids.Where((_, i) => mask[i]).ToArray());
+        Assert.Equal("From 12:00 [1].<|im_end|>\nYou are welcome.<|im_end|>\n", learned);
+        Assert.DoesNotContain(true, mask[..5]);
+    }
+
+    [Fact]
     public void Tokenizer_without_template_gives_a_clear_error()
     {
         var tok = HfTokenizer.FromDirectory(Fixtures.Tokenizer("gpt2"));
