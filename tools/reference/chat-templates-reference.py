@@ -17,6 +17,8 @@ def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False)
 env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
 env.filters["tojson"] = tojson
 env.globals["raise_exception"] = raise_exception
+# strftime_now pinned to 26 Jul 2024 so Llama-3.2's "Today Date" is reproducible (the C# test pins the same date).
+env.globals["strftime_now"] = lambda fmt: __import__("datetime").datetime(2024, 7, 26).strftime(fmt)
 
 root = sys.argv[1]
 convs = json.load(open(os.path.join(root, "conversations.json"), encoding="utf-8"))

@@ -32,7 +32,7 @@ public sealed record GroundedPromptOptions
 public sealed class GroundedPrompt
 {
     /// <summary>The sentence for questions the documents do not answer.</summary>
-    public const string DefaultNotFoundText = "The documents do not say.";
+    public const string DefaultNotFoundText = Answer.NotInDocuments;
 
     private static readonly Regex Markers = new(
         @"<\|[^|<>\n]{0,64}\|>" +                       // ChatML / Llama-3 / Phi: <|im_start|>, <|eot_id|>, <|user|>

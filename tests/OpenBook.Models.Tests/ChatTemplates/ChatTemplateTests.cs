@@ -27,10 +27,16 @@ public class ChatTemplateTests
     [InlineData("qwen2.5", "<|im_start|>system\nAnswer from the handbook.<|im_end|>\n<|im_start|>user\nWhen does the canteen open?<|im_end|>\n<|im_start|>assistant\nAt 12:00 [1].<|im_end|>\n<|im_start|>user\nAnd when does it close?<|im_end|>\n<|im_start|>assistant\n")]
     [InlineData("tinyllama", "<|system|>\nAnswer from the handbook.</s>\n<|user|>\nWhen does the canteen open?</s>\n<|assistant|>\nAt 12:00 [1].</s>\n<|user|>\nAnd when does it close?</s>\n<|assistant|>\n")]
     [InlineData("llama3", "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nAnswer from the handbook.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhen does the canteen open?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nAt 12:00 [1].<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nAnd when does it close?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")]
+    [InlineData("llama3.2", "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\nAnswer from the handbook.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWhen does the canteen open?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nAt 12:00 [1].<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nAnd when does it close?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")]
     public void Real_templates_render_the_exact_prompt(string family, string expected)
     {
-        var (bos, eos) = family switch { "llama3" => ("<|begin_of_text|>", "<|eot_id|>"), "tinyllama" => ("<s>", "</s>"), _ => ("", "<|im_end|>") };
-        Assert.Equal(expected, Load(family).Render(Conversation, addGenerationPrompt: true, bos, eos));
+        var (bos, eos) = family switch
+        {
+            "llama3" or "llama3.2" => ("<|begin_of_text|>", "<|eot_id|>"), "tinyllama" => ("<s>", "</s>"), _ => ("", "<|im_end|>"),
+        };
+        var template = Load(family);
+        template.Now = () => new DateTime(2024, 7, 26);
+        Assert.Equal(expected, template.Render(Conversation, addGenerationPrompt: true, bos, eos));
     }
 
     [Theory]
@@ -60,7 +66,9 @@ public class ChatTemplateTests
         var vars = (Dictionary<string, object?>)JsonValues.From(convs.RootElement.GetProperty(conversation))!;
         foreach (var p in expected.RootElement.GetProperty("specials").EnumerateObject()) vars[p.Name] = p.Value.GetString();
         var want = expected.RootElement.GetProperty("rendered").GetProperty(family).GetProperty(conversation).GetString();
-        Assert.Equal(want, Load(family).Render(vars));
+        var template = Load(family);
+        template.Now = () => new DateTime(2024, 7, 26); // as the reference script pins strftime_now
+        Assert.Equal(want, template.Render(vars));
     }
 
     [Fact]
@@ -74,6 +82,23 @@ public class ChatTemplateTests
         Assert.Equal(1, ids[0]); // <|im_start|>
         Assert.Equal(2, ids.Count(i => i == 2)); // <|im_end|> after the system and the user turn; the assistant turn is open
         Assert.Equal(prompt, tok.Decode(ids));
+    }
+
+    [Fact]
+    public void Training_mask_covers_exactly_the_assistant_turns()
+    {
+        var tok = HfTokenizer.FromDirectory(Fixtures.Tokenizer("smollm2"));
+        ChatMessage[] conversation =
+        [
+            new(ChatRole.System, "Answer from the handbook."), new(ChatRole.User, "When is lunch?"),
+            new(ChatRole.Assistant, "From 12:00 [1]."), new(ChatRole.User, "Thanks"), new(ChatRole.Assistant, "You are welcome."),
+        ];
+        var (ids, mask) = ChatTemplate.EncodeForTraining(tok, conversation);
+        Assert.Equal(ChatTemplate.Apply(tok, conversation, addGenerationPrompt: false), tok.Decode(ids));
+        // The masked tokens spell the assistant contents, each followed by the end-of-turn marker (and newline).
+        var learned = tok.Decode(ids.Where((_, i) => mask[i]).ToArray());
+        Assert.Equal("From 12:00 [1].<|im_end|>\nYou are welcome.<|im_end|>\n", learned);
+        Assert.DoesNotContain(true, mask[..5]);
     }
 
     [Fact]

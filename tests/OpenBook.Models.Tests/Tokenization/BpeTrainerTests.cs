@@ -82,3 +82,18 @@ public class BpeTrainerTests
         if (start < s.Length) yield return s[start..];
     }
 }
+
+public class HfTokenizerConcurrencyTests
+{
+    [Fact]
+    public void Parallel_encoding_gives_the_same_ids_as_sequential()
+    {
+        var tok = HfTokenizer.FromDirectory(Fixtures.Tokenizer("qwen2"));
+        var lines = File.ReadAllLines(Path.Combine(Fixtures.Tokenizer(""), "project-issues.txt")).Where(l => l.Length > 0).ToArray();
+        var fresh = HfTokenizer.FromDirectory(Fixtures.Tokenizer("qwen2"));
+        var expected = lines.Select(l => fresh.Encode(l, false)).ToArray();
+        var got = new int[lines.Length][];
+        Parallel.For(0, lines.Length * 4, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i => got[i % lines.Length] = tok.Encode(lines[i % lines.Length], false));
+        for (var i = 0; i < lines.Length; i++) Assert.Equal(expected[i], got[i]);
+    }
+}

@@ -77,4 +77,34 @@ public sealed class ChatTemplate
     /// </summary>
     public static int[] ApplyAndEncode(HfTokenizer tokenizer, IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true) =>
         tokenizer.Encode(Apply(tokenizer, messages, addGenerationPrompt), addSpecialTokens: false);
+
+    /// <summary>
+    /// Encodes a whole conversation for supervised fine-tuning: the ids of the rendered chat (no generation prompt)
+    /// and a mask that is true on the tokens the model must learn to produce — each assistant turn's content and
+    /// its end-of-turn marker — and false on system/user turns and on the template's assistant headers. Spans are
+    /// found the way TRL does: the ids of the conversation up to each assistant turn (with the generation prompt)
+    /// must be a prefix of the ids including that turn; a template for which this does not hold is reported.
+    /// </summary>
+    public static (int[] Ids, bool[] AssistantMask) EncodeForTraining(HfTokenizer tokenizer, IReadOnlyList<ChatMessage> messages)
+    {
+        var template = FromTokenizer(tokenizer);
+        int[] Encode(IEnumerable<ChatMessage> m, bool genPrompt) =>
+            tokenizer.Encode(template.Render(m, genPrompt, tokenizer.BosToken, tokenizer.EosToken), addSpecialTokens: false);
+        var ids = Encode(messages, false);
+        var mask = new bool[ids.Length];
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i].Role != ChatRole.Assistant) continue;
+            var before = Encode(messages.Take(i), true);
+            var through = Encode(messages.Take(i + 1), false);
+            if (!IsPrefix(before, through) || !IsPrefix(through, ids))
+                throw new OpenBookException(
+                    $"chat template: the tokens before assistant message {i + 1} are not a prefix of the conversation's tokens; " +
+                    "this template cannot be used to mask training targets");
+            for (var t = before.Length; t < through.Length; t++) mask[t] = true;
+        }
+        return (ids, mask);
+    }
+
+    private static bool IsPrefix(int[] a, int[] b) => a.Length <= b.Length && a.AsSpan().SequenceEqual(b.AsSpan(0, a.Length));
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Text;
 
 namespace OpenBook.Models.Formats.Tokenization;
@@ -6,13 +7,14 @@ namespace OpenBook.Models.Formats.Tokenization;
 /// The BPE model of a Hugging Face <c>tokenizer.json</c>: a vocabulary, ranked merges, optional byte fallback
 /// (<c>&lt;0xNN&gt;</c> tokens for characters missing from the vocabulary) and an optional unknown token.
 /// Merging follows the HF algorithm: repeatedly merge the adjacent pair with the lowest rank, leftmost first.
+/// Thread-safe: encoding from several threads at once is supported.
 /// </summary>
 public sealed class BpeModel
 {
     private readonly Dictionary<string, int> _vocab;
     private readonly string[] _idToToken;
     private readonly Dictionary<(int, int), (int Rank, int NewId)> _merges = new();
-    private readonly Dictionary<string, int[]> _cache = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal); // thread-safe: one tokenizer may serve many threads
     private readonly int[] _byteIds = new int[256];
 
     /// <summary>Creates the model.</summary>

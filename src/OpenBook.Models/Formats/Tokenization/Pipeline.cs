@@ -115,11 +115,11 @@ internal abstract class PreTokenizer
         // Parts: (text, isMatch) covering the whole string.
         var parts = new List<(string Text, bool Match)>();
         var pos = 0;
-        foreach (Match m in regex.Matches(s))
+        foreach (var m in regex.EnumerateMatches(s))
         {
             if (m.Length == 0) continue;
             if (m.Index > pos) parts.Add((s[pos..m.Index], invert));
-            parts.Add((m.Value, !invert));
+            parts.Add((s.Substring(m.Index, m.Length), !invert));
             pos = m.Index + m.Length;
         }
         if (pos < s.Length) parts.Add((s[pos..], invert));
