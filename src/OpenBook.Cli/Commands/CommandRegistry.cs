@@ -7,6 +7,15 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> All()
     {
+        yield return IngestCommands.Ingest();
+        yield return IngestCommands.Reembed();
+        yield return CoreCommands.Search();
+        yield return CoreCommands.Ask();
+        yield return CoreCommands.Docs();
+        yield return CoreCommands.Stats();
+        yield return DemoCommands.Demo();
+        yield return EvalCommands.Eval();
+        yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
     }
 }

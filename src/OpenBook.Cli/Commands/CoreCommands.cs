@@ -1,0 +1,245 @@
+using OpenBook.Ingestion;
+using System.CommandLine;
+using OpenBook.Retrieval;
+using Spectre.Console;
+
+namespace OpenBook.Cli.Commands;
+
+/// <summary><c>search</c>, <c>ask</c>, <c>docs</c>, <c>stats</c>: the commands over an existing store.</summary>
+internal static class CoreCommands
+{
+    public static readonly Option<string[]> Collections = new("--collection", "-c")
+    {
+        Description = "Only these collections (repeat or comma-separate)",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    public static readonly Option<string[]> Tags = new("--tags")
+    {
+        Description = "Only documents carrying all these tags (comma-separated)",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    public static readonly Option<string[]> AsGroups = new("--as-groups")
+    {
+        Description = "Search as a member of these ACL groups (comma-separated); documents with an ACL you share no group with are never returned",
+        AllowMultipleArgumentsPerToken = true,
+    };
+
+    public static SearchFilter Filter(ParseResult r) => new()
+    {
+        Collections = Split(r.GetValue(Collections)),
+        Tags = Split(r.GetValue(Tags)),
+        Groups = Split(r.GetValue(AsGroups)),
+    };
+
+    public static string[]? Split(string[]? values) =>
+        values is null ? null : values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray() is { Length: > 0 } a ? a : null;
+
+    public static Task<Book> OpenBook(ParseResult r, CancellationToken ct) => Book.OpenAsync(r.GetValue(Cli.Store)!, cancellationToken: ct);
+
+    public static Command Search()
+    {
+        var query = new Argument<string>("query") { Description = "What to search for" };
+        var k = new Option<int>("-k", "--top") { Description = "Number of results", DefaultValueFactory = _ => 5 };
+        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, EmbeddingCli.Rerank };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            using var reranker = EmbeddingCli.Reranker(r);
+            var hits = await opened.Book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode, Reranker = reranker }, ct);
+            if (r.GetValue(Cli.Json))
+            {
+                Cli.WriteJson(new
+                {
+                    results = hits.Select(h => new
+                    {
+                        rank = h.Rank, score = Math.Round(h.Score, 6), text = h.Text, source = h.Source, page = h.Page, headings = h.Headings,
+                        chunkId = h.ChunkId.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                    }),
+                });
+                return 0;
+            }
+            var console = Cli.Out(r);
+            if (hits.Count == 0) console.MarkupLine("[yellow]No results.[/]");
+            foreach (var h in hits)
+            {
+                console.MarkupLine($"[bold]{h.Rank}.[/] [green]{Markup.Escape(h.Citation)}[/]  [grey]score {h.Score:0.000}[/]");
+                console.WriteLine("   " + Snippet(h.Text, 300));
+                console.WriteLine();
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static string Snippet(string text, int max)
+    {
+        var flat = string.Join(' ', text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        return flat.Length <= max ? flat : flat[..max] + "…";
+    }
+
+    public static Command Ask()
+    {
+        var question = new Argument<string>("question") { Description = "The question" };
+        var k = new Option<int>("-k", "--top") { Description = "Passages to retrieve", DefaultValueFactory = _ => 5 };
+        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            var answer = await opened.Book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
+            if (r.GetValue(Cli.Json))
+            {
+                WriteAnswerJson(answer);
+                return 0;
+            }
+            PrintAnswer(Cli.Out(r), answer);
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static void WriteAnswerJson(Answer answer) => Cli.WriteJson(new
+    {
+        answer = answer.Text,
+        mode = answer.Mode == AnswerMode.Llm ? "llm" : "extractive",
+        citations = answer.Citations.Select(c => new { n = c.N, source = c.Source, page = c.Page, text = c.Text }),
+    });
+
+    public static void PrintAnswer(IAnsiConsole console, Answer answer, bool explainMode = true)
+    {
+        if (answer.Mode == AnswerMode.Extractive && explainMode)
+            console.MarkupLine("[grey]Extractive mode: no language model is configured, so these are the sentences of your documents that best match the question. " +
+                               "To get generated answers, pass a model (e.g. --model openai:http://localhost:11434/v1#llama3 or a local model directory) once model support is installed.[/]");
+        console.WriteLine();
+        console.MarkupLine(answer.Found ? Markup.Escape(answer.Text) : $"[yellow]{Markup.Escape(answer.Text)}[/]");
+        if (answer.Citations.Count > 0)
+        {
+            console.WriteLine();
+            foreach (var c in answer.Citations)
+                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
+        }
+    }
+
+    public static Command Docs()
+    {
+        var docs = new Command("docs", "List, show and remove documents");
+        var allAccess = new Option<bool>("--all-access") { Description = "Include documents restricted by ACL (administrators)" };
+
+        var list = new Command("list", "List documents") { Collections };
+        Cli.SetHandler(list, async (r, ct) =>
+        {
+            await using var book = await OpenBook(r, ct);
+            var collections = Split(r.GetValue(Collections));
+            var items = book.Store.ListDocuments().Where(d => collections is null || collections.Contains(d.Collection)).ToList();
+            if (r.GetValue(Cli.Json))
+            {
+                Cli.WriteJson(new
+                {
+                    documents = items.Select(d => new
+                    {
+                        id = d.Id, collection = d.Collection, source = d.DisplayPath, path = d.SourceKey, title = d.Title, chunks = d.ChunkCount, bytes = d.Size,
+                        tags = d.Tags, acl = d.Acl, hash = d.ContentHash, updated = d.UpdatedAt,
+                    }),
+                });
+                return 0;
+            }
+            var table = new Table().AddColumns("id", "collection", "source", "chunks", "KB", "tags", "acl");
+            foreach (var d in items)
+                table.AddRow(d.Id.ToString(), Markup.Escape(d.Collection), Markup.Escape(d.DisplayPath), d.ChunkCount.ToString(), $"{d.Size / 1024.0:0.0}",
+                    Markup.Escape(string.Join(",", d.Tags)), Markup.Escape(string.Join(",", d.Acl)));
+            Cli.Out(r).Write(table);
+            Cli.Out(r).MarkupLine($"[grey]{items.Count} documents[/]");
+            return 0;
+        });
+
+        var idArg = new Argument<string>("document") { Description = "Document id, or its source path" };
+        var show = new Command("show", "Show a document's metadata and chunks") { idArg, allAccess };
+        Cli.SetHandler(show, async (r, ct) =>
+        {
+            await using var book = await OpenBook(r, ct);
+            var doc = Resolve(book, r.GetValue(idArg)!);
+            var chunks = book.Store.ChunksOfDocument(doc.Id);
+            if (r.GetValue(Cli.Json))
+            {
+                Cli.WriteJson(new
+                {
+                    document = new { id = doc.Id, collection = doc.Collection, source = doc.DisplayPath, path = doc.SourceKey, title = doc.Title, tags = doc.Tags, acl = doc.Acl, hash = doc.ContentHash },
+                    chunks = chunks.Select(c => new { id = c.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), index = c.Index, page = c.Page, headings = c.Headings, tokens = c.TokenCount, text = c.Text }),
+                });
+                return 0;
+            }
+            var console = Cli.Out(r);
+            console.MarkupLine($"[bold]{Markup.Escape(doc.DisplayPath)}[/] (id {doc.Id}, collection {Markup.Escape(doc.Collection)}, {chunks.Count} chunks)");
+            if (doc.Title is not null) console.MarkupLine($"title: {Markup.Escape(doc.Title)}");
+            foreach (var c in chunks)
+                console.MarkupLine($"[grey]#{c.Index}[/] [green]{Markup.Escape(CitationFormat.Format(doc.DisplayPath, c.Page, c.Headings))}[/] [grey]({c.TokenCount} tokens)[/]\n   {Markup.Escape(Snippet(c.Text, 200))}");
+            return 0;
+        });
+
+        var remove = new Command("remove", "Remove a document and its chunks") { idArg };
+        Cli.SetHandler(remove, async (r, ct) =>
+        {
+            await using var book = await OpenBook(r, ct);
+            var doc = Resolve(book, r.GetValue(idArg)!);
+            await book.RemoveDocumentAsync(doc.Id, ct);
+            if (r.GetValue(Cli.Json)) Cli.WriteJson(new { removed = doc.Id, source = doc.DisplayPath });
+            else Cli.Out(r).MarkupLine($"Removed [bold]{Markup.Escape(doc.DisplayPath)}[/] ({doc.ChunkCount} chunks).");
+            return 0;
+        });
+
+        docs.Subcommands.Add(list);
+        docs.Subcommands.Add(show);
+        docs.Subcommands.Add(remove);
+        return docs;
+    }
+
+    private static Storage.DocumentRecord Resolve(Book book, string idOrPath)
+    {
+        if (long.TryParse(idOrPath, out var id))
+            return book.Store.GetDocument(id) ?? throw new OpenBookException($"No document with id {id}.");
+        var full = Path.GetFullPath(idOrPath);
+        var matches = book.Store.ListDocuments()
+            .Where(d => d.SourceKey == idOrPath || d.Path == full || d.DisplayPath == idOrPath || d.DisplayPath.EndsWith("/" + idOrPath, StringComparison.Ordinal))
+            .ToList();
+        return matches.Count switch
+        {
+            1 => matches[0],
+            0 => throw new OpenBookException($"No document matches '{idOrPath}'. See `openbook docs list`."),
+            _ => throw new OpenBookException($"'{idOrPath}' matches {matches.Count} documents; use the id (see `openbook docs list`)."),
+        };
+    }
+
+    public static Command Stats()
+    {
+        var cmd = new Command("stats", "Counts and sizes of the store and its indexes");
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            await using var book = await OpenBook(r, ct);
+            var s = book.Store.Stats();
+            var index = book.LexicalIndex();
+            if (r.GetValue(Cli.Json))
+            {
+                Cli.WriteJson(new
+                {
+                    store = book.Directory, schemaVersion = book.Store.SchemaVersion, s.Collections, s.Documents, s.Chunks, s.SourceBytes, s.TextChars, s.Tokens,
+                    s.DatabaseBytes, s.Sequence,
+                    lexicalIndex = new { chunks = index.Count, terms = index.TermCount, status = book.LexicalIndexStatus },
+                    collections = s.PerCollection,
+                });
+                return 0;
+            }
+            var t = new Table().AddColumns("collection", "documents", "chunks", "source MB", "last ingest");
+            foreach (var c in s.PerCollection)
+                t.AddRow(Markup.Escape(c.Name), c.Documents.ToString(), c.Chunks.ToString(), $"{c.SourceBytes / 1e6:0.00}", c.LastIngest?.ToString("u") ?? "-");
+            var console = Cli.Out(r);
+            console.Write(t);
+            console.MarkupLine($"store [bold]{Markup.Escape(book.Directory)}[/] (schema v{book.Store.SchemaVersion}): {s.Documents} documents, {s.Chunks} chunks, {s.Tokens:N0} tokens, database {s.DatabaseBytes / 1e6:0.0} MB");
+            console.MarkupLine($"BM25 index: {index.Count} chunks, {index.TermCount} terms ({book.LexicalIndexStatus})");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,805 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+namespace OpenBook.Retrieval.Vectors;
+
+/// <summary>Parameters of an <see cref="HnswIndex"/> (names as in Malkov &amp; Yashunin and hnswlib).</summary>
+public sealed record HnswOptions
+{
+    /// <summary>Links per node on the upper layers; layer 0 keeps 2·M. 12–48 is typical (default 16).</summary>
+    public int M { get; init; } = 16;
+    /// <summary>Candidate list size while inserting: higher builds a better graph, slower (default 200).</summary>
+    public int EfConstruction { get; init; } = 200;
+    /// <summary>Candidate list size while searching (raised to k when smaller): the recall/speed knob (default 64).</summary>
+    public int EfSearch { get; init; } = 64;
+    /// <summary>Nodes to reserve up front (the index grows by doubling).</summary>
+    public int InitialCapacity { get; init; } = 1024;
+    /// <summary>Seed of the level generator: a single-threaded build with the same seed and input gives the same graph.</summary>
+    public int Seed { get; init; } = 100;
+}
+
+/// <summary>
+/// Hierarchical Navigable Small World graph (Malkov &amp; Yashunin 2016): approximate k-NN in logarithmic-ish time.
+/// <list type="bullet">
+/// <item>Insertions may run concurrently with each other and with searches (per-node striped locks on link lists;
+/// a reader/writer lock only around growth, compaction and saving).</item>
+/// <item>Neighbours are chosen with the paper's heuristic (algorithm 4), so clusters stay connected.</item>
+/// <item>Deletes leave a tombstone (the node still routes searches, never appears in results) and repair the links of
+/// its neighbours; <see cref="Compact"/> drops tombstones for good.</item>
+/// <item>Filters are applied during the graph walk; when a filter is so selective that scanning the passing ids is cheaper
+/// (see <see cref="ExactFallbackSelectivity"/>) the index scans exactly instead; either way a filtered search returns
+/// k results when k pass.</item>
+/// </list>
+/// Vectors live in 64-byte aligned unmanaged memory; a saved index opens by memory mapping (copy-on-write).
+/// </summary>
+public sealed unsafe class HnswIndex : IVectorIndex
+{
+    private const byte Deleted = 1, Ready = 2;
+    private const int LockStripes = 1 << 12;
+
+    private readonly ReaderWriterLockSlim _resize = new(LockRecursionPolicy.NoRecursion);
+    private readonly object _meta = new();
+    private readonly object _entryLock = new();
+    private readonly object[] _locks;
+    private readonly bool _l2, _normalize;
+    private readonly int _m, _m0, _stride0;
+    private readonly double _levelMult;
+    private readonly Random _rng;
+
+    private NativeArray<float> _vectors;
+    private NativeArray<int> _links0;      // per node: [count, n1 … nM0]
+    private int[]?[] _upper;               // per node with level ≥ 1: pinned, level × [count, n1 … nM]
+    private long[] _ids;
+    private byte[] _levels;
+    private byte[] _flags;
+    private readonly Dictionary<long, int> _nodeOf = [];
+    private int _capacity, _nodes, _live;
+    private int _entry = -1, _maxLevel = -1;
+    private IndexFileReader? _mapped;
+
+    /// <summary>Creates an empty index.</summary>
+    public HnswIndex(int dimensions, VectorMetric metric = VectorMetric.Cosine, HnswOptions? options = null)
+    {
+        if (dimensions <= 0) throw new ArgumentOutOfRangeException(nameof(dimensions), "Dimensions must be positive.");
+        Options = options ??= new HnswOptions();
+        if (options.M is < 2 or > 255) throw new ArgumentOutOfRangeException(nameof(options), $"M must be in 2..255, got {options.M}.");
+        if (options.EfConstruction < 1) throw new ArgumentOutOfRangeException(nameof(options), "EfConstruction must be positive.");
+        Dimensions = dimensions;
+        Metric = metric;
+        EfSearch = options.EfSearch;
+        _l2 = metric == VectorMetric.L2;
+        _normalize = metric == VectorMetric.Cosine;
+        _m = options.M;
+        _m0 = 2 * options.M;
+        _stride0 = _m0 + 1;
+        _levelMult = 1 / Math.Log(options.M);
+        _rng = new Random(options.Seed);
+        _locks = new object[LockStripes];
+        for (int i = 0; i < _locks.Length; i++) _locks[i] = new object();
+        _capacity = Math.Max(16, options.InitialCapacity);
+        _vectors = new NativeArray<float>((long)_capacity * dimensions);
+        _links0 = new NativeArray<int>((long)_capacity * _stride0);
+        _upper = new int[]?[_capacity];
+        _ids = new long[_capacity];
+        _levels = new byte[_capacity];
+        _flags = new byte[_capacity];
+    }
+
+    /// <summary>The construction parameters.</summary>
+    public HnswOptions Options { get; }
+    /// <inheritdoc/>
+    public int Dimensions { get; }
+    /// <inheritdoc/>
+    public VectorMetric Metric { get; }
+    /// <inheritdoc/>
+    public int Count => Volatile.Read(ref _live);
+    /// <summary>Nodes in the graph including tombstones (see <see cref="Compact"/>).</summary>
+    public int NodeCount => Volatile.Read(ref _nodes);
+    /// <summary>Candidate list size for searches; may be changed at any time.</summary>
+    public int EfSearch { get; set; }
+    /// <summary>
+    /// When set, a filtered search passing fewer than this fraction of the nodes scans the passing ids exactly instead of
+    /// walking the graph. When null (default) the index decides per query from a cost model fitted to
+    /// <c>openbook bench vectors</c> measurements (100k × 384, M = 16, ef = 64: the walk wins at 10 % selectivity,
+    /// the scan from 5 % down): a filtered walk costs about <c>ef · M0 / 5 / selectivity</c> distance computations
+    /// (it walks past rejected nodes until ef pass), an exact scan <c>n · selectivity</c> distances plus <c>n</c>
+    /// predicate calls worth about <c>4 / dimensions</c> of a distance each; the cheaper one runs.
+    /// Both return only passing ids; the scan is exact.
+    /// </summary>
+    public double? ExactFallbackSelectivity { get; set; }
+
+    /// <summary>True when a filtered search with this selectivity and ef will scan exactly instead of walking the graph.</summary>
+    public bool PrefersExactScan(double selectivity, int efSearch)
+    {
+        if (ExactFallbackSelectivity is { } fixedThreshold) return selectivity < fixedThreshold;
+        double n = Math.Max(1, Count);
+        double walk = efSearch * (_m0 / 5.0) / Math.Max(selectivity, 1e-9);
+        double exact = n * selectivity + n * Math.Clamp(4.0 / Dimensions, 0.005, 0.2);
+        return exact < walk;
+    }
+
+    /// <summary>Approximate bytes held: vectors, links, ids and bookkeeping (not the id dictionary).</summary>
+    public long MemoryBytes
+    {
+        get
+        {
+            long upper = 0;
+            foreach (var u in _upper) if (u != null) upper += u.Length * 4L + 24;
+            return _vectors.Bytes + _links0.Bytes + _ids.Length * 10L + _upper.Length * 8L + upper;
+        }
+    }
+
+    // ---------------------------------------------------------------- insertion
+
+    /// <inheritdoc/>
+    public void Add(long id, ReadOnlySpan<float> vector)
+    {
+        if (vector.Length != Dimensions) throw new ArgumentException($"Vector has {vector.Length} dimensions, the index has {Dimensions}.");
+        int node, level, replaced = -1;
+        while (true)
+        {
+            _resize.EnterReadLock();
+            bool full = false;
+            lock (_meta)
+            {
+                if (_nodeOf.Remove(id, out int old)) { Tombstone(old); replaced = old; }
+                if (_nodes < _capacity)
+                {
+                    node = _nodes++;
+                    level = RandomLevel();
+                    _nodeOf[id] = node;
+                    _ids[node] = id;
+                    _levels[node] = (byte)level;
+                    _live++;
+                }
+                else { full = true; node = level = -1; }
+            }
+            if (!full) break;
+            _resize.ExitReadLock();
+            Grow();
+        }
+        try
+        {
+            if (level > 0) _upper[node] = GC.AllocateArray<int>(level * (_m + 1), pinned: true);
+            var dst = new Span<float>(Vec(node), Dimensions);
+            vector.CopyTo(dst);
+            if (_normalize) VectorKernels.Normalize(dst);
+            var s = SearchScratch.Current;
+            if (replaced >= 0) Repair(replaced, s);
+            Insert(node, level, s);
+            lock (_meta) _flags[node] |= Ready;
+        }
+        finally { _resize.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// Adds many vectors (row-major, <c>ids.Count × Dimensions</c>) using <paramref name="threads"/> threads
+    /// (default: all cores). With one thread the result is deterministic for a given <see cref="HnswOptions.Seed"/>.
+    /// </summary>
+    public void AddRange(IReadOnlyList<long> ids, ReadOnlyMemory<float> vectors, int threads = 0, IProgress<int>? progress = null)
+    {
+        if (vectors.Length != (long)ids.Count * Dimensions)
+            throw new ArgumentException($"Expected {ids.Count} × {Dimensions} floats, got {vectors.Length}.");
+        Reserve(NodeCount + ids.Count);
+        threads = threads <= 0 ? Environment.ProcessorCount : threads;
+        int done = 0;
+        void One(int i)
+        {
+            Add(ids[i], vectors.Span.Slice(i * Dimensions, Dimensions));
+            int d = Interlocked.Increment(ref done);
+            if (progress != null && d % 1024 == 0) progress.Report(d);
+        }
+        if (threads == 1 || ids.Count < 64) { for (int i = 0; i < ids.Count; i++) One(i); }
+        else Parallel.For(0, ids.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, One);
+        progress?.Report(ids.Count);
+    }
+
+    /// <summary>Grows the storage to hold at least <paramref name="nodes"/> nodes without further reallocation.</summary>
+    public void Reserve(int nodes)
+    {
+        _resize.EnterWriteLock();
+        try { GrowLocked(nodes); }
+        finally { _resize.ExitWriteLock(); }
+    }
+
+    private void Grow()
+    {
+        _resize.EnterWriteLock();
+        try { if (_nodes >= _capacity) GrowLocked(_capacity * 2); }
+        finally { _resize.ExitWriteLock(); }
+    }
+
+    private void GrowLocked(int capacity)
+    {
+        if (capacity <= _capacity) return;
+        _vectors.Grow((long)capacity * Dimensions);
+        _links0.Grow((long)capacity * _stride0);
+        Array.Resize(ref _upper, capacity);
+        Array.Resize(ref _ids, capacity);
+        Array.Resize(ref _levels, capacity);
+        Array.Resize(ref _flags, capacity);
+        _capacity = capacity;
+    }
+
+    private int RandomLevel()
+    {
+        double u = 1.0 - _rng.NextDouble(); // (0, 1]
+        return Math.Min(32, (int)(-Math.Log(u) * _levelMult));
+    }
+
+    private void Insert(int node, int level, SearchScratch s)
+    {
+        int entry, maxLevel;
+        lock (_entryLock)
+        {
+            if (_entry < 0)
+            {
+                _entry = node;
+                _maxLevel = level;
+                return;
+            }
+            entry = _entry;
+            maxLevel = _maxLevel;
+        }
+        float* q = Vec(node);
+        int cur = entry;
+        float curD = Dist(q, Vec(cur));
+        for (int l = maxLevel; l > level; l--) Greedy(q, ref cur, ref curD, l);
+        for (int l = Math.Min(level, maxLevel); l >= 0; l--)
+        {
+            SearchLayer(q, cur, curD, Options.EfConstruction, l, null, skipDeleted: false, s);
+            int n = s.Results.Count;
+            s.EnsureSort(n);
+            s.Results.DrainSorted(s.SortD, s.SortN);
+            n = DropSelf(node, s.SortN, s.SortD, n);
+            if (n == 0) continue;
+            cur = s.SortN[0];
+            curD = s.SortD[0];
+            int[] selected = SelectNeighbours(s.SortN.AsSpan(0, n), s.SortD.AsSpan(0, n), _m, s);
+            Link(node, l, selected, s);
+            foreach (int nb in selected) Link(nb, l, [node], s);
+        }
+        if (level > maxLevel)
+            lock (_entryLock)
+                if (level > _maxLevel) { _maxLevel = level; _entry = node; }
+    }
+
+    /// <summary>Removes <paramref name="self"/> (reachable through a concurrent insert's back-link) from sorted results.</summary>
+    private static int DropSelf(int self, int[] nodes, float[] dists, int n)
+    {
+        int w = 0;
+        for (int i = 0; i < n; i++)
+            if (nodes[i] != self) { nodes[w] = nodes[i]; dists[w] = dists[i]; w++; }
+        return w;
+    }
+
+    /// <summary>
+    /// Algorithm 4 of the paper (as in hnswlib): walk candidates closest first, keep one only when it is closer to the
+    /// base than to every neighbour kept so far. <paramref name="cand"/> is sorted by distance to the base.
+    /// </summary>
+    private int[] SelectNeighbours(ReadOnlySpan<int> cand, ReadOnlySpan<float> candD, int max, SearchScratch s)
+    {
+        if (cand.Length <= max) return cand.ToArray();
+        if (s.Neighbours.Length < max) s.Neighbours = new int[max];
+        var kept = s.Neighbours;
+        int n = 0;
+        for (int i = 0; i < cand.Length && n < max; i++)
+        {
+            float* v = Vec(cand[i]);
+            bool good = true;
+            for (int j = 0; j < n; j++)
+                if (Dist(v, Vec(kept[j])) < candD[i]) { good = false; break; }
+            if (good) kept[n++] = cand[i];
+        }
+        return kept.AsSpan(0, n).ToArray();
+    }
+
+    /// <summary>Adds links <paramref name="from"/> → <paramref name="targets"/> at a layer, pruning with the heuristic when full.</summary>
+    private void Link(int from, int level, ReadOnlySpan<int> targets, SearchScratch s)
+    {
+        int max = level == 0 ? _m0 : _m;
+        lock (_locks[from & (LockStripes - 1)])
+        {
+            int* list = Links(from, level);
+            int cnt = list[0];
+            int free = max - cnt;
+            bool fits = true;
+            foreach (int t in targets)
+                if (!Has(list, t) && free-- <= 0) fits = false;
+            if (fits)
+            {
+                foreach (int t in targets)
+                    if (!Has(list, t)) { list[1 + cnt++] = t; }
+                Volatile.Write(ref list[0], cnt);
+                return;
+            }
+            // Full: choose among the old and new neighbours with the heuristic.
+            float* b = Vec(from);
+            var all = new List<(float D, int N)>(cnt + targets.Length);
+            for (int j = 1; j <= cnt; j++) all.Add((Dist(b, Vec(list[j])), list[j]));
+            foreach (int t in targets)
+                if (!Has(list, t) && t != from) all.Add((Dist(b, Vec(t)), t));
+            all.Sort((x, y) => x.D.CompareTo(y.D));
+            var ns = new int[all.Count];
+            var ds = new float[all.Count];
+            for (int i = 0; i < all.Count; i++) (ds[i], ns[i]) = all[i];
+            int[] keep = SelectNeighbours(ns, ds, max, s);
+            WriteList(list, keep);
+        }
+    }
+
+    private static void WriteList(int* list, ReadOnlySpan<int> nodes)
+    {
+        for (int i = 0; i < nodes.Length; i++) list[1 + i] = nodes[i];
+        Volatile.Write(ref list[0], nodes.Length);
+    }
+
+    private static bool Has(int* list, int node)
+    {
+        int cnt = list[0];
+        for (int j = 1; j <= cnt; j++) if (list[j] == node) return true;
+        return false;
+    }
+
+    // ---------------------------------------------------------------- deletion
+
+    /// <summary>
+    /// Removes an id: its node becomes a tombstone (still routes searches, never returned) and the neighbours that
+    /// linked to it are re-linked among its other neighbours with the heuristic. False when the id was not present.
+    /// </summary>
+    public bool Remove(long id)
+    {
+        _resize.EnterReadLock();
+        try
+        {
+            int node;
+            lock (_meta)
+            {
+                if (!_nodeOf.Remove(id, out node)) return false;
+                Tombstone(node);
+            }
+            Repair(node, SearchScratch.Current);
+            return true;
+        }
+        finally { _resize.ExitReadLock(); }
+    }
+
+    private void Tombstone(int node)
+    {
+        _flags[node] |= Deleted;
+        _live--;
+    }
+
+    private bool IsDeleted(int node) => (Volatile.Read(ref _flags[node]) & Deleted) != 0;
+
+    private void Repair(int dead, SearchScratch s)
+    {
+        for (int l = 0; l <= _levels[dead]; l++)
+        {
+            int[] around = ListCopy(dead, l);
+            foreach (int nb in around)
+            {
+                if (IsDeleted(nb)) continue;
+                int max = l == 0 ? _m0 : _m;
+                lock (_locks[nb & (LockStripes - 1)])
+                {
+                    int* list = Links(nb, l);
+                    if (!Has(list, dead)) continue;
+                    var cand = new HashSet<int>();
+                    for (int j = 1; j <= list[0]; j++) if (list[j] != dead) cand.Add(list[j]);
+                    foreach (int c in around) if (c != nb && !IsDeleted(c)) cand.Add(c);
+                    WriteList(list, Choose(nb, cand, max, s));
+                }
+            }
+        }
+    }
+
+    /// <summary>Sorts candidates by distance to <paramref name="baseNode"/> and keeps at most <paramref name="max"/> with the heuristic.</summary>
+    private int[] Choose(int baseNode, IEnumerable<int> candidates, int max, SearchScratch s)
+    {
+        float* b = Vec(baseNode);
+        var sorted = candidates.Select(c => (D: Dist(b, Vec(c)), N: c)).OrderBy(x => x.D).ToArray();
+        return SelectNeighbours(sorted.Select(x => x.N).ToArray(), sorted.Select(x => x.D).ToArray(), max, s);
+    }
+
+    private int[] ListCopy(int node, int level)
+    {
+        lock (_locks[node & (LockStripes - 1)])
+        {
+            int* list = Links(node, level);
+            return new ReadOnlySpan<int>(list + 1, list[0]).ToArray();
+        }
+    }
+
+    /// <summary>
+    /// Drops tombstones: neighbours that lost links are re-linked among the live neighbours of the removed nodes,
+    /// nodes are renumbered densely and the entry point moves to a live node. Blocks searches while it runs.
+    /// </summary>
+    public void Compact()
+    {
+        _resize.EnterWriteLock();
+        try
+        {
+            int n = _nodes;
+            var remap = new int[n];
+            int live = 0, entry = -1, maxLevel = -1;
+            for (int i = 0; i < n; i++)
+            {
+                if ((_flags[i] & Deleted) != 0) { remap[i] = -1; continue; }
+                remap[i] = live++;
+                if (_levels[i] > maxLevel) { maxLevel = _levels[i]; entry = i; }
+            }
+            if (_entry >= 0 && remap[_entry] >= 0) { entry = _entry; maxLevel = _levels[_entry]; }
+            if (live == n) return;
+            int cap = Math.Max(16, live);
+            var vectors = new NativeArray<float>((long)cap * Dimensions);
+            var links0 = new NativeArray<int>((long)cap * _stride0);
+            var upper = new int[]?[cap];
+            var ids = new long[cap];
+            var levels = new byte[cap];
+            var flags = new byte[cap];
+            Parallel.For(0, n, () => new SearchScratch(), (old, _, s) =>
+            {
+                int nw = remap[old];
+                if (nw < 0) return s;
+                Buffer.MemoryCopy(Vec(old), vectors.Ptr + (long)nw * Dimensions, Dimensions * 4L, Dimensions * 4L);
+                ids[nw] = _ids[old];
+                levels[nw] = _levels[old];
+                flags[nw] = Ready;
+                if (_levels[old] > 0) upper[nw] = GC.AllocateArray<int>(_levels[old] * (_m + 1), pinned: true);
+                for (int l = 0; l <= _levels[old]; l++)
+                {
+                    int* list = Links(old, l);
+                    var kept = new List<int>(list[0]);
+                    bool lost = false;
+                    for (int j = 1; j <= list[0]; j++)
+                        if (remap[list[j]] >= 0) kept.Add(list[j]); else lost = true;
+                    if (lost)
+                    {
+                        var cand = new HashSet<int>(kept);
+                        for (int j = 1; j <= list[0]; j++)
+                        {
+                            if (remap[list[j]] >= 0) continue;
+                            int* dl = Links(list[j], l);
+                            for (int t = 1; t <= dl[0]; t++)
+                                if (dl[t] != old && remap[dl[t]] >= 0) cand.Add(dl[t]);
+                        }
+                        kept = [.. Choose(old, cand, l == 0 ? _m0 : _m, s)];
+                    }
+                    int* dst = l == 0 ? links0.Ptr + (long)nw * _stride0 : UpperList(upper[nw]!, l);
+                    for (int j = 0; j < kept.Count; j++) dst[1 + j] = remap[kept[j]];
+                    dst[0] = kept.Count;
+                }
+                return s;
+            }, _ => { });
+            _vectors.Dispose();
+            _links0.Dispose();
+            _vectors = vectors;
+            _links0 = links0;
+            _upper = upper;
+            _ids = ids;
+            _levels = levels;
+            _flags = flags;
+            _capacity = cap;
+            _nodes = live;
+            _live = live;
+            _entry = entry < 0 ? -1 : remap[entry];
+            _maxLevel = maxLevel;
+            _nodeOf.Clear();
+            for (int i = 0; i < live; i++) _nodeOf[_ids[i]] = i;
+            ReleaseMapped();
+        }
+        finally { _resize.ExitWriteLock(); }
+    }
+
+    // ---------------------------------------------------------------- search
+
+    /// <inheritdoc/>
+    public bool Contains(long id)
+    {
+        lock (_meta) return _nodeOf.ContainsKey(id);
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<VectorHit> Search(ReadOnlySpan<float> query, int k, VectorFilter? filter = null) =>
+        Search(query, k, filter, EfSearch);
+
+    /// <summary>Search with an explicit candidate list size (<paramref name="efSearch"/>, raised to k when smaller).</summary>
+    public IReadOnlyList<VectorHit> Search(ReadOnlySpan<float> query, int k, VectorFilter? filter, int efSearch)
+    {
+        if (query.Length != Dimensions) throw new ArgumentException($"Query has {query.Length} dimensions, the index has {Dimensions}.");
+        if (k <= 0) return [];
+        var s = SearchScratch.Current;
+        float[] qb = s.QueryBuffer(Dimensions);
+        query.CopyTo(qb);
+        if (_normalize) VectorKernels.Normalize(qb.AsSpan(0, Dimensions));
+        _resize.EnterReadLock();
+        try
+        {
+            fixed (float* q = qb)
+            {
+                if (Count == 0) return [];
+                var allows = filter?.Allows;
+                int ef = Math.Max(efSearch, k);
+                if (allows != null && PrefersExactScan(filter!.Selectivity ?? EstimateSelectivity(allows), ef))
+                    return ExactScan(q, k, allows, s);
+                int entry, maxLevel;
+                lock (_entryLock) { entry = _entry; maxLevel = _maxLevel; }
+                int cur = entry;
+                float curD = Dist(q, Vec(cur));
+                for (int l = maxLevel; l > 0; l--) Greedy(q, ref cur, ref curD, l);
+                SearchLayer(q, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
+                int n = s.Results.Count;
+                if (n < k && allows != null) return ExactScan(q, k, allows, s); // the walk could not reach k passing nodes
+                while (s.Results.Count > k) s.Results.Pop();
+                return Drain(s.Results);
+            }
+        }
+        finally { _resize.ExitReadLock(); }
+    }
+
+    /// <summary>Searches many queries (row-major) in parallel; one result list per query.</summary>
+    public IReadOnlyList<VectorHit>[] SearchBatch(ReadOnlyMemory<float> queries, int k, VectorFilter? filter = null, int threads = 0)
+    {
+        if (queries.Length % Dimensions != 0) throw new ArgumentException($"Query buffer length {queries.Length} is not a multiple of {Dimensions}.");
+        int nq = queries.Length / Dimensions;
+        var results = new IReadOnlyList<VectorHit>[nq];
+        Parallel.For(0, nq, new ParallelOptions { MaxDegreeOfParallelism = threads <= 0 ? Environment.ProcessorCount : threads },
+            i => results[i] = Search(queries.Span.Slice(i * Dimensions, Dimensions), k, filter));
+        return results;
+    }
+
+    private double EstimateSelectivity(Func<long, bool> allows)
+    {
+        int n = _nodes, sampled = 0, passed = 0;
+        int step = Math.Max(1, n / 256);
+        for (int i = step / 2; i < n && sampled < 256; i += step)
+        {
+            if ((_flags[i] & (Deleted | Ready)) != Ready) continue;
+            sampled++;
+            if (allows(_ids[i])) passed++;
+        }
+        return sampled == 0 ? 1 : passed / (double)sampled;
+    }
+
+    private VectorHit[] ExactScan(float* q, int k, Func<long, bool> allows, SearchScratch s)
+    {
+        var heap = s.Results;
+        heap.Clear();
+        int n = _nodes;
+        for (int i = 0; i < n; i++)
+        {
+            if ((Volatile.Read(ref _flags[i]) & (Deleted | Ready)) != Ready || !allows(_ids[i])) continue;
+            heap.PushBounded(Dist(q, Vec(i)), i, k);
+        }
+        return Drain(heap);
+    }
+
+    private VectorHit[] Drain(DistHeap heap)
+    {
+        int n = heap.Count;
+        Span<float> d = stackalloc float[Math.Min(n, 512)];
+        Span<int> r = stackalloc int[Math.Min(n, 512)];
+        if (n > 512) { d = new float[n]; r = new int[n]; }
+        heap.DrainSorted(d, r);
+        var hits = new VectorHit[n];
+        for (int i = 0; i < n; i++) hits[i] = new VectorHit(_ids[r[i]], _normalize ? 1f + d[i] : d[i]);
+        return hits;
+    }
+
+    private void Greedy(float* q, ref int cur, ref float curD, int level)
+    {
+        bool changed = true;
+        while (changed)
+        {
+            changed = false;
+            int* list = Links(cur, level);
+            int cnt = Volatile.Read(ref list[0]);
+            for (int j = 1; j <= cnt; j++)
+            {
+                int c = list[j];
+                float d = Dist(q, Vec(c));
+                if (d < curD) { curD = d; cur = c; changed = true; }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Algorithm 2 of the paper on one layer, leaving up to <paramref name="ef"/> results in <c>s.Results</c>.
+    /// Nodes rejected by the filter or deleted are walked through but never become results.
+    /// </summary>
+    private void SearchLayer(float* q, int entry, float entryD, int ef, int level, Func<long, bool>? allows, bool skipDeleted, SearchScratch s)
+    {
+        var visited = s.Visited;
+        visited.Reset(_capacity);
+        var cand = s.Candidates;
+        var res = s.Results;
+        cand.Clear();
+        res.Clear();
+        bool filtering = allows != null || skipDeleted;
+        visited.TestAndSet(entry);
+        float bound = float.MaxValue;
+        if (Passes(entry, allows, skipDeleted)) { res.Push(entryD, entry); bound = entryD; }
+        cand.Push(entryD, entry);
+        while (cand.Count > 0)
+        {
+            float cd = cand.TopDistance;
+            if (cd > bound && (res.Count == ef || !filtering)) break;
+            int c = cand.TopNode;
+            cand.Pop();
+            int* list = Links(c, level);
+            int cnt = Volatile.Read(ref list[0]);
+            if (cnt > 0) VectorKernels.Prefetch(Vec(list[1]));
+            for (int j = 1; j <= cnt; j++)
+            {
+                int nb = list[j];
+                if (j < cnt) VectorKernels.Prefetch(Vec(list[j + 1]));
+                if (visited.TestAndSet(nb)) continue;
+                float d = Dist(q, Vec(nb));
+                if (res.Count < ef || d < bound)
+                {
+                    cand.Push(d, nb);
+                    if (Passes(nb, allows, skipDeleted))
+                    {
+                        res.Push(d, nb);
+                        if (res.Count > ef) res.Pop();
+                    }
+                    if (res.Count > 0) bound = res.TopDistance;
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Passes(int node, Func<long, bool>? allows, bool skipDeleted) =>
+        (!skipDeleted || (_flags[node] & Deleted) == 0) && (allows == null || allows(_ids[node]));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float* Vec(int node) => _vectors.Ptr + (long)node * Dimensions;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private float Dist(float* a, float* b) => _l2 ? VectorKernels.L2Squared(a, b, Dimensions) : -VectorKernels.Dot(a, b, Dimensions);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int* Links(int node, int level) =>
+        level == 0 ? _links0.Ptr + (long)node * _stride0 : UpperList(_upper[node]!, level);
+
+    private int* UpperList(int[] pinned, int level) =>
+        (int*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned)) + (level - 1) * (_m + 1);
+
+    // ---------------------------------------------------------------- persistence
+
+    /// <inheritdoc/>
+    public void Save(string path, ulong stamp = 0)
+    {
+        _resize.EnterWriteLock();
+        try
+        {
+            int n = _nodes;
+            var upperOffsets = new long[n];
+            long upperLen = 0;
+            for (int i = 0; i < n; i++) { upperOffsets[i] = upperLen; upperLen += _levels[i] * (_m + 1); }
+            var w = new IndexFileWriter();
+            w.Section(_ids, n);
+            w.Section(_levels, n);
+            w.Section(_flags, n);
+            w.Section((nint)_vectors.Ptr, (long)n * Dimensions * 4);
+            w.Section((nint)_links0.Ptr, (long)n * _stride0 * 4);
+            w.Section(upperLen * 4, write =>
+            {
+                for (int i = 0; i < n; i++)
+                    if (_upper[i] is { } u) write(MemoryMarshal.AsBytes(u.AsSpan()));
+            });
+            w.Save(path, new IndexHeader
+            {
+                Kind = IndexFileKind.Hnsw, Metric = Metric, Dims = Dimensions, M = _m, M0 = _m0,
+                EfConstruction = Options.EfConstruction, NodeCount = n, LiveCount = _live,
+                EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp,
+            });
+        }
+        finally { _resize.ExitWriteLock(); }
+    }
+
+    /// <summary>
+    /// Opens a file written by <see cref="Save"/>. Vectors and layer-0 links stay in the memory-mapped file
+    /// (copy-on-write) until the index grows, so opening costs little more than reading ids and validating links.
+    /// Throws <see cref="VectorIndexFileException"/> when the file is missing, truncated, corrupt, or does not match the
+    /// expected dimensions/metric (when given).
+    /// </summary>
+    public static HnswIndex Open(string path, int? expectedDimensions = null, VectorMetric? expectedMetric = null,
+        bool verifyChecksum = true, int? efSearch = null)
+    {
+        var file = new IndexFileReader(path, verifyChecksum);
+        try
+        {
+            FlatIndex.ExpectHeader(file, IndexFileKind.Hnsw, expectedDimensions, expectedMetric);
+            var h = file.Header;
+            if (h.M is < 2 or > 255 || h.M0 != 2 * h.M || h.EfConstruction < 1 || h.LiveCount > h.NodeCount || h.MaxLevel > 32
+                || (h.NodeCount == 0) != (h.EntryPoint < 0) || h.EntryPoint >= h.NodeCount)
+                throw new VectorIndexFileException(path, "corrupt header (graph parameters out of range)");
+            var opts = new HnswOptions { M = h.M, EfConstruction = h.EfConstruction, InitialCapacity = 16 };
+            var index = new HnswIndex(h.Dims, h.Metric, efSearch is { } ef ? opts with { EfSearch = ef } : opts);
+            int n = (int)h.NodeCount;
+            index.LoadFrom(file, n);
+            index._entry = h.EntryPoint;
+            index._maxLevel = h.MaxLevel;
+            if (index._live != h.LiveCount) throw new VectorIndexFileException(path, $"corrupt: {index._live} live nodes, header says {h.LiveCount}");
+            return index;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private void LoadFrom(IndexFileReader file, int n)
+    {
+        string path = file.Path;
+        var ids = file.ReadArray<long>(0, n);
+        var levels = file.ReadArray<byte>(1, n);
+        var flags = file.ReadArray<byte>(2, n);
+        float* vectors = (float*)file.Section(3, (long)n * Dimensions * 4);
+        int* links0 = (int*)file.Section(4, (long)n * _stride0 * 4);
+        long upperLen = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (levels[i] > 32) throw new VectorIndexFileException(path, $"corrupt: node {i} has level {levels[i]}");
+            upperLen += levels[i] * (_m + 1);
+        }
+        int* upperFlat = (int*)file.Section(5, upperLen * 4);
+        var upper = new int[]?[Math.Max(n, 1)];
+        long off = 0;
+        for (int i = 0; i < n; i++)
+        {
+            if (levels[i] == 0) continue;
+            int len = levels[i] * (_m + 1);
+            upper[i] = GC.AllocateArray<int>(len, pinned: true);
+            new ReadOnlySpan<int>(upperFlat + off, len).CopyTo(upper[i]);
+            off += len;
+            for (int l = 1; l <= levels[i]; l++) CheckList(path, UpperList(upper[i]!, l), _m, n, i);
+        }
+        for (int i = 0; i < n; i++) CheckList(path, links0 + (long)i * _stride0, _m0, n, i);
+        _vectors.Dispose();
+        _links0.Dispose();
+        _mapped = file;
+        _vectors = NativeArray<float>.Borrow(vectors, Math.Max(1L, (long)n * Dimensions));
+        _links0 = NativeArray<int>.Borrow(links0, Math.Max(1L, (long)n * _stride0));
+        _upper = upper;
+        _ids = ids.Length > 0 ? ids : new long[1];
+        _levels = levels.Length > 0 ? levels : new byte[1];
+        _flags = flags.Length > 0 ? flags : new byte[1];
+        _capacity = Math.Max(n, 1);
+        _nodes = n;
+        for (int i = 0; i < n; i++)
+        {
+            _flags[i] |= Ready;
+            if ((_flags[i] & Deleted) != 0) continue;
+            if (!_nodeOf.TryAdd(_ids[i], i)) throw new VectorIndexFileException(path, $"corrupt: id {_ids[i]} appears twice");
+            _live++;
+        }
+    }
+
+    private static void CheckList(string path, int* list, int max, int n, int node)
+    {
+        int cnt = list[0];
+        if (cnt < 0 || cnt > max) throw new VectorIndexFileException(path, $"corrupt: node {node} has {cnt} links (max {max})");
+        for (int j = 1; j <= cnt; j++)
+            if ((uint)list[j] >= (uint)n) throw new VectorIndexFileException(path, $"corrupt: node {node} links to node {list[j]} of {n}");
+    }
+
+    private void ReleaseMapped()
+    {
+        _mapped?.Dispose();
+        _mapped = null;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        _vectors.Dispose();
+        _links0.Dispose();
+        ReleaseMapped();
+        _resize.Dispose();
+    }
+}
