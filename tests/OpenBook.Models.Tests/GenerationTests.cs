@@ -161,6 +161,23 @@ public class GenerationTests
 public class SamplerTests
 {
     [Fact]
+    public void Options_from_generation_config_follow_hf_defaults()
+    {
+        string dir = ModelFixtureTests.FixtureDir("qwen2-bf16");
+        var o = GenerationOptions.FromModel(Formats.ModelConfig.Load(dir), Formats.GenerationConfig.Load(dir));
+        Assert.Equal([2, 3], o.StopTokenIds);
+        Assert.True(o.DoSample);
+        Assert.Equal(0.7f, o.Temperature);
+        Assert.Equal(20, o.TopK);
+        Assert.Equal(0.9f, o.TopP);
+        Assert.Equal(1.05f, o.RepetitionPenalty);
+        Assert.Equal(64, o.MaxNewTokens);
+        var bare = GenerationOptions.FromModel(Formats.ModelConfig.Load(ModelFixtureTests.FixtureDir("mistral")), null);
+        Assert.False(bare.DoSample);
+        Assert.Equal([2], bare.StopTokenIds); // config.json eos_token_id
+    }
+
+    [Fact]
     public void Repetition_penalty_divides_positive_and_multiplies_negative_logits_once_per_token()
     {
         float[] logits = [2f, -2f, 1f, 4f];
