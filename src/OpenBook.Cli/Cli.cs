@@ -93,3 +93,9 @@ internal static class Cli
         catch (UnauthorizedAccessException) { }
     }
 }
+
+/// <summary>IProgress that calls back synchronously on the reporting thread (Spectre's progress tasks are thread-safe).</summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

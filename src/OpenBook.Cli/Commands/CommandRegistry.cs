@@ -15,6 +15,7 @@ internal static class CommandRegistry
         yield return CoreCommands.Stats();
         yield return DemoCommands.Demo();
         yield return EvalCommands.Eval();
+        yield return RaftCommands.Build();
         yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
     }

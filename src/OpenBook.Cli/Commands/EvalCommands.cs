@@ -52,7 +52,7 @@ internal static class EvalCommands
                 await AnsiConsole.Progress().AutoClear(true).StartAsync(async ctx =>
                 {
                     var tasks = selected.ToDictionary(m => m.Name, m => ctx.AddTask(m.Name, maxValue: set.Count));
-                    results = await EvalRunner.RunAsync(selected, set, new SyncProgress(p => tasks[p.Mode].Value = p.Done), ct);
+                    results = await EvalRunner.RunAsync(selected, set, new SyncProgress<(string Mode, int Done, int Total)>(p => tasks[p.Mode].Value = p.Done), ct);
                 });
             }
             else results = await EvalRunner.RunAsync(selected, set, null, ct);
@@ -83,10 +83,5 @@ internal static class EvalCommands
             return 0;
         });
         return cmd;
-    }
-
-    private sealed class SyncProgress(Action<(string Mode, int Done, int Total)> report) : IProgress<(string Mode, int Done, int Total)>
-    {
-        public void Report((string Mode, int Done, int Total) value) => report(value);
     }
 }

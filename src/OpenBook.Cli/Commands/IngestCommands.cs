@@ -133,12 +133,6 @@ internal static class IngestCommands
         };
     }
 
-    /// <summary>IProgress that calls back on the reporting thread (Spectre's progress context is thread-safe).</summary>
-    private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-    {
-        public void Report(T value) => report(value);
-    }
-
     public static Command Reembed()
     {
         var collection = new Option<string>("--collection", "-c") { Description = "Collection to switch", Required = true };
