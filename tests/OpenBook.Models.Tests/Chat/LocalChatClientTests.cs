@@ -85,6 +85,34 @@ public class LocalChatClientTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => client.GetResponseAsync(Question, cancellationToken: cts.Token));
     }
 
+    /// <summary>
+    /// The user's path: a complete HF model directory (the engine's Llama/Qwen2/Mistral fixtures with vocab 512 plus
+    /// the project-trained 512-id tokenizer of the same family) loaded by <see cref="ChatClients.Create"/>.
+    /// </summary>
+    [Theory]
+    [InlineData("llama-tied", "llama3-512")]
+    [InlineData("qwen2-bf16", "qwen2-512")]
+    [InlineData("mistral", "sentencepiece-512")]
+    public async Task Model_directory_with_tokenizer_loads_and_chats(string model, string tokenizer)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ob-local-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            foreach (var f in Directory.EnumerateFiles(Path.Combine(Fixtures.Root, model)).Concat(Directory.EnumerateFiles(Fixtures.Tokenizer(tokenizer))))
+                if (!f.EndsWith("expected.json", StringComparison.Ordinal) && !f.EndsWith("reference.json", StringComparison.Ordinal))
+                    File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
+            using var client = ChatClients.Create(dir);
+            var options = new ChatOptions { MaxOutputTokens = 6, Temperature = 0 }; // the fixtures' generation_config.json samples
+            var a = await client.GetResponseAsync(Question, options);
+            var b = await client.GetResponseAsync(Question, options);
+            Assert.Equal(a.Text, b.Text);
+            Assert.InRange(a.Usage!.OutputTokenCount!.Value, 1, 6);
+            Assert.Equal(Path.GetFileName(dir), a.ModelId);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void Metadata_and_base_model_errors()
     {

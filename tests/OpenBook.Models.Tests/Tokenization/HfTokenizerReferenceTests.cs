@@ -9,7 +9,7 @@ namespace OpenBook.Models.Tests.Tokenization;
 /// </summary>
 public class HfTokenizerReferenceTests
 {
-    public static TheoryData<string> Families => new() { "gpt2", "smollm2", "qwen2", "llama3", "sentencepiece", "added-tokens" };
+    public static TheoryData<string> Families => new() { "gpt2", "smollm2", "qwen2", "llama3", "sentencepiece", "added-tokens", "llama3-512", "qwen2-512", "sentencepiece-512" };
 
     private sealed record Case(string text, int[] ids, int[] idsWithSpecial, string decoded, string decodedSkipSpecial);
 

@@ -13,7 +13,7 @@ public sealed class BpeModel
 {
     private readonly Dictionary<string, int> _vocab;
     private readonly string[] _idToToken;
-    private readonly Dictionary<(int, int), (int Rank, int NewId)> _merges = new();
+    private readonly Dictionary<(int, int), (int Rank, int NewId)> _merges;
     private readonly ConcurrentDictionary<string, int[]> _cache = new(StringComparer.Ordinal); // thread-safe: one tokenizer may serve many threads
     private readonly int[] _byteIds = new int[256];
 
@@ -28,6 +28,7 @@ public sealed class BpeModel
         string? unkToken = null, bool byteFallback = false, bool fuseUnk = false, bool ignoreMerges = false)
     {
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
+        _merges = new Dictionary<(int, int), (int Rank, int NewId)>(merges.Count);
         var size = _vocab.Count == 0 ? 0 : _vocab.Values.Max() + 1;
         _idToToken = new string[size];
         foreach (var (t, id) in _vocab) _idToToken[id] = t;

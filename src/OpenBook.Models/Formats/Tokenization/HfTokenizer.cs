@@ -122,11 +122,13 @@ public sealed class HfTokenizer
         foreach (var affix in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
             if (m.TryGetProperty(affix, out var a) && a.ValueKind == JsonValueKind.String && a.GetString()!.Length > 0)
                 throw new OpenBookException($"tokenizer.json: model.{affix} \"{a.GetString()}\" is not supported (byte-level and SentencePiece BPE use none)");
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var p in m.GetProperty("vocab").EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
-        var merges = new List<(string, string)>();
+        var vocabJson = m.GetProperty("vocab");
+        var vocab = new Dictionary<string, int>(vocabJson.GetPropertyCount(), StringComparer.Ordinal);
+        foreach (var p in vocabJson.EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
+        var mergesJson = m.GetProperty("merges");
+        var merges = new List<(string, string)>(mergesJson.GetArrayLength());
         var mi = 0;
-        foreach (var me in m.GetProperty("merges").EnumerateArray())
+        foreach (var me in mergesJson.EnumerateArray())
         {
             if (me.ValueKind == JsonValueKind.String)
             {
