@@ -84,11 +84,16 @@ internal static class CoreCommands
     {
         var question = new Argument<string>("question") { Description = "The question" };
         var k = new Option<int>("-k", "--top") { Description = "Passages to retrieve", DefaultValueFactory = _ => 5 };
-        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed };
+        var model = new Option<string?>("--model") { Description = "Language model that writes the answer: a local model directory, a cached Hub id, or openai:URL#name (default: extractive, no model)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
+        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, model, maxTokens };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var mode = r.GetValue(EmbeddingCli.Mode);
             await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            if (r.GetValue(model) is { } spec)
+                return await AskModelAsync(r, opened.Book, spec, r.GetValue(question)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode },
+                    r.GetValue(maxTokens), ct);
             var answer = await opened.Book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
             if (r.GetValue(Cli.Json))
             {
@@ -99,6 +104,32 @@ internal static class CoreCommands
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Retrieves, then lets the model answer from numbered passages, streaming to the terminal (JSON at the end with --json).</summary>
+    private static async Task<int> AskModelAsync(ParseResult r, Book book, string spec, string question, SearchOptions search, int maxTokens, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
+        var hits = await book.SearchAsync(question, search, ct);
+        using var client = Models.Chat.ChatClients.Create(spec);
+        var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 });
+        if (r.GetValue(Cli.Json))
+        {
+            WriteAnswerJson(await answerer.AnswerAsync(question, hits, ct));
+            return 0;
+        }
+        Answer? answer = null;
+        await foreach (var piece in answerer.StreamAsync(question, hits, a => answer = a, ct))
+            Console.Out.Write(piece);
+        Console.Out.WriteLine();
+        var console = Cli.Out(r);
+        if (answer is { Citations.Count: > 0 })
+        {
+            console.WriteLine();
+            foreach (var c in answer.Citations)
+                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
+        }
+        return 0;
     }
 
     public static void WriteAnswerJson(Answer answer) => Cli.WriteJson(new

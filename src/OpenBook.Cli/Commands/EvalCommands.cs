@@ -8,11 +8,9 @@ namespace OpenBook.Cli.Commands;
 /// <summary><c>openbook eval</c>: answer a question set in several modes and write a comparison report.</summary>
 internal static class EvalCommands
 {
-    /// <summary>Modes that need a language model, with what enables them.</summary>
-    private static readonly Dictionary<string, string> ModelModes = new(StringComparer.OrdinalIgnoreCase)
+    /// <summary>Modes that need a fine-tuned adapter, which this build cannot train yet.</summary>
+    private static readonly Dictionary<string, string> AdapterModes = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["base"] = "the model alone, no documents",
-        ["rag"] = "retrieval + the model",
         ["ft"] = "a fine-tuned adapter, no documents",
         ["raft"] = "a RAFT adapter with retrieval",
     };
@@ -24,25 +22,43 @@ internal static class EvalCommands
         var k = new Option<int>("-k") { Description = "Passages retrieved per question", DefaultValueFactory = _ => 5 };
         var output = new Option<string>("--out") { Description = "Report directory", DefaultValueFactory = _ => "eval-report" };
         var limit = new Option<int?>("--limit") { Description = "Only the first N questions" };
+        var model = new Option<string?>("--model") { Description = "Language model for the base and rag modes: a local model directory, a cached Hub id, or openai:URL#name" };
         var cmd = new Command("eval", "Compare answering modes on a question set: exact match, F1, retrieval recall, citations, refusals, latency; writes report.md/html, charts and results.json")
         {
-            questions, modes, k, output, limit,
+            questions, modes, k, output, limit, model, EmbeddingCli.Mode, EmbeddingCli.Embed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var questionsPath = r.GetValue(questions)!;
             var set = QuestionSet.Load(questionsPath);
             if (r.GetValue(limit) is { } n) set = set.Take(n).ToList();
-            await using var book = await CoreCommands.OpenBook(r, ct);
+            var searchMode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, searchMode);
+            var book = opened.Book;
+            using var client = r.GetValue(model) is { } spec ? Models.Chat.ChatClients.Create(spec) : null;
             if (book.Store.Stats().Chunks == 0)
                 throw new OpenBookException($"The store {book.Directory} is empty: run `openbook ingest` first (or pass --store).");
             var selected = new List<IEvalMode>();
             foreach (var name in CoreCommands.Split(r.GetValue(modes)) ?? ["extractive"])
             {
-                if (name.Equals("extractive", StringComparison.OrdinalIgnoreCase)) selected.Add(new ExtractiveMode(book, r.GetValue(k)));
-                else if (ModelModes.TryGetValue(name, out var what))
-                    throw new OpenBookException($"mode '{name}' ({what}) needs a language model, and this build has no model support yet; use --modes extractive");
-                else throw new OpenBookException($"unknown mode '{name}' (known: extractive, {string.Join(", ", ModelModes.Keys)})");
+                switch (name.ToLowerInvariant())
+                {
+                    case "extractive":
+                        selected.Add(new ExtractiveMode(book, r.GetValue(k)));
+                        break;
+                    case "base" or "rag" when client is null:
+                        throw new OpenBookException($"mode '{name}' needs a language model: pass --model DIR|ID|openai:URL#name");
+                    case "base":
+                        selected.Add(new Models.Evaluation.ClosedBookMode(client, "base", r.GetValue(model)!));
+                        break;
+                    case "rag":
+                        selected.Add(new Models.Evaluation.RetrievalAugmentedMode(book, client, "rag", r.GetValue(model)!, r.GetValue(k), searchMode));
+                        break;
+                    default:
+                        if (AdapterModes.TryGetValue(name, out var what))
+                            throw new OpenBookException($"mode '{name}' ({what}) needs a LoRA adapter, and this build cannot train adapters yet (fine-tuning is a later issue); use extractive, base or rag");
+                        throw new OpenBookException($"unknown mode '{name}' (known: extractive, base, rag, ft, raft)");
+                }
             }
 
             IReadOnlyList<ModeResult> results;

@@ -8,7 +8,8 @@ namespace OpenBook.Tests.Raft;
 
 /// <summary>
 /// A scripted OpenAI-compatible chat endpoint on 127.0.0.1 (a test double, never a default): question requests get
-/// questions naming words of the excerpt; answer requests get a chain of thought quoting the context's first sentence.
+/// questions naming words of the excerpt; answer requests get a chain of thought quoting the context's first sentence;
+/// prompts with numbered passages get a fixed answer citing [1]; anything else gets "I don't know."
 /// </summary>
 internal sealed class ScriptedChatServer : IDisposable
 {
@@ -64,6 +65,8 @@ internal sealed class ScriptedChatServer : IDisposable
             var words = excerpt.Split([' ', '\n', '.', ','], StringSplitOptions.RemoveEmptyEntries).Where(w => w.Length > 4).Distinct().Take(2).ToList();
             return string.Join("\n", words.Select(w => $"What does the handbook say about {w} in '{excerpt[..Math.Min(30, excerpt.Length)]}'?"));
         }
+        if (!prompt.Contains("\nContext: ", StringComparison.Ordinal))
+            return prompt.Contains("<passage id=\"1\"", StringComparison.Ordinal) ? "Unused days carry over until 31 March [1]." : "I don't know.";
         var start = prompt.IndexOf("Context: ", StringComparison.Ordinal) + 9;
         var context = prompt[start..prompt.IndexOf("\n\nAnswer the question", StringComparison.Ordinal)];
         var sentence = context.Split('\n', StringSplitOptions.RemoveEmptyEntries).First(l => l.Trim().Length > 0).Trim();
