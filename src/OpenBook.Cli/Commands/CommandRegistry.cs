@@ -11,6 +11,7 @@ internal static class CommandRegistry
         yield return IngestCommands.Reembed();
         yield return CoreCommands.Search();
         yield return CoreCommands.Ask();
+        yield return CoreCommands.Chat();
         yield return CoreCommands.Docs();
         yield return CoreCommands.Stats();
         yield return DemoCommands.Demo();

@@ -118,18 +118,50 @@ internal static class CoreCommands
             WriteAnswerJson(await answerer.AnswerAsync(question, hits, ct));
             return 0;
         }
+        await StreamAnswerAsync(Cli.Out(r), answerer, question, hits, ct);
+        return 0;
+    }
+
+    /// <summary>Streams a grounded answer to stdout, then lists its citations.</summary>
+    public static async Task StreamAnswerAsync(IAnsiConsole console, Models.Prompting.GroundedAnswerer answerer, string question, IReadOnlyList<SearchHit> hits, CancellationToken ct)
+    {
         Answer? answer = null;
         await foreach (var piece in answerer.StreamAsync(question, hits, a => answer = a, ct))
             Console.Out.Write(piece);
         Console.Out.WriteLine();
-        var console = Cli.Out(r);
         if (answer is { Citations.Count: > 0 })
-        {
-            console.WriteLine();
             foreach (var c in answer.Citations)
                 console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
-        }
-        return 0;
+    }
+
+    public static Command Chat()
+    {
+        var model = new Option<string>("--model") { Description = "Language model: a local model directory, a cached Hub id, or openai:URL#name", Required = true };
+        var k = new Option<int>("-k", "--top") { Description = "Passages retrieved per question", DefaultValueFactory = _ => 5 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
+        var cmd = new Command("chat", "Interactive questions answered from the documents by a language model (empty line or Ctrl+D to quit)")
+        {
+            model, k, maxTokens, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed,
+        };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            using var client = Models.Chat.ChatClients.Create(r.GetValue(model)!);
+            var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 });
+            var console = Cli.ErrConsole;
+            console.MarkupLine("[grey]Ask about your documents; an empty line quits.[/]");
+            while (!ct.IsCancellationRequested)
+            {
+                Console.Error.Write("> ");
+                var line = await Console.In.ReadLineAsync(ct);
+                if (string.IsNullOrWhiteSpace(line)) break;
+                var hits = await opened.Book.SearchAsync(line, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
+                await StreamAnswerAsync(console, answerer, line, hits, ct);
+            }
+            return 0;
+        });
+        return cmd;
     }
 
     public static void WriteAnswerJson(Answer answer) => Cli.WriteJson(new

@@ -20,11 +20,21 @@ internal static class CliProcess
     public static Task<(int Code, string Stdout, string Stderr)> RunAsync(params string[] args) => RunAsync(null, args);
 
     /// <summary>Runs the CLI with extra environment variables.</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static Task<(int Code, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] args) =>
+        RunWithInputAsync(environment, null, args);
+
+    /// <summary>Runs the CLI with extra environment variables and text on its standard input.</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunWithInputAsync(IReadOnlyDictionary<string, string>? environment, string? input, params string[] args)
     {
         var psi = StartInfo(args);
+        psi.RedirectStandardInput = input is not null;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         using var p = Process.Start(psi)!;
+        if (input is not null)
+        {
+            await p.StandardInput.WriteAsync(input);
+            p.StandardInput.Close();
+        }
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));

@@ -28,6 +28,11 @@ public class LlmCliTests
             Assert.Equal("docs/leave.md", citation.GetProperty("source").GetString());
         }
 
+        var chat = await CliProcess.RunWithInputAsync(env, "Until when?\nAnd the VPN?\n\n", "chat", "--model", model, "--store", store);
+        Assert.True(chat.Code == 0, chat.Stderr);
+        Assert.Equal(2, chat.Stdout.Split("31 March [1]").Length - 1);
+        Assert.Contains("[1] docs/", chat.Stdout + chat.Stderr);
+
         var questions = dir.File("q.jsonl", "{\"question\":\"Until when do vacation days carry over?\",\"answer\":\"31 March\",\"source\":\"leave.md\"}\n" +
                                             "{\"question\":\"What is the CEO's shoe size?\",\"answerable\":false}\n");
         var output = Path.Combine(dir.Path, "report");

@@ -43,6 +43,24 @@ internal sealed class ScriptedChatServer : IDisposable
             using var body = JsonDocument.Parse(await new StreamReader(ctx.Request.InputStream).ReadToEndAsync());
             var prompt = body.RootElement.GetProperty("messages").EnumerateArray().Last().GetProperty("content").GetString()!;
             var reply = Reply(prompt);
+            if (body.RootElement.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.True)
+            {
+                // Server-sent events, as OpenAI streams: the reply in two deltas, a finish chunk, then [DONE].
+                ctx.Response.ContentType = "text/event-stream";
+                var half = reply.Length / 2;
+                var sse = new StringBuilder();
+                foreach (var (content, finish) in new[] { (reply[..half], (string?)null), (reply[half..], null), ("", "stop") })
+                    sse.Append("data: ").Append(JsonSerializer.Serialize(new
+                    {
+                        id = "chatcmpl-test", @object = "chat.completion.chunk", created = 1_700_000_000, model = "scripted",
+                        choices = new[] { new { index = 0, delta = new { role = "assistant", content }, finish_reason = finish } },
+                    })).Append("\n\n");
+                sse.Append("data: [DONE]\n\n");
+                var stream8 = Encoding.UTF8.GetBytes(sse.ToString());
+                await ctx.Response.OutputStream.WriteAsync(stream8);
+                ctx.Response.Close();
+                continue;
+            }
             var json = JsonSerializer.Serialize(new
             {
                 id = "chatcmpl-test", @object = "chat.completion", created = 1_700_000_000, model = "scripted",
