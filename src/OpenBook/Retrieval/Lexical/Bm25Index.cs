@@ -113,6 +113,9 @@ public sealed class Bm25Index
         finally { _lock.ExitWriteLock(); }
     }
 
+    private readonly Dictionary<string, int> _termCounts = new(StringComparer.Ordinal); // scratch, used under the write lock
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private void AddLocked(long chunkId, long documentId, List<string> terms)
     {
         if (_ordinalOf.TryGetValue(chunkId, out var old)) RemoveOrdinal(old);
@@ -125,12 +128,14 @@ public sealed class Bm25Index
         _liveCount++;
         _liveLength += terms.Count;
 
-        var counts = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var t in terms) counts[t] = counts.GetValueOrDefault(t) + 1;
+        var counts = _termCounts;
+        counts.Clear();
+        foreach (var t in terms) System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, t, out _)++;
         foreach (var (term, tf) in counts)
         {
-            if (!_terms.TryGetValue(term, out var p)) _terms[term] = p = new Postings();
-            p.Add(ordinal, tf);
+            ref var p = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_terms, term, out var exists);
+            if (!exists) p = new Postings();
+            p!.Add(ordinal, tf);
         }
     }
 

@@ -28,6 +28,7 @@ public sealed class TextAnalyzer
     }
 
     /// <summary>Analyzes <paramref name="text"/> into terms, in order (duplicates kept).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public List<string> Terms(string text)
     {
         var terms = new List<string>();
@@ -65,6 +66,7 @@ public sealed class TextAnalyzer
     /// Splits folded text into letter/digit runs. A '.' or ',' between two digits joins them ("1.5" stays "1.5",
     /// "2,000" becomes "2000").
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     private static void Scan(string s, TokenSink sink)
     {
         Span<char> buffer = stackalloc char[128];
