@@ -279,12 +279,12 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
 
     public void Print(JsonObject r)
     {
-        console.MarkupLine($"[bold]openbook bench llm[/] --shape {shapeName}{(quick ? " --quick" : "")}: {r["parameters"]!.GetValue<long>() / 1e6:F0}M parameters, {threads} threads, {r["cpu"]}, load {r["loadAverageBefore"]} → {r["loadAverageAfter"]}");
+        console.MarkupLine($"[bold]openbook bench llm[/] --shape {shapeName}{(quick ? " --quick" : "")}: {r["parameters"]!.GetValue<long>() / 1e6:F0}M parameters, {threads} threads, {Markup.Escape(r["cpu"]?.ToString() ?? "")}, load {r["loadAverageBefore"]} → {r["loadAverageAfter"]}");
         var sg = new Table().AddColumns("SGEMM m×n×k", "OpenBook GFLOP/s", "PyTorch GFLOP/s", "ratio");
         foreach (var row in r["sgemm"]!.AsArray())
             sg.AddRow($"{row!["m"]}×{row["n"]}×{row["k"]}", $"{row["openbookGflops"]}", $"{row["torchGflops"]?.ToString() ?? "—"}", $"{row["ratio"]?.ToString() ?? row["torch"]!.ToString()}");
         console.Write(sg);
-        console.MarkupLine($"memory bandwidth {r["memoryBandwidthGBps"]} GB/s (best of {r["memoryBandwidthSamplesGBps"]!.ToJsonString()}); prefill {r["prefillTokensPerSecond"]} tokens/s (fp32)");
+        console.MarkupLine($"memory bandwidth {r["memoryBandwidthGBps"]} GB/s (best of {Markup.Escape(r["memoryBandwidthSamplesGBps"]!.ToJsonString())}); prefill {r["prefillTokensPerSecond"]} tokens/s (fp32)");
         var dt = new Table().AddColumns("decode", "batch", "tokens/s", "weights MB/step", "bound tokens/s", "ratio");
         foreach (var row in r["decode"]!.AsArray())
             dt.AddRow($"{row!["format"]}", $"{row["batch"]}", $"{row["tokensPerSecond"]}", $"{row["weightBytesPerStep"]!.GetValue<long>() / 1e6:F0}",
