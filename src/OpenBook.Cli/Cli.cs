@@ -80,4 +80,22 @@ internal static class Cli
         ErrConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
         return code;
     }
+
+    /// <summary>Deletes a temporary directory (closing pooled SQLite connections first); failures are ignored.</summary>
+    public static void TryDeleteDirectory(string directory)
+    {
+        try
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (Directory.Exists(directory)) Directory.Delete(directory, recursive: true);
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+}
+
+/// <summary>IProgress that calls back synchronously on the reporting thread (Spectre's progress tasks are thread-safe).</summary>
+internal sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
 }

@@ -10,6 +10,8 @@ public sealed record BookOptions
 {
     /// <summary>BM25 parameters (changing them rebuilds the lexical index).</summary>
     public Bm25Parameters Bm25 { get; init; } = new();
+    /// <summary>Embedding model for vector and hybrid search (null: lexical only).</summary>
+    public EmbeddingSettings? Embeddings { get; init; }
 }
 
 /// <summary>
@@ -83,9 +85,12 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     private Bm25Index RebuildLexical()
     {
         var index = new Bm25Index(_options.Bm25) { StoreSequence = Store.Sequence };
-        foreach (var chunk in Store.AllChunks()) index.Add(chunk.Id, chunk.DocumentId, IndexedText(chunk.Text, chunk.Headings));
+        foreach (var batch in Store.AllChunks().Chunk(8192)) AddChunks(index, batch);
         return index;
     }
+
+    private static void AddChunks(Bm25Index index, IReadOnlyList<ChunkRecord> chunks) =>
+        index.AddRange(chunks.Select(c => (c.Id, c.DocumentId, IndexedText(c.Text, c.Headings))).ToList());
 
     /// <summary>Text indexed for a chunk: the heading path counts as part of it.</summary>
     private static string IndexedText(string text, IReadOnlyList<string> headings) =>
@@ -103,7 +108,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         if (last.Count == 0) return;
         foreach (var change in last.Values.Where(c => !c.Added)) index.Remove(change.ChunkId);
         var added = last.Values.Where(c => c.Added).Select(c => c.ChunkId).ToList();
-        foreach (var chunk in Store.GetChunks(added)) index.Add(chunk.Id, chunk.DocumentId, IndexedText(chunk.Text, chunk.Headings));
+        foreach (var batch in added.Chunk(8192)) AddChunks(index, Store.GetChunks(batch));
         index.StoreSequence = seq;
         _bm25Dirty = true;
     }
@@ -113,6 +118,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     {
         lock (_indexLock)
         {
+            if (_options.Embeddings is not null) SaveVectorIndex();
             if (_bm25 is null || !_bm25Dirty) return;
             _bm25.Save(LexicalIndexPath);
             _bm25Dirty = false;
@@ -137,7 +143,21 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     {
         options ??= new SearchOptions();
         if (options.K <= 0) throw new OpenBookException($"k must be positive (got {options.K}).");
-        return Task.Run(() => Search(query, options), cancellationToken);
+        return Task.Run(async () =>
+        {
+            var mode = ResolveMode(options.Mode);
+            var first = options.Reranker is null ? options : options with { K = Math.Max(options.K, options.RerankCandidates) };
+            var hits = mode == SearchMode.Lexical ? Search(query, first) : await SearchVectorsAsync(query, first, mode, cancellationToken).ConfigureAwait(false);
+            return options.Reranker is null ? hits : await RerankAsync(query, hits, options, cancellationToken).ConfigureAwait(false);
+        }, cancellationToken);
+    }
+
+    private static async Task<IReadOnlyList<SearchHit>> RerankAsync(string query, IReadOnlyList<SearchHit> hits, SearchOptions options, CancellationToken ct)
+    {
+        var byId = hits.ToDictionary(h => h.ChunkId);
+        var ranked = await options.Reranker!.RerankAsync(query, hits.Select(h => new Retrieval.Hybrid.RerankCandidate(h.ChunkId, h.Text)).ToList(), options.K, ct)
+            .ConfigureAwait(false);
+        return ranked.Select((r, i) => byId[r.ChunkId] with { Rank = i + 1, Score = r.Score }).ToList();
     }
 
     /// <summary>Searches with the default options and <paramref name="k"/> results.</summary>
@@ -173,7 +193,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     {
         options ??= new AskOptions();
         if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
-        var hits = await SearchAsync(question, new SearchOptions { K = options.K, Filter = options.Filter }, cancellationToken).ConfigureAwait(false);
+        var hits = await SearchAsync(question, new SearchOptions { K = options.K, Filter = options.Filter, Mode = options.Mode }, cancellationToken).ConfigureAwait(false);
         var index = LexicalIndex();
         return new ExtractiveAnswerer(t => index.Idf(t), options.Extractive).Answer(question, hits);
     }
@@ -195,7 +215,11 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     public void Dispose()
     {
         try { SaveIndexes(); }
-        finally { Store.Dispose(); }
+        finally
+        {
+            _vectors?.Dispose();
+            Store.Dispose();
+        }
     }
 
     /// <inheritdoc />
@@ -213,6 +237,8 @@ public sealed record AskOptions
     public int K { get; init; } = 5;
     /// <summary>Metadata filter.</summary>
     public SearchFilter? Filter { get; init; }
+    /// <summary>How passages are retrieved.</summary>
+    public SearchMode Mode { get; init; } = SearchMode.Auto;
     /// <summary>Extractive-mode tuning.</summary>
     public ExtractiveOptions? Extractive { get; init; }
 }

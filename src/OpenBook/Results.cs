@@ -25,20 +25,7 @@ public sealed record SearchHit
     public required string Collection { get; init; }
 
     /// <summary>Human citation: "handbook/leave.pdf p.3 › Vacation › Carry-over".</summary>
-    public string Citation => CitationFormatter.Format(Source, Page, Headings);
-}
-
-/// <summary>Formats citations the same way everywhere.</summary>
-public static class CitationFormatter
-{
-    /// <summary>"source p.N › H1 › H2" (page and headings when known).</summary>
-    public static string Format(string source, int? page, IReadOnlyList<string> headings)
-    {
-        var s = source;
-        if (page is { } p) s += $" p.{p}";
-        if (headings.Count > 0) s += " › " + string.Join(" › ", headings);
-        return s;
-    }
+    public string Citation => Ingestion.CitationFormat.Format(Source, Page, Headings);
 }
 
 /// <summary>How an answer was produced.</summary>
@@ -90,6 +77,31 @@ public sealed record SearchOptions
 {
     /// <summary>Number of results.</summary>
     public int K { get; init; } = 5;
-    /// <summary>Metadata filter.</summary>
+    /// <summary>Metadata filter (applied inside both the lexical and the vector search).</summary>
     public SearchFilter? Filter { get; init; }
+    /// <summary>Lexical (BM25), vector, or hybrid (both, fused with Reciprocal Rank Fusion). Auto: hybrid when the book has an embedding model, else lexical.</summary>
+    public SearchMode Mode { get; init; } = SearchMode.Auto;
+    /// <summary>RRF weights of the lexical and the vector list in hybrid mode.</summary>
+    public (double Lexical, double Vector) HybridWeights { get; init; } = (1, 1);
+    /// <summary>Candidates taken from each side before fusion (at least K).</summary>
+    public int CandidatePool { get; init; } = 50;
+    /// <summary>When set, re-orders the fused candidates for diversity with MMR (1 = relevance only, 0 = diversity only).</summary>
+    public double? MmrLambda { get; init; }
+    /// <summary>Optional second stage (e.g. an ONNX cross-encoder) that re-scores the first <see cref="RerankCandidates"/> results.</summary>
+    public Retrieval.Hybrid.IReranker? Reranker { get; init; }
+    /// <summary>How many first-stage results the reranker reads (at least K).</summary>
+    public int RerankCandidates { get; init; } = 20;
+}
+
+/// <summary>How <c>Book.SearchAsync</c> ranks passages.</summary>
+public enum SearchMode
+{
+    /// <summary>Hybrid when an embedding model is configured, else lexical.</summary>
+    Auto,
+    /// <summary>BM25 only.</summary>
+    Lexical,
+    /// <summary>Embedding similarity only.</summary>
+    Vector,
+    /// <summary>BM25 and embeddings fused with Reciprocal Rank Fusion.</summary>
+    Hybrid,
 }

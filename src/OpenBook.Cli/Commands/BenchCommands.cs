@@ -15,7 +15,11 @@ internal static partial class BenchCommands
 
     private static IEnumerable<Command> Subcommands()
     {
+        yield return CoreBenchCommands.Ingest();
+        yield return CoreBenchCommands.Search();
         yield return VectorBenchCommands.Build();
-        yield break;
+        yield return EmbedBenchCommands.Build();
+        yield return TokenizerBenchCommands.Tokenizer();
+        yield return LlmBenchCommands.Build();
     }
 }

@@ -7,10 +7,17 @@ internal static class CommandRegistry
 {
     public static IEnumerable<Command> All()
     {
+        yield return IngestCommands.Ingest();
+        yield return IngestCommands.Reembed();
         yield return CoreCommands.Search();
         yield return CoreCommands.Ask();
+        yield return CoreCommands.Chat();
         yield return CoreCommands.Docs();
         yield return CoreCommands.Stats();
+        yield return DemoCommands.Demo();
+        yield return EvalCommands.Eval();
+        yield return RaftCommands.Build();
+        yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
     }
 }

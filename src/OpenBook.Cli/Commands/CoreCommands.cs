@@ -1,3 +1,4 @@
+using OpenBook.Ingestion;
 using System.CommandLine;
 using OpenBook.Retrieval;
 using Spectre.Console;
@@ -41,11 +42,13 @@ internal static class CoreCommands
     {
         var query = new Argument<string>("query") { Description = "What to search for" };
         var k = new Option<int>("-k", "--top") { Description = "Number of results", DefaultValueFactory = _ => 5 };
-        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups };
+        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, EmbeddingCli.Rerank };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            await using var book = await OpenBook(r, ct);
-            var hits = await book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r) }, ct);
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            using var reranker = EmbeddingCli.Reranker(r);
+            var hits = await opened.Book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode, Reranker = reranker }, ct);
             if (r.GetValue(Cli.Json))
             {
                 Cli.WriteJson(new
@@ -81,17 +84,81 @@ internal static class CoreCommands
     {
         var question = new Argument<string>("question") { Description = "The question" };
         var k = new Option<int>("-k", "--top") { Description = "Passages to retrieve", DefaultValueFactory = _ => 5 };
-        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups };
+        var model = new Option<string?>("--model") { Description = "Language model that writes the answer: a local model directory, a cached Hub id, or openai:URL#name (default: extractive, no model)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
+        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, model, maxTokens };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            await using var book = await OpenBook(r, ct);
-            var answer = await book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r) }, ct);
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            if (r.GetValue(model) is { } spec)
+                return await AskModelAsync(r, opened.Book, spec, r.GetValue(question)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode },
+                    r.GetValue(maxTokens), ct);
+            var answer = await opened.Book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
             if (r.GetValue(Cli.Json))
             {
                 WriteAnswerJson(answer);
                 return 0;
             }
             PrintAnswer(Cli.Out(r), answer);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Retrieves, then lets the model answer from numbered passages, streaming to the terminal (JSON at the end with --json).</summary>
+    private static async Task<int> AskModelAsync(ParseResult r, Book book, string spec, string question, SearchOptions search, int maxTokens, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
+        var hits = await book.SearchAsync(question, search, ct);
+        using var client = Models.Chat.ChatClients.Create(spec);
+        var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 });
+        if (r.GetValue(Cli.Json))
+        {
+            WriteAnswerJson(await answerer.AnswerAsync(question, hits, ct));
+            return 0;
+        }
+        await StreamAnswerAsync(Cli.Out(r), answerer, question, hits, ct);
+        return 0;
+    }
+
+    /// <summary>Streams a grounded answer to stdout, then lists its citations.</summary>
+    public static async Task StreamAnswerAsync(IAnsiConsole console, Models.Prompting.GroundedAnswerer answerer, string question, IReadOnlyList<SearchHit> hits, CancellationToken ct)
+    {
+        Answer? answer = null;
+        await foreach (var piece in answerer.StreamAsync(question, hits, a => answer = a, ct))
+            Console.Out.Write(piece);
+        Console.Out.WriteLine();
+        if (answer is { Citations.Count: > 0 })
+            foreach (var c in answer.Citations)
+                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
+    }
+
+    public static Command Chat()
+    {
+        var model = new Option<string>("--model") { Description = "Language model: a local model directory, a cached Hub id, or openai:URL#name", Required = true };
+        var k = new Option<int>("-k", "--top") { Description = "Passages retrieved per question", DefaultValueFactory = _ => 5 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
+        var cmd = new Command("chat", "Interactive questions answered from the documents by a language model (empty line or Ctrl+D to quit)")
+        {
+            model, k, maxTokens, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed,
+        };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            var mode = r.GetValue(EmbeddingCli.Mode);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
+            using var client = Models.Chat.ChatClients.Create(r.GetValue(model)!);
+            var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 });
+            var console = Cli.ErrConsole;
+            console.MarkupLine("[grey]Ask about your documents; an empty line quits.[/]");
+            while (!ct.IsCancellationRequested)
+            {
+                Console.Error.Write("> ");
+                var line = await Console.In.ReadLineAsync(ct);
+                if (string.IsNullOrWhiteSpace(line)) break;
+                var hits = await opened.Book.SearchAsync(line, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
+                await StreamAnswerAsync(console, answerer, line, hits, ct);
+            }
             return 0;
         });
         return cmd;
@@ -104,9 +171,9 @@ internal static class CoreCommands
         citations = answer.Citations.Select(c => new { n = c.N, source = c.Source, page = c.Page, text = c.Text }),
     });
 
-    public static void PrintAnswer(IAnsiConsole console, Answer answer)
+    public static void PrintAnswer(IAnsiConsole console, Answer answer, bool explainMode = true)
     {
-        if (answer.Mode == AnswerMode.Extractive)
+        if (answer.Mode == AnswerMode.Extractive && explainMode)
             console.MarkupLine("[grey]Extractive mode: no language model is configured, so these are the sentences of your documents that best match the question. " +
                                "To get generated answers, pass a model (e.g. --model openai:http://localhost:11434/v1#llama3 or a local model directory) once model support is installed.[/]");
         console.WriteLine();
@@ -115,7 +182,7 @@ internal static class CoreCommands
         {
             console.WriteLine();
             foreach (var c in answer.Citations)
-                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormatter.Format(c.Source, c.Page, c.Headings))}[/]");
+                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
         }
     }
 
@@ -171,7 +238,7 @@ internal static class CoreCommands
             console.MarkupLine($"[bold]{Markup.Escape(doc.DisplayPath)}[/] (id {doc.Id}, collection {Markup.Escape(doc.Collection)}, {chunks.Count} chunks)");
             if (doc.Title is not null) console.MarkupLine($"title: {Markup.Escape(doc.Title)}");
             foreach (var c in chunks)
-                console.MarkupLine($"[grey]#{c.Index}[/] [green]{Markup.Escape(CitationFormatter.Format(doc.DisplayPath, c.Page, c.Headings))}[/] [grey]({c.TokenCount} tokens)[/]\n   {Markup.Escape(Snippet(c.Text, 200))}");
+                console.MarkupLine($"[grey]#{c.Index}[/] [green]{Markup.Escape(CitationFormat.Format(doc.DisplayPath, c.Page, c.Headings))}[/] [grey]({c.TokenCount} tokens)[/]\n   {Markup.Escape(Snippet(c.Text, 200))}");
             return 0;
         });
 

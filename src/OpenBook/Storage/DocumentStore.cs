@@ -181,8 +181,8 @@ public sealed class DocumentStore : IDisposable
         }
     }
 
-    private static string[] JsonList(string json) => JsonSerializer.Deserialize<string[]>(json) ?? [];
-    private static string ToJson(IReadOnlyList<string> list) => JsonSerializer.Serialize(list);
+    private static string[] JsonList(string json) => JsonSerializer.Deserialize(json, StoreJson.Default.StringArray) ?? [];
+    private static string ToJson(IReadOnlyList<string> list) => JsonSerializer.Serialize(list as string[] ?? [.. list], StoreJson.Default.StringArray);
 
     /// <summary>
     /// Inserts or replaces a document and all its chunks in ONE transaction (old chunks deleted, new ones inserted,
@@ -317,6 +317,36 @@ public sealed class DocumentStore : IDisposable
         using var cmd = Command(c, "INSERT INTO ingest_history(at, collection, source_key, op, content_hash) VALUES($at, $c, $k, $op, $h)", tx,
             ("$at", now), ("$c", collection), ("$k", key), ("$op", op), ("$h", hash));
         cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>The embedding model recorded for a collection (null: none yet, or no such collection).</summary>
+    public string? CollectionEmbeddingModel(string collection)
+    {
+        using var c = Connect();
+        using var cmd = Command(c, "SELECT embedding_model FROM collections WHERE name=$n", null, ("$n", collection));
+        return cmd.ExecuteScalar() as string;
+    }
+
+    /// <summary>Records the embedding model of a collection (created if needed); null clears it.</summary>
+    public void SetCollectionEmbeddingModel(string collection, string? model)
+    {
+        using var c = Connect();
+        using var tx = c.BeginTransaction();
+        EnsureCollection(c, tx, collection, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        using (var cmd = Command(c, "UPDATE collections SET embedding_model=$m WHERE name=$n", tx, ("$m", model), ("$n", collection)))
+            cmd.ExecuteNonQuery();
+        tx.Commit();
+    }
+
+    /// <summary>Names of the collections whose recorded embedding model is <paramref name="model"/>.</summary>
+    public IReadOnlyList<string> CollectionsEmbeddedWith(string model)
+    {
+        using var c = Connect();
+        using var cmd = Command(c, "SELECT name FROM collections WHERE embedding_model=$m ORDER BY name", null, ("$m", model));
+        using var r = cmd.ExecuteReader();
+        var names = new List<string>();
+        while (r.Read()) names.Add(r.GetString(0));
+        return names;
     }
 
     /// <summary>Chunks by id (missing ids are skipped), in the order of <paramref name="ids"/>.</summary>
@@ -477,3 +507,7 @@ public sealed class DocumentStore : IDisposable
     /// <inheritdoc />
     public void Dispose() => SqliteConnection.ClearPool(new SqliteConnection(_connectionString));
 }
+
+/// <summary>Source-generated JSON for the store's list columns (works with trimming and AOT).</summary>
+[System.Text.Json.Serialization.JsonSerializable(typeof(string[]))]
+internal sealed partial class StoreJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -14,6 +14,8 @@ internal static class TestDocuments
 {
     private static readonly Lazy<bool> Fonts = new(() =>
     {
+        // PDFsharp 6.5 refuses to run without a license choice; the AGPL one is fine for test fixtures (never shipped).
+        PdfSharp.PdfSharpLicense.SetAgplLicense();
         GlobalFontSettings.FontResolver ??= new BundledFontResolver();
         return true;
     });

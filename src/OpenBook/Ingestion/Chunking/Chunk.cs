@@ -11,7 +11,7 @@ namespace OpenBook.Ingestion;
 public sealed record Chunk(int Index, string Text, int? Page, IReadOnlyList<string> Headings, int CharStart, int CharEnd, int TokenCount);
 
 /// <summary>Formats human-readable citations such as "handbook/leave.pdf p.3 › Vacation › Carry-over".</summary>
-public static class Citation
+public static class CitationFormat
 {
     /// <summary>Separator between the source, page and heading path parts.</summary>
     public const string Separator = " › ";

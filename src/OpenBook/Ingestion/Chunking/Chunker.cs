@@ -3,8 +3,8 @@ namespace OpenBook.Ingestion;
 /// <summary>
 /// Token-aware recursive splitter. Each section of a document is chunked on its own (chunks never cross a section
 /// boundary) except tiny sections: consecutive sections under <see cref="ChunkingOptions.MinSectionTokens"/> tokens
-/// whose heading paths are siblings or parent/child are merged into one chunk (up to the chunk size) that keeps
-/// their common heading path and first page. A section that fits in <see cref="ChunkingOptions.ChunkTokens"/> is one
+/// whose heading paths are siblings or parent/child, on the same page, are merged into one chunk (up to the chunk size) that keeps
+/// their common heading path and page. A section that fits in <see cref="ChunkingOptions.ChunkTokens"/> is one
 /// chunk. A larger section is cut into chunks of at most that many tokens, preferring to end a chunk at a paragraph
 /// break, then at a sentence or line end, then between words, and only inside a word (an over-long token run) as a
 /// last resort — each of those only when the chunk is at least half full. Consecutive chunks of one section
@@ -58,12 +58,12 @@ public sealed class Chunker
                 while (j < sections.Count)
                 {
                     if (spans[j].Start >= spans[j].End) { j++; continue; }
-                    if (!IsTiny(spans[j].Tokens) || !Related(sections[last].Headings, sections[j].Headings)) break;
+                    // Never merge across a page break: the chunk's citation names one page.
+                    if (!IsTiny(spans[j].Tokens) || !Related(sections[last].Headings, sections[j].Headings) || sections[j].Page != sections[i].Page) break;
                     int merged = _counter.CountTokens(full.AsSpan(spans[i].Start, spans[j].End - spans[i].Start));
                     if (merged > _options.ChunkTokens) break;
                     total = merged;
                     headings = CommonPrefix(headings, sections[j].Headings);
-                    page ??= sections[j].Page;
                     last = j++;
                 }
                 Add(chunks, full, spans[i].Start, spans[last].End, page, headings, total);

@@ -99,6 +99,20 @@ public sealed class Bm25Index
         finally { _lock.ExitWriteLock(); }
     }
 
+    /// <summary>
+    /// Adds (or replaces) many chunks: text analysis runs in parallel, then the postings are updated under one lock.
+    /// </summary>
+    public void AddRange(IReadOnlyList<(long ChunkId, long DocumentId, string Text)> chunks)
+    {
+        var terms = chunks.AsParallel().AsOrdered().Select(c => _analyzer.Terms(c.Text)).ToArray();
+        _lock.EnterWriteLock();
+        try
+        {
+            for (var i = 0; i < chunks.Count; i++) AddLocked(chunks[i].ChunkId, chunks[i].DocumentId, terms[i]);
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
     private void AddLocked(long chunkId, long documentId, List<string> terms)
     {
         if (_ordinalOf.TryGetValue(chunkId, out var old)) RemoveOrdinal(old);
@@ -118,6 +132,19 @@ public sealed class Bm25Index
             if (!_terms.TryGetValue(term, out var p)) _terms[term] = p = new Postings();
             p.Add(ordinal, tf);
         }
+    }
+
+    /// <summary>The document of an indexed (live) chunk.</summary>
+    public bool TryGetDocument(long chunkId, out long documentId)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            if (_ordinalOf.TryGetValue(chunkId, out var o) && !_deleted[o]) { documentId = _docIds[o]; return true; }
+            documentId = 0;
+            return false;
+        }
+        finally { _lock.ExitReadLock(); }
     }
 
     /// <summary>Removes a chunk (tombstone). Returns false when it was not indexed.</summary>

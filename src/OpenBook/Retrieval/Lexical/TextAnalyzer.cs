@@ -31,42 +31,75 @@ public sealed class TextAnalyzer
     public List<string> Terms(string text)
     {
         var terms = new List<string>();
-        foreach (var token in Tokens(text))
+        if (string.IsNullOrEmpty(text)) return terms;
+        var lookup = _termOf.GetAlternateLookup<ReadOnlySpan<char>>();
+        Scan(Fold(text), token =>
         {
-            if (_removeStopWords && StopWords.Contains(token)) continue;
-            terms.Add(_stem ? PorterStemmer.Stem(token) : token);
-        }
+            // Word frequencies are Zipfian: remembering token → term saves the string, stop-word and stemming work
+            // for nearly every token. The cache is bounded; past the bound, new tokens are analyzed each time.
+            if (!lookup.TryGetValue(token, out var term))
+            {
+                var word = token.ToString();
+                term = _removeStopWords && StopWords.Contains(word) ? null : _stem ? PorterStemmer.Stem(word) : word;
+                if (_termOf.Count < TermCacheLimit) _termOf.TryAdd(word, term);
+            }
+            if (term is not null) terms.Add(term);
+        });
         return terms;
     }
+
+    private const int TermCacheLimit = 500_000;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, string?> _termOf = new(StringComparer.Ordinal);
+
+    private delegate void TokenSink(ReadOnlySpan<char> token);
 
     /// <summary>Case-folded, accent-free word tokens (no stop-word removal or stemming).</summary>
     public static IEnumerable<string> Tokens(string text)
     {
-        if (string.IsNullOrEmpty(text)) yield break;
-        var normalized = Fold(text);
-        var sb = new StringBuilder();
-        for (var i = 0; i < normalized.Length; i++)
+        var tokens = new List<string>();
+        if (!string.IsNullOrEmpty(text)) Scan(Fold(text), t => tokens.Add(t.ToString()));
+        return tokens;
+    }
+
+    /// <summary>
+    /// Splits folded text into letter/digit runs. A '.' or ',' between two digits joins them ("1.5" stays "1.5",
+    /// "2,000" becomes "2000").
+    /// </summary>
+    private static void Scan(string s, TokenSink sink)
+    {
+        Span<char> buffer = stackalloc char[128];
+        var i = 0;
+        while (i < s.Length)
         {
-            var c = normalized[i];
-            if (char.IsLetterOrDigit(c))
+            if (!char.IsLetterOrDigit(s[i])) { i++; continue; }
+            var start = i;
+            var hasComma = false;
+            while (i < s.Length)
             {
-                sb.Append(c);
-                continue;
+                var c = s[i];
+                if (char.IsLetterOrDigit(c)) { i++; continue; }
+                if ((c is '.' or ',') && char.IsDigit(s[i - 1]) && i + 1 < s.Length && char.IsDigit(s[i + 1]))
+                {
+                    hasComma |= c == ',';
+                    i++;
+                    continue;
+                }
+                break;
             }
-            // Keep decimal numbers ("1.5", "2,000") together: a separator between two digits joins them.
-            if ((c is '.' or ',') && sb.Length > 0 && char.IsDigit(sb[^1]) && i + 1 < normalized.Length && char.IsDigit(normalized[i + 1]))
-            {
-                if (c == '.') sb.Append('.');
-                continue;
-            }
-            if (sb.Length > 0) { yield return sb.ToString(); sb.Clear(); }
+            var token = s.AsSpan(start, i - start);
+            if (!hasComma) { sink(token); continue; }
+            var joined = token.Length <= buffer.Length ? buffer : new char[token.Length];
+            var n = 0;
+            foreach (var c in token) if (c != ',') joined[n++] = c;
+            sink(joined[..n]);
         }
-        if (sb.Length > 0) yield return sb.ToString();
     }
 
     /// <summary>NFKC, lower-case (invariant), combining marks removed (é → e, ß → ss).</summary>
     public static string Fold(string text)
     {
+        // ASCII is already in every normal form and has no combining marks: only case folding applies.
+        if (System.Text.Ascii.IsValid(text)) return text.ToLowerInvariant();
         var decomposed = text.Normalize(NormalizationForm.FormKD);
         var sb = new StringBuilder(decomposed.Length);
         foreach (var c in decomposed)

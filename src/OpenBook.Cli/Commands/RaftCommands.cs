@@ -1,0 +1,96 @@
+using System.CommandLine;
+using OpenBook.Models.Chat;
+using OpenBook.Models.Raft;
+using Spectre.Console;
+
+namespace OpenBook.Cli.Commands;
+
+/// <summary><c>openbook raft generate</c>: RAFT training data from an ingested collection.</summary>
+internal static class RaftCommands
+{
+    public static Command Build()
+    {
+        var raft = new Command("raft", "Retrieval-Augmented Fine-Tuning (RAFT) datasets");
+        raft.Subcommands.Add(Generate());
+        return raft;
+    }
+
+    private static Command Generate()
+    {
+        var model = new Option<string>("--model") { Description = "Generator model: a local model directory, a cached Hub id, or openai:URL#name", Required = true };
+        var collection = new Option<string?>("--collection", "-c") { Description = "Collection whose chunks become oracle documents (default: all)" };
+        var output = new Option<string>("--out") { Description = "Output directory", DefaultValueFactory = _ => "raft-dataset" };
+        var questions = new Option<int>("--questions") { Description = "Questions per chunk", DefaultValueFactory = _ => 3 };
+        var distractors = new Option<int>("--distractors") { Description = "Distractor documents per example (k)", DefaultValueFactory = _ => 4 };
+        var p = new Option<double>("--p") { Description = "Fraction of examples that keep the oracle document", DefaultValueFactory = _ => 0.8 };
+        var hard = new Option<bool>("--hard-negatives") { Description = "Distractors from BM25 results for the question instead of random chunks" };
+        var seed = new Option<int>("--seed") { Description = "Random seed (same seed and replies → same dataset)", DefaultValueFactory = _ => 42 };
+        var maxChunks = new Option<int?>("--max-chunks") { Description = "Use a seeded sample of at most N chunks" };
+        var workers = new Option<int>("--workers") { Description = "Chunks processed concurrently", DefaultValueFactory = _ => 2 };
+        var formats = new Option<string[]>("--formats") { Description = "hf, chat, completion, eval (default: all)", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("generate", "Generate questions, quoted chain-of-thought answers and distractor contexts from ingested chunks (resumable)")
+        {
+            model, collection, output, questions, distractors, p, hard, seed, maxChunks, workers, formats,
+        };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            var outDir = r.GetValue(output)!;
+            Directory.CreateDirectory(outDir);
+            var options = new RaftOptions
+            {
+                Collection = r.GetValue(collection), QuestionsPerChunk = r.GetValue(questions), Distractors = r.GetValue(distractors),
+                OracleProbability = r.GetValue(p), DistractorSource = r.GetValue(hard) ? DistractorSource.HardNegatives : DistractorSource.Random,
+                Seed = r.GetValue(seed), MaxChunks = r.GetValue(maxChunks), Workers = r.GetValue(workers),
+                CheckpointPath = Path.Combine(outDir, "checkpoint.jsonl"),
+            };
+            options.Validate();
+            var selected = ParseFormats(CoreCommands.Split(r.GetValue(formats)));
+            await using var book = await CoreCommands.OpenBook(r, ct);
+            using var client = ChatClients.Create(r.GetValue(model)!);
+            var generator = new RaftGenerator(client, options);
+            RaftDataset dataset;
+            if (Cli.ShowProgress(r))
+            {
+                dataset = null!;
+                await AnsiConsole.Progress().AutoClear(true)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                    .StartAsync(async ctx =>
+                    {
+                        var task = ctx.AddTask("chunks", maxValue: 1);
+                        dataset = await generator.GenerateAsync(book, new SyncProgress<(int Done, int Total)>(x => { task.MaxValue = x.Total; task.Value = x.Done; task.Description = $"chunks {x.Done}/{x.Total}"; }), ct);
+                    });
+            }
+            else dataset = await generator.GenerateAsync(book, null, ct);
+            var files = RaftExport.Write(dataset, outDir, selected);
+            var s = dataset.Summary;
+            if (r.GetValue(Cli.Json))
+            {
+                Cli.WriteJson(new { chunks = s.Chunks, resumedChunks = s.ResumedChunks, questions = s.Questions, kept = s.Kept, withOracle = s.WithOracle, dropped = s.Dropped, files });
+                return 0;
+            }
+            var console = Cli.Out(r);
+            console.MarkupLine($"{s.Chunks} chunks ({s.ResumedChunks} resumed from the checkpoint), {s.Questions} questions → [green]{s.Kept} examples kept[/] ({s.WithOracle} with the oracle in context).");
+            foreach (var (reason, n) in s.Dropped.OrderByDescending(d => d.Value))
+                console.MarkupLine($"  dropped {n}: {Markup.Escape(reason)}");
+            foreach (var f in files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
+            return s.Kept > 0 ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    private static RaftFormats ParseFormats(string[]? names)
+    {
+        if (names is null) return RaftFormats.All;
+        var result = (RaftFormats)0;
+        foreach (var name in names)
+            result |= name.ToLowerInvariant() switch
+            {
+                "hf" => RaftFormats.Hf,
+                "chat" => RaftFormats.Chat,
+                "completion" => RaftFormats.Completion,
+                "eval" => RaftFormats.Eval,
+                _ => throw new OpenBookException($"unknown format '{name}' (known: hf, chat, completion, eval)"),
+            };
+        return result;
+    }
+}

@@ -1,0 +1,110 @@
+using System.Text;
+using Microsoft.Extensions.AI;
+using OpenBook.Models.Formats.Tokenization;
+
+namespace OpenBook.Models.Formats.ChatTemplates;
+
+/// <summary>Raised by a template's <c>raise_exception(...)</c> (e.g. "Conversation roles must alternate").</summary>
+public sealed class ChatTemplateException(string message) : OpenBookException("chat template: " + message);
+
+/// <summary>
+/// A Hugging Face chat template (the Jinja <c>chat_template</c> of tokenizer_config.json), rendered with the
+/// same environment transformers uses: <c>trim_blocks</c>, <c>lstrip_blocks</c>, <c>raise_exception</c>,
+/// <c>tojson</c>, <c>strftime_now</c> and <c>namespace</c>. Supports the Jinja subset real templates use:
+/// if/elif/else, for (with loop.*, filters, else), set (incl. namespace attributes and blocks), macros,
+/// filters (trim, tojson, length, join, default, selectattr, map, …), tests (defined, none, string, …),
+/// string methods (strip, startswith, split, …) and slicing.
+/// </summary>
+public sealed class ChatTemplate
+{
+    private readonly List<Node> _nodes;
+
+    private ChatTemplate(string source, List<Node> nodes)
+    {
+        Source = source;
+        _nodes = nodes;
+    }
+
+    /// <summary>The template text.</summary>
+    public string Source { get; }
+
+    /// <summary>Parses a template; syntax errors name the template line.</summary>
+    public static ChatTemplate Parse(string source) => new(source, JinjaParser.Parse(source));
+
+    /// <summary>The tokenizer's default chat template, or a clear error when tokenizer_config.json has none.</summary>
+    public static ChatTemplate FromTokenizer(HfTokenizer tokenizer) =>
+        Parse(tokenizer.ChatTemplate ?? throw new OpenBookException(
+            "tokenizer_config.json has no chat_template; this looks like a base (not instruction-tuned) model"));
+
+    /// <summary>Clock used by <c>strftime_now</c> (tests pin it).</summary>
+    public Func<DateTime> Now { get; set; } = () => DateTime.Now;
+
+    /// <summary>Renders with arbitrary variables (messages as lists of dictionaries, etc.).</summary>
+    public string Render(IReadOnlyDictionary<string, object?> variables)
+    {
+        var sb = new StringBuilder();
+        new JinjaRuntime(variables, Now).Render(_nodes, sb);
+        return sb.ToString();
+    }
+
+    /// <summary>
+    /// Renders a conversation. Each message becomes <c>{"role": …, "content": …}</c> (the text of
+    /// <see cref="ChatMessage.Text"/>); <paramref name="bosToken"/> / <paramref name="eosToken"/> are usually the
+    /// tokenizer's <see cref="HfTokenizer.BosToken"/> and <see cref="HfTokenizer.EosToken"/>.
+    /// </summary>
+    public string Render(IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true, string? bosToken = null,
+        string? eosToken = null, IReadOnlyDictionary<string, object?>? extraVariables = null)
+    {
+        var vars = new Dictionary<string, object?>
+        {
+            ["messages"] = messages.Select(m => (object?)new Dictionary<string, object?> { ["role"] = m.Role.Value, ["content"] = m.Text }).ToList(),
+            ["add_generation_prompt"] = addGenerationPrompt,
+            ["bos_token"] = bosToken ?? "",
+            ["eos_token"] = eosToken ?? "",
+        };
+        if (extraVariables is not null) foreach (var (k, v) in extraVariables) vars[k] = v;
+        return Render(vars);
+    }
+
+    /// <summary>Renders a conversation with the tokenizer's template and special tokens.</summary>
+    public static string Apply(HfTokenizer tokenizer, IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true) =>
+        FromTokenizer(tokenizer).Render(messages, addGenerationPrompt, tokenizer.BosToken, tokenizer.EosToken);
+
+    /// <summary>
+    /// Renders a conversation with the tokenizer's template and encodes it the way transformers'
+    /// <c>apply_chat_template(tokenize=True)</c> does: without adding special tokens (the template writes
+    /// its own BOS where the family wants one), so the ids are ready for generation.
+    /// </summary>
+    public static int[] ApplyAndEncode(HfTokenizer tokenizer, IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true) =>
+        tokenizer.Encode(Apply(tokenizer, messages, addGenerationPrompt), addSpecialTokens: false);
+
+    /// <summary>
+    /// Encodes a whole conversation for supervised fine-tuning: the ids of the rendered chat (no generation prompt)
+    /// and a mask that is true on the tokens the model must learn to produce — each assistant turn's content and
+    /// its end-of-turn marker — and false on system/user turns and on the template's assistant headers. Spans are
+    /// found the way TRL does: the ids of the conversation up to each assistant turn (with the generation prompt)
+    /// must be a prefix of the ids including that turn; a template for which this does not hold is reported.
+    /// </summary>
+    public static (int[] Ids, bool[] AssistantMask) EncodeForTraining(HfTokenizer tokenizer, IReadOnlyList<ChatMessage> messages)
+    {
+        var template = FromTokenizer(tokenizer);
+        int[] Encode(IEnumerable<ChatMessage> m, bool genPrompt) =>
+            tokenizer.Encode(template.Render(m, genPrompt, tokenizer.BosToken, tokenizer.EosToken), addSpecialTokens: false);
+        var ids = Encode(messages, false);
+        var mask = new bool[ids.Length];
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (messages[i].Role != ChatRole.Assistant) continue;
+            var before = Encode(messages.Take(i), true);
+            var through = Encode(messages.Take(i + 1), false);
+            if (!IsPrefix(before, through) || !IsPrefix(through, ids))
+                throw new OpenBookException(
+                    $"chat template: the tokens before assistant message {i + 1} are not a prefix of the conversation's tokens; " +
+                    "this template cannot be used to mask training targets");
+            for (var t = before.Length; t < through.Length; t++) mask[t] = true;
+        }
+        return (ids, mask);
+    }
+
+    private static bool IsPrefix(int[] a, int[] b) => a.Length <= b.Length && a.AsSpan().SequenceEqual(b.AsSpan(0, a.Length));
+}

@@ -1,0 +1,330 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.Extensions.AI;
+using OpenBook.Storage;
+
+namespace OpenBook.Models.Raft;
+
+/// <summary>Where distractor documents come from.</summary>
+public enum DistractorSource
+{
+    /// <summary>Chunks drawn at random (seeded) from the collection, never the oracle.</summary>
+    Random,
+    /// <summary>The chunks BM25 ranks highest for the question, other than the oracle (harder negatives).</summary>
+    HardNegatives,
+}
+
+/// <summary>Settings of a RAFT dataset run (Zhang et al. 2024; gorilla's raft.py).</summary>
+public sealed record RaftOptions
+{
+    /// <summary>Collection whose chunks become oracle documents (null: every chunk in the store).</summary>
+    public string? Collection { get; init; }
+    /// <summary>Questions generated per chunk.</summary>
+    public int QuestionsPerChunk { get; init; } = 3;
+    /// <summary>Distractor documents per example (k).</summary>
+    public int Distractors { get; init; } = 4;
+    /// <summary>Fraction of examples whose context contains the oracle (p; 0.8 in the paper).</summary>
+    public double OracleProbability { get; init; } = 0.8;
+    /// <summary>Random or hard-negative distractors.</summary>
+    public DistractorSource DistractorSource { get; init; } = DistractorSource.Random;
+    /// <summary>Seed: the same seed, chunks and model replies give the same dataset.</summary>
+    public int Seed { get; init; } = 42;
+    /// <summary>Use at most this many chunks (a seeded sample); null: all.</summary>
+    public int? MaxChunks { get; init; }
+    /// <summary>Chunks processed concurrently (model calls in flight).</summary>
+    public int Workers { get; init; } = 2;
+    /// <summary>Checkpoint file (JSONL, one line per finished chunk); a rerun resumes from it. Null: no checkpoint.</summary>
+    public string? CheckpointPath { get; init; }
+
+    /// <summary>Throws <see cref="OpenBookException"/> naming the bad setting.</summary>
+    public void Validate()
+    {
+        if (QuestionsPerChunk is < 1 or > 50) throw new OpenBookException($"questions per chunk must be 1–50 (got {QuestionsPerChunk})");
+        if (Distractors is < 0 or > 50) throw new OpenBookException($"distractors must be 0–50 (got {Distractors})");
+        if (!(OracleProbability is >= 0 and <= 1)) throw new OpenBookException($"oracle probability p must be in [0, 1] (got {OracleProbability})");
+        if (Workers < 1) throw new OpenBookException($"workers must be at least 1 (got {Workers})");
+        if (MaxChunks is < 1) throw new OpenBookException($"max chunks must be positive (got {MaxChunks})");
+    }
+}
+
+/// <summary>One document in an example's context.</summary>
+/// <param name="ChunkId">Store chunk id.</param>
+/// <param name="Source">Citation path.</param>
+/// <param name="Text">Chunk text.</param>
+public sealed record RaftDocument(long ChunkId, string Source, string Text);
+
+/// <summary>One RAFT training example.</summary>
+public sealed record RaftExample
+{
+    /// <summary>Stable id ("chunk-123-q2").</summary>
+    public required string Id { get; init; }
+    /// <summary>The generated question.</summary>
+    public required string Question { get; init; }
+    /// <summary>The oracle chunk the question was generated from.</summary>
+    public required RaftDocument Oracle { get; init; }
+    /// <summary>Context documents in the order shown to the model (oracle included when <see cref="OracleIncluded"/>).</summary>
+    public required IReadOnlyList<RaftDocument> Context { get; init; }
+    /// <summary>True when the oracle is among <see cref="Context"/>.</summary>
+    public required bool OracleIncluded { get; init; }
+    /// <summary>Chain-of-thought answer quoting the oracle between ##begin_quote## and ##end_quote##, ending with "&lt;ANSWER&gt;: …".</summary>
+    public required string CotAnswer { get; init; }
+    /// <summary>The final answer (after "&lt;ANSWER&gt;:").</summary>
+    public required string Answer { get; init; }
+    /// <summary>The user prompt (documents + question) used for training and at inference.</summary>
+    public string Instruction => RaftPrompt.Instruction(Context.Select(d => d.Text).ToList(), Question);
+}
+
+/// <summary>Kept/dropped counts of a run.</summary>
+public sealed record RaftSummary
+{
+    /// <summary>Chunks used as oracles.</summary>
+    public int Chunks { get; init; }
+    /// <summary>Chunks taken from the checkpoint instead of the model.</summary>
+    public int ResumedChunks { get; init; }
+    /// <summary>Questions the model produced.</summary>
+    public int Questions { get; init; }
+    /// <summary>Examples kept.</summary>
+    public int Kept { get; init; }
+    /// <summary>Examples (or questions) dropped, by reason.</summary>
+    public IReadOnlyDictionary<string, int> Dropped { get; init; } = new Dictionary<string, int>();
+    /// <summary>Kept examples whose context includes the oracle.</summary>
+    public int WithOracle { get; init; }
+}
+
+/// <summary>The examples of a run and its summary.</summary>
+public sealed record RaftDataset(IReadOnlyList<RaftExample> Examples, RaftSummary Summary);
+
+/// <summary>Prompts and answer conventions shared by generation, training and inference.</summary>
+public static partial class RaftPrompt
+{
+    /// <summary>Marks the start of a verbatim quote in a chain-of-thought answer.</summary>
+    public const string BeginQuote = "##begin_quote##";
+    /// <summary>Marks the end of a verbatim quote.</summary>
+    public const string EndQuote = "##end_quote##";
+    /// <summary>Introduces the final answer.</summary>
+    public const string AnswerMarker = "<ANSWER>:";
+
+    /// <summary>The training/inference prompt: every document in &lt;DOCUMENT&gt; tags, then the question.</summary>
+    public static string Instruction(IReadOnlyList<string> documents, string question)
+    {
+        var sb = new StringBuilder();
+        foreach (var d in documents) sb.Append("<DOCUMENT>").Append(d).Append("</DOCUMENT>\n");
+        sb.Append('\n').Append(question);
+        return sb.ToString();
+    }
+
+    /// <summary>Asks for questions about one chunk, one per line.</summary>
+    public static string QuestionRequest(string chunk, int count) =>
+        $"Below is an excerpt of an organisation's documents. Write {count} different questions that an employee could ask and that this " +
+        "excerpt answers on its own. Vary the wording; do not copy phrases from the excerpt. Reply with the questions only, one per line, " +
+        $"without numbering.\n\nExcerpt:\n{chunk}";
+
+    /// <summary>Asks for a chain-of-thought answer that quotes the oracle.</summary>
+    public static string AnswerRequest(string chunk, string question) =>
+        $"Question: {question}\nContext: {chunk}\n\nAnswer the question using only the context. First reason step by step; whenever you " +
+        $"use the context, copy the exact sentence between {BeginQuote} and {EndQuote}. Explain how the quotes lead to the answer. " +
+        $"End with a line \"{AnswerMarker} <short final answer>\".";
+
+    /// <summary>The quoted spans of a chain-of-thought answer.</summary>
+    public static IReadOnlyList<string> Quotes(string cot) => QuoteRegex().Matches(cot).Select(m => m.Groups[1].Value.Trim()).ToList();
+
+    /// <summary>The final answer after <see cref="AnswerMarker"/>, or null.</summary>
+    public static string? FinalAnswer(string cot)
+    {
+        var i = cot.LastIndexOf(AnswerMarker, StringComparison.Ordinal);
+        return i < 0 ? null : cot[(i + AnswerMarker.Length)..].Trim() is { Length: > 0 } a ? a : null;
+    }
+
+    [GeneratedRegex("##begin_quote##(.*?)##end_quote##", RegexOptions.Singleline)]
+    private static partial Regex QuoteRegex();
+
+    /// <summary>Whitespace-collapsed text for verbatim checks (line breaks inside a quote do not matter).</summary>
+    public static string Collapse(string s) => string.Join(' ', s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+}
+
+/// <summary>
+/// Builds RAFT datasets from ingested chunks: for each oracle chunk a model writes questions and a chain-of-thought
+/// answer that quotes the chunk verbatim; distractor chunks are added and the oracle kept with probability p.
+/// Answers whose quotes are not verbatim in the oracle (or that lack a final answer) are dropped and counted.
+/// Deterministic for a seed: randomness is drawn per chunk from (seed, chunk id), and output follows chunk order,
+/// whatever the number of workers and whether the run resumed from a checkpoint.
+/// </summary>
+public sealed partial class RaftGenerator(IChatClient model, RaftOptions options)
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    /// <summary>Generates the dataset; <paramref name="progress"/> receives (chunks done, chunks total).</summary>
+    public async Task<RaftDataset> GenerateAsync(Book book, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var all = book.Store.AllChunks(options.Collection).ToList();
+        if (all.Count == 0) throw new OpenBookException(options.Collection is null ? "The store has no chunks: ingest documents first." : $"Collection '{options.Collection}' has no chunks.");
+        var oracles = options.MaxChunks is { } max && max < all.Count
+            ? all.OrderBy(c => Mix(options.Seed, c.Id)).Take(max).OrderBy(c => c.Id).ToList()
+            : all;
+        var done = LoadCheckpoint();
+        var results = new ChunkResult?[oracles.Count];
+        var completed = 0;
+        var resumed = 0;
+        using var checkpointLock = new SemaphoreSlim(1, 1);
+        await Parallel.ForEachAsync(Enumerable.Range(0, oracles.Count), new ParallelOptions { MaxDegreeOfParallelism = options.Workers, CancellationToken = cancellationToken },
+            async (i, ct) =>
+            {
+                var chunk = oracles[i];
+                if (done.TryGetValue(chunk.Id, out var saved))
+                {
+                    results[i] = saved;
+                    Interlocked.Increment(ref resumed);
+                }
+                else
+                {
+                    var result = await ProcessAsync(book, chunk, all, ct).ConfigureAwait(false);
+                    results[i] = result;
+                    if (options.CheckpointPath is { } path)
+                    {
+                        await checkpointLock.WaitAsync(ct).ConfigureAwait(false);
+                        try { await File.AppendAllTextAsync(path, JsonSerializer.Serialize(result, Json) + "\n", ct).ConfigureAwait(false); }
+                        finally { checkpointLock.Release(); }
+                    }
+                }
+                progress?.Report((Interlocked.Increment(ref completed), oracles.Count));
+            }).ConfigureAwait(false);
+
+        var examples = new List<RaftExample>();
+        var dropped = new Dictionary<string, int>();
+        var seenQuestions = new HashSet<string>(StringComparer.Ordinal);
+        var questions = 0;
+        foreach (var r in results)
+        {
+            questions += r!.Questions;
+            foreach (var (reason, n) in r.Dropped) dropped[reason] = dropped.GetValueOrDefault(reason) + n;
+            foreach (var e in r.Examples)
+            {
+                // Duplicate questions (across chunks too) are dropped: the first one, in chunk order, is kept.
+                if (!seenQuestions.Add(RaftPrompt.Collapse(e.Question).ToLowerInvariant())) { dropped["duplicate question"] = dropped.GetValueOrDefault("duplicate question") + 1; continue; }
+                examples.Add(e);
+            }
+        }
+        var summary = new RaftSummary
+        {
+            Chunks = oracles.Count, ResumedChunks = resumed, Questions = questions, Kept = examples.Count, Dropped = dropped,
+            WithOracle = examples.Count(e => e.OracleIncluded),
+        };
+        return new RaftDataset(examples, summary);
+    }
+
+    /// <summary>What one oracle chunk produced (also the checkpoint line).</summary>
+    public sealed record ChunkResult(long ChunkId, int Questions, IReadOnlyList<RaftExample> Examples, IReadOnlyDictionary<string, int> Dropped);
+
+    private Dictionary<long, ChunkResult> LoadCheckpoint()
+    {
+        var done = new Dictionary<long, ChunkResult>();
+        if (options.CheckpointPath is not { } path || !File.Exists(path)) return done;
+        var lineNo = 0;
+        foreach (var line in File.ReadLines(path))
+        {
+            lineNo++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                var r = JsonSerializer.Deserialize<ChunkResult>(line, Json) ?? throw new JsonException("null");
+                done[r.ChunkId] = r;
+            }
+            catch (JsonException)
+            {
+                // A last line cut short by a crash is the only expected damage: its chunk is redone. Anything else is reported.
+                if (File.ReadLines(path).Skip(lineNo).Any(l => !string.IsNullOrWhiteSpace(l)))
+                    throw new OpenBookException($"{path}:{lineNo}: checkpoint line is not valid JSON; delete the checkpoint to start over");
+            }
+        }
+        return done;
+    }
+
+    private async Task<ChunkResult> ProcessAsync(Book book, ChunkRecord oracle, IReadOnlyList<ChunkRecord> all, CancellationToken ct)
+    {
+        var random = new Random(Mix(options.Seed, oracle.Id));
+        var dropped = new Dictionary<string, int>();
+        void Drop(string reason) => dropped[reason] = dropped.GetValueOrDefault(reason) + 1;
+
+        var reply = await model.GetResponseAsync(RaftPrompt.QuestionRequest(oracle.Text, options.QuestionsPerChunk), cancellationToken: ct).ConfigureAwait(false);
+        var questions = reply.Text.Split('\n')
+            .Select(q => LeadingNumber().Replace(q, "").Trim())
+            .Where(q => q.Length >= 8)
+            .Distinct(StringComparer.OrdinalIgnoreCase)
+            .Take(options.QuestionsPerChunk)
+            .ToList();
+        if (questions.Count == 0) Drop("no questions in the model's reply");
+
+        var examples = new List<RaftExample>();
+        var oracleDoc = new RaftDocument(oracle.Id, oracle.Source, oracle.Text);
+        var collapsedOracle = RaftPrompt.Collapse(oracle.Text);
+        for (var qi = 0; qi < questions.Count; qi++)
+        {
+            var question = questions[qi];
+            var answer = await model.GetResponseAsync(RaftPrompt.AnswerRequest(oracle.Text, question), cancellationToken: ct).ConfigureAwait(false);
+            var cot = answer.Text.Trim();
+            var quotes = RaftPrompt.Quotes(cot);
+            var final = RaftPrompt.FinalAnswer(cot);
+            if (quotes.Count == 0) { Drop("no quote"); continue; }
+            if (quotes.Any(q => q.Length == 0 || !collapsedOracle.Contains(RaftPrompt.Collapse(q), StringComparison.Ordinal))) { Drop("quote not verbatim in the oracle"); continue; }
+            if (final is null) { Drop("no <ANSWER>: line"); continue; }
+
+            var includeOracle = random.NextDouble() < options.OracleProbability;
+            var needed = options.Distractors + (includeOracle ? 0 : 1);
+            var distractors = await DistractorsAsync(book, oracle, question, all, needed, random, ct).ConfigureAwait(false);
+            var context = distractors.Select(d => new RaftDocument(d.Id, d.Source, d.Text)).ToList();
+            if (includeOracle) context.Add(oracleDoc);
+            Shuffle(context, random);
+            examples.Add(new RaftExample
+            {
+                Id = $"chunk-{oracle.Id}-q{qi + 1}", Question = question, Oracle = oracleDoc, Context = context, OracleIncluded = includeOracle,
+                CotAnswer = cot, Answer = final,
+            });
+        }
+        return new ChunkResult(oracle.Id, questions.Count, examples, dropped);
+    }
+
+    private async Task<IReadOnlyList<ChunkRecord>> DistractorsAsync(Book book, ChunkRecord oracle, string question, IReadOnlyList<ChunkRecord> all, int count,
+        Random random, CancellationToken ct)
+    {
+        if (count == 0) return [];
+        var picked = new List<ChunkRecord>();
+        if (options.DistractorSource == DistractorSource.HardNegatives)
+        {
+            var hits = await book.SearchAsync(question, new SearchOptions { K = count + 5, Mode = SearchMode.Lexical }, ct).ConfigureAwait(false);
+            var ids = hits.Where(h => h.ChunkId != oracle.Id && h.Text != oracle.Text).Select(h => h.ChunkId).Take(count).ToList();
+            picked.AddRange(book.Store.GetChunks(ids));
+        }
+        // Random (or topping up when retrieval found too few): other chunks, never the oracle or its duplicates.
+        var pool = all.Where(c => c.Id != oracle.Id && c.Text != oracle.Text && picked.All(p => p.Id != c.Id)).ToList();
+        while (picked.Count < count && pool.Count > 0)
+        {
+            var j = random.Next(pool.Count);
+            picked.Add(pool[j]);
+            pool.RemoveAt(j);
+        }
+        return picked;
+    }
+
+    private static void Shuffle<T>(List<T> list, Random random)
+    {
+        for (var i = list.Count - 1; i > 0; i--)
+        {
+            var j = random.Next(i + 1);
+            (list[i], list[j]) = (list[j], list[i]);
+        }
+    }
+
+    /// <summary>A per-chunk seed from the run seed and the chunk id (SplitMix64 finaliser).</summary>
+    private static int Mix(int seed, long id)
+    {
+        var z = (ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)id;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
+    }
+
+    [GeneratedRegex(@"^\s*(?:\d+[.)]|[-*•])\s*")]
+    private static partial Regex LeadingNumber();
+}

@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using OpenBook.Ingestion;
+
+
+using OpenBook.Storage;
+
+namespace OpenBook;
+
+/// <summary>Options for <see cref="Book.IngestAsync"/>.</summary>
+public sealed record IngestOptions
+{
+    /// <summary>Collection the documents go to.</summary>
+    public string Collection { get; init; } = "default";
+    /// <summary>Tags attached to every ingested document (replacing earlier tags of those documents).</summary>
+    public IReadOnlyList<string> Tags { get; init; } = [];
+    /// <summary>ACL groups of every ingested document; empty: visible to everyone.</summary>
+    public IReadOnlyList<string> Acl { get; init; } = [];
+    /// <summary>Remove documents of the collection whose source files no longer exist.</summary>
+    public bool Prune { get; init; }
+    /// <summary>Which files to take from directories.</summary>
+    public WalkOptions Walk { get; init; } = new();
+    /// <summary>Loader settings (JSON text field, CSV mode…).</summary>
+    public LoaderOptions Loaders { get; init; } = LoaderOptions.Default;
+    /// <summary>Chunk size and overlap.</summary>
+    public ChunkingOptions Chunking { get; init; } = ChunkingOptions.Default;
+    /// <summary>After ingesting, give every chunk of the collection a vector with the book's embedding model (<see cref="BookOptions.Embeddings"/>).</summary>
+    public bool Embed { get; init; }
+    /// <summary>Progress of the embedding step.</summary>
+    public IProgress<EmbedProgress>? EmbedProgress { get; init; }
+    /// <summary>Files loaded and chunked in parallel (writes stay sequential, one transaction per document).</summary>
+    public int Parallelism { get; init; } = Environment.ProcessorCount;
+}
+
+/// <summary>Progress of an ingest run.</summary>
+public readonly record struct IngestProgress(int FilesDone, int FilesTotal, long BytesDone, long BytesTotal, int Chunks, string? CurrentFile);
+
+/// <summary>A file that could not be ingested.</summary>
+public sealed record IngestFailure(string Path, string Reason);
+
+/// <summary>What an ingest run did.</summary>
+public sealed record IngestReport
+{
+    /// <summary>Files examined (loadable ones).</summary>
+    public int Files { get; init; }
+    /// <summary>Documents added.</summary>
+    public int Added { get; init; }
+    /// <summary>Documents replaced because their file changed.</summary>
+    public int Updated { get; init; }
+    /// <summary>Files skipped because their content hash was unchanged.</summary>
+    public int Unchanged { get; init; }
+    /// <summary>Documents removed (changed multi-record files, or --prune).</summary>
+    public int Removed { get; init; }
+    /// <summary>Chunks written.</summary>
+    public int Chunks { get; init; }
+    /// <summary>Bytes of source files read.</summary>
+    public long Bytes { get; init; }
+    /// <summary>Wall time.</summary>
+    public TimeSpan Elapsed { get; init; }
+    /// <summary>Files of unknown type, with the reason.</summary>
+    public IReadOnlyList<IngestFailure> Skipped { get; init; } = [];
+    /// <summary>Files that failed to load (corrupt, encrypted…), with the reason.</summary>
+    public IReadOnlyList<IngestFailure> Failed { get; init; } = [];
+    /// <summary>Time spent reading, parsing and chunking files, summed over worker threads.</summary>
+    public TimeSpan LoadTime { get; init; }
+    /// <summary>Time spent writing documents and chunks to the store.</summary>
+    public TimeSpan StoreTime { get; init; }
+    /// <summary>Time spent updating and saving the BM25 index.</summary>
+    public TimeSpan IndexTime { get; init; }
+    /// <summary>The embedding step, when <see cref="IngestOptions.Embed"/> was set.</summary>
+    public EmbedReport? Embedding { get; init; }
+    /// <summary>True when at least one file is in the store after the run (added, updated or unchanged).</summary>
+    public bool AnythingIngested => Added + Updated + Unchanged > 0;
+}
+
+public sealed partial class Book
+{
+    /// <summary>
+    /// Ingests files and directories: loads, chunks and stores each document in one transaction; unchanged files
+    /// (same SHA-256) are skipped; changed files are replaced; with <see cref="IngestOptions.Prune"/> documents whose
+    /// files are gone are removed. Corrupt files are reported in <see cref="IngestReport.Failed"/> and the run goes on.
+    /// </summary>
+    public async Task<IngestReport> IngestAsync(IEnumerable<string> paths, IngestOptions? options = null, IProgress<IngestProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        options ??= new IngestOptions();
+        options.Chunking.Validate();
+        if (options.Embed) CheckEmbeddingModel(options.Collection);
+        IngestReport report;
+        await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            report = await Task.Run(() => Ingest(paths.ToList(), options, progress, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writeGate.Release();
+        }
+        if (!options.Embed || !report.AnythingIngested) return report;
+        return report with { Embedding = await EmbedAsync(options.Collection, options.EmbedProgress, cancellationToken).ConfigureAwait(false) };
+    }
+
+    private sealed record Prepared(SourceFile File, long Size, string Hash, DateTimeOffset Modified, IReadOnlyList<(LoadedDocument Doc, IReadOnlyList<Chunk> Chunks)>? Docs,
+        string? Error, bool Unchanged);
+
+    private IngestReport Ingest(List<string> paths, IngestOptions options, IProgress<IngestProgress>? progress, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var registry = LoaderRegistry.CreateDefault();
+        var chunker = new Chunker(options.Chunking);
+        var all = new SourceWalker(registry, options.Walk).Walk(paths).ToList();
+        var files = all.Where(f => f.IsLoadable).ToList();
+        var skipped = all.Where(f => !f.IsLoadable).Select(f => new IngestFailure(f.SourcePath, f.SkipReason ?? "unsupported")).ToList();
+        var sizes = files.Select(f => new FileInfo(f.FullPath).Length).ToList();
+        long bytesTotal = sizes.Sum(), bytesDone = 0;
+        int added = 0, updated = 0, unchanged = 0, removed = 0, chunksWritten = 0, done = 0;
+        var failed = new List<IngestFailure>();
+        progress?.Report(new IngestProgress(0, files.Count, 0, bytesTotal, 0, null));
+
+        long loadTicks = 0;
+        var storeWatch = new Stopwatch();
+        Prepared Prepare(SourceFile f)
+        {
+            var started = Stopwatch.GetTimestamp();
+            try { return PrepareCore(f); }
+            finally { Interlocked.Add(ref loadTicks, Stopwatch.GetTimestamp() - started); }
+        }
+
+        Prepared PrepareCore(SourceFile f)
+        {
+            ct.ThrowIfCancellationRequested();
+            byte[] bytes;
+            FileInfo info;
+            try
+            {
+                info = new FileInfo(f.FullPath);
+                bytes = File.ReadAllBytes(f.FullPath);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return new Prepared(f, 0, "", default, null, $"cannot read file: {e.Message}", false);
+            }
+            var hash = DocumentStore.Hash(bytes);
+            var modified = new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero);
+            var existing = Store.DocumentsOfFile(options.Collection, f.FullPath);
+            if (existing.Count > 0 && existing.All(d => d.ContentHash == hash))
+                return new Prepared(f, bytes.Length, hash, modified, null, null, true);
+            try
+            {
+                var docs = f.Loader!.Load(f.SourcePath, new MemoryStream(bytes, writable: false), options.Loaders)
+                    .Select(d => (d, chunker.Split(d)))
+                    .ToList();
+                return new Prepared(f, bytes.Length, hash, modified, docs, null, false);
+            }
+            catch (DocumentLoadException e)
+            {
+                return new Prepared(f, bytes.Length, hash, modified, null, e.Reason, false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A loader bug or a library failure on odd input: report the file, keep going.
+                return new Prepared(f, bytes.Length, hash, modified, null, $"{e.GetType().Name}: {e.Message}", false);
+            }
+        }
+
+        var prepared = files
+            .AsParallel().AsOrdered()
+            .WithDegreeOfParallelism(Math.Max(1, options.Parallelism))
+            .WithMergeOptions(ParallelMergeOptions.NotBuffered)
+            .WithCancellation(ct)
+            .Select(Prepare);
+
+        foreach (var p in prepared)
+        {
+            storeWatch.Start();
+            var existing = Store.DocumentsOfFile(options.Collection, p.File.FullPath);
+            if (p.Error is not null)
+            {
+                failed.Add(new IngestFailure(p.File.SourcePath, p.Error));
+            }
+            else if (p.Unchanged)
+            {
+                foreach (var d in existing)
+                {
+                    if (!d.Tags.SequenceEqual(options.Tags) || !d.Acl.SequenceEqual(options.Acl))
+                        Store.UpdateMetadata(d.Id, options.Tags, options.Acl);
+                    Store.RecordUnchanged(options.Collection, d.SourceKey, p.Hash);
+                }
+                unchanged++;
+            }
+            else
+            {
+                var keys = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var (doc, chunks) in p.Docs!)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    var key = doc.RecordKey is null ? p.File.FullPath : $"{p.File.FullPath}#{doc.RecordKey}";
+                    var display = doc.RecordKey is null ? p.File.SourcePath : $"{p.File.SourcePath}#{doc.RecordKey}";
+                    keys.Add(key);
+                    var isUpdate = existing.Any(e => e.SourceKey == key);
+                    Store.ReplaceDocument(
+                        new DocumentWrite(options.Collection, key, p.File.FullPath, display, doc.Title, p.Hash, p.Size, p.Modified, options.Tags, options.Acl),
+                        chunks.Select(c => new ChunkWrite(c.Index, c.Text, c.Page, c.Headings, c.CharStart, c.CharEnd, c.TokenCount)).ToList());
+                    if (isUpdate) updated++; else added++;
+                    chunksWritten += chunks.Count;
+                }
+                foreach (var stale in existing.Where(e => !keys.Contains(e.SourceKey)))
+                    if (Store.RemoveDocument(stale.Id)) removed++;
+            }
+            storeWatch.Stop();
+            bytesDone += p.Size;
+            done++;
+            progress?.Report(new IngestProgress(done, files.Count, bytesDone, bytesTotal, chunksWritten, p.File.SourcePath));
+        }
+
+        if (options.Prune)
+            foreach (var d in Store.ListDocuments(options.Collection).Where(d => !File.Exists(d.Path)))
+                if (Store.RemoveDocument(d.Id)) removed++;
+
+        var indexWatch = Stopwatch.StartNew();
+        LexicalIndex();
+        SaveIndexes();
+        indexWatch.Stop();
+        return new IngestReport
+        {
+            LoadTime = Stopwatch.GetElapsedTime(0, loadTicks), StoreTime = storeWatch.Elapsed, IndexTime = indexWatch.Elapsed,
+            Files = files.Count, Added = added, Updated = updated, Unchanged = unchanged, Removed = removed, Chunks = chunksWritten, Bytes = bytesDone,
+            Elapsed = sw.Elapsed, Skipped = skipped, Failed = failed,
+        };
+    }
+}
