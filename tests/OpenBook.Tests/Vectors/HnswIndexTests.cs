@@ -143,6 +143,27 @@ public class HnswIndexTests
     }
 
     [Fact]
+    public void Heavy_deletion_still_returns_k_live_results()
+    {
+        var (hnsw, flat, _) = Build(VectorMetric.Cosine, n: 1000);
+        using (hnsw) using (flat)
+        {
+            var keep = Enumerable.Range(0, 1000).Where(i => i % 50 == 0).Select(i => (long)i * 3).ToHashSet(); // 20 survive
+            for (int i = 0; i < 1000; i++)
+                if (!keep.Contains(i * 3L)) { hnsw.Remove(i * 3L); flat.Remove(i * 3L); }
+            var queries = VectorTestData.Clustered(20, Dims, seed: 4);
+            for (int i = 0; i < 20; i++)
+            {
+                var q = queries.AsSpan(i * Dims, Dims);
+                var hits = hnsw.Search(q, 10);
+                Assert.Equal(10, hits.Count);
+                Assert.All(hits, h => Assert.Contains(h.Id, keep));
+            }
+            Assert.Equal(1.0, VectorTestData.Recall(flat, q => hnsw.Search(q, 10, null, efSearch: 200), queries, Dims, 10), 3);
+        }
+    }
+
+    [Fact]
     public void Replacing_an_id_moves_it()
     {
         using var hnsw = new HnswIndex(2, VectorMetric.L2, Small);

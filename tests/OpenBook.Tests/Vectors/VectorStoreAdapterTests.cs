@@ -45,7 +45,7 @@ public class VectorStoreAdapterTests
     public async Task Upsert_search_filter_get_delete_and_reload_through_the_abstraction()
     {
         using var dir = new TempDir();
-        VectorStore store = new OpenBookVectorStore(dir.Path, new BucketEmbedder());
+        using VectorStore store = new OpenBookVectorStore(dir.Path, new BucketEmbedder());
         var notes = store.GetCollection<int, Note>("notes");
         Assert.False(await notes.CollectionExistsAsync());
         await notes.EnsureCollectionExistsAsync();
@@ -78,7 +78,7 @@ public class VectorStoreAdapterTests
         Assert.True(File.Exists(Path.Combine(dir.Path, "notes.obvec")));
 
         // a fresh store over the same directory sees the same collection and answers the same
-        VectorStore reopened = new OpenBookVectorStore(dir.Path);
+        using VectorStore reopened = new OpenBookVectorStore(dir.Path);
         Assert.Equal(new[] { "notes" }, await reopened.ListCollectionNamesAsync().ToListAsync());
         var again = reopened.GetCollection<int, Note>("notes");
         Assert.True(await again.CollectionExistsAsync());

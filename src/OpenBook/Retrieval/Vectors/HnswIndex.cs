@@ -530,7 +530,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
                 for (int l = maxLevel; l > 0; l--) Greedy(q, ref cur, ref curD, l);
                 SearchLayer(q, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
                 int n = s.Results.Count;
-                if (n < k && allows != null) return ExactScan(q, k, allows, s); // the walk could not reach k passing nodes
+                if (n < k && n < Count) return ExactScan(q, k, allows ?? (_ => true), s); // the walk could not reach k passing nodes
                 while (s.Results.Count > k) s.Results.Pop();
                 return Drain(s.Results);
             }

@@ -96,6 +96,14 @@ public sealed class OpenBookVectorStore : VectorStore
         foreach (var c in _collections.Values) await c.SaveAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Disposes the collections this store handed out (their indexes hold unmanaged memory).</summary>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+            foreach (var c in _collections.Values) ((IDisposable)c).Dispose();
+        base.Dispose(disposing);
+    }
+
     /// <inheritdoc/>
     public override object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceKey is not null ? null

@@ -8,7 +8,7 @@ using OpenBook.Storage;
 namespace OpenBook.Retrieval.Vectors.VectorData;
 
 /// <summary>What the store needs from its collections whatever their record type.</summary>
-internal interface IOpenBookCollection
+internal interface IOpenBookCollection : IDisposable
 {
     Task<bool> CollectionExistsAsync(CancellationToken cancellationToken);
     Task EnsureCollectionDeletedAsync(CancellationToken cancellationToken);
