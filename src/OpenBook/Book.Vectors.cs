@@ -239,10 +239,9 @@ public sealed partial class Book
         if (options.MmrLambda is { } lambda && vectors is not null)
         {
             var candidates = ranked.Take(pool).ToList();
-            var cache = new EmbeddingCache(Store).Get(RequireEmbeddings().ModelId,
-                Store.GetChunks(candidates.Select(c => c.ChunkId).ToList()).Select(c => c.TextHash).ToHashSet());
-            var byChunk = Store.GetChunks(candidates.Select(c => c.ChunkId).ToList())
-                .Where(c => cache.ContainsKey(c.TextHash)).ToDictionary(c => c.Id, c => cache[c.TextHash]);
+            var chunks = Store.GetChunks(candidates.Select(c => c.ChunkId).ToList());
+            var cache = new EmbeddingCache(Store).Get(RequireEmbeddings().ModelId, chunks.Select(c => c.TextHash).ToHashSet());
+            var byChunk = chunks.Where(c => cache.ContainsKey(c.TextHash)).ToDictionary(c => c.Id, c => cache[c.TextHash]);
             ranked = Mmr.Select(candidates.Where(c => byChunk.ContainsKey(c.ChunkId)).ToList(), queryVector, byChunk, lambda, options.K);
         }
         return ToHits(ranked.Take(options.K).Select(r => (r.ChunkId, r.Score)).ToList());

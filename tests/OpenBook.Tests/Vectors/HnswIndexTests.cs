@@ -197,6 +197,8 @@ public class HnswIndexTests
         })).ToArray();
         var writers = Enumerable.Range(0, 2).Select(w => Task.Run(() =>
         {
+            // On a loaded machine the readers may not be scheduled before the writers finish: wait until they run.
+            SpinWait.SpinUntil(() => Volatile.Read(ref searches) >= 3, TimeSpan.FromSeconds(30));
             for (int i = 100 + w; i < N; i += 2) hnsw.Add(i, VectorTestData.Row(data, i, Dims));
         })).ToArray();
         await Task.WhenAll(writers);
