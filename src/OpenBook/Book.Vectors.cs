@@ -116,13 +116,7 @@ public sealed partial class Book
 
     private void CatchUpVectors(EmbeddingSettings settings, HnswIndex index)
     {
-        var last = new Dictionary<long, ChunkChange>();
-        var seq = _vectorSequence;
-        foreach (var change in Store.ChangesSince(_vectorSequence))
-        {
-            last[change.ChunkId] = change;
-            seq = change.Sequence;
-        }
+        var (last, seq) = LatestChanges(_vectorSequence);
         if (last.Count == 0) return;
         foreach (var change in last.Values.Where(c => !c.Added)) index.Remove(change.ChunkId);
         var embedded = Store.CollectionsEmbeddedWith(settings.RecordedName).ToHashSet(StringComparer.Ordinal);

@@ -98,19 +98,25 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
 
     private void CatchUp(Bm25Index index)
     {
-        var last = new Dictionary<long, ChunkChange>();
-        long seq = index.StoreSequence;
-        foreach (var change in Store.ChangesSince(index.StoreSequence))
-        {
-            last[change.ChunkId] = change;
-            seq = change.Sequence;
-        }
+        var (last, seq) = LatestChanges(index.StoreSequence);
         if (last.Count == 0) return;
         foreach (var change in last.Values.Where(c => !c.Added)) index.Remove(change.ChunkId);
         var added = last.Values.Where(c => c.Added).Select(c => c.ChunkId).ToList();
         foreach (var batch in added.Chunk(8192)) AddChunks(index, Store.GetChunks(batch));
         index.StoreSequence = seq;
         _bm25Dirty = true;
+    }
+
+    /// <summary>The last change of each chunk touched after <paramref name="sequence"/>, and the newest sequence seen.</summary>
+    private (Dictionary<long, ChunkChange> Last, long Sequence) LatestChanges(long sequence)
+    {
+        var last = new Dictionary<long, ChunkChange>();
+        foreach (var change in Store.ChangesSince(sequence))
+        {
+            last[change.ChunkId] = change;
+            sequence = change.Sequence;
+        }
+        return (last, sequence);
     }
 
     /// <summary>Writes derived indexes that changed since they were loaded.</summary>

@@ -80,7 +80,6 @@ internal static class CoreBenchCommands
             var target = r.GetValue(quick) ? 10_000 : r.GetValue(chunks);
             var n = r.GetValue(quick) ? 300 : r.GetValue(queries);
             var root = Path.Combine(Path.GetTempPath(), "openbook-bench", $"search-{target}");
-            var storeDir = Path.Combine(root, "store");
             await using var book = await PrepareStore(r, root, target, ct);
             var sw = Stopwatch.StartNew();
             var index = book.LexicalIndex();
