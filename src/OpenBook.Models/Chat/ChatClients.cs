@@ -11,9 +11,11 @@ public static class ChatClients
     /// A chat client for a model spec: <c>openai:URL#model</c> → <see cref="RemoteChatClient"/> (key from
     /// <paramref name="apiKey"/> or OPENAI_API_KEY); a directory or a cached Hub id (<c>org/name</c>) →
     /// <see cref="LocalChatClient"/>.
+    /// <paramref name="adapter"/> is a LoRA adapter directory (PEFT format) applied to a local model.
     /// </summary>
-    public static IChatClient Create(string modelSpec, HubOptions? hub = null, string? apiKey = null, ModelLoadOptions? load = null)
+    public static IChatClient Create(string modelSpec, HubOptions? hub = null, string? apiKey = null, ModelLoadOptions? load = null, string? adapter = null)
     {
+        if (adapter is not null) throw new OpenBookException("LoRA adapters are not supported by this build yet.");
         if (modelSpec.StartsWith("openai:", StringComparison.OrdinalIgnoreCase))
             return RemoteChatClient.Create(RemoteModelOptions.Parse(modelSpec, apiKey));
         var dir = ModelLocator.Resolve(modelSpec, hub ?? HubOptions.FromEnvironment());
