@@ -63,6 +63,9 @@ public class LlamaForCausalLM : ICausalLM
     /// <summary>Attention window in tokens, 0 = full causal attention (Mistral: sliding_window).</summary>
     protected virtual int SlidingWindow => 0;
 
+    /// <summary>Attention window in tokens (position p attends to p−window+1 .. p), 0 = full causal attention.</summary>
+    public int AttentionWindow => SlidingWindow;
+
     private static void Validate(ModelConfig c)
     {
         if (c.HiddenAct is not ("silu" or "swish"))

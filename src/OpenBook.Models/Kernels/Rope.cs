@@ -105,4 +105,27 @@ public sealed class RotaryEmbedding
             }
         }
     }
+
+    /// <summary>
+    /// The transpose (= inverse) of <see cref="Apply"/>: rotates by the negative angle. It is the backward pass of
+    /// RoPE: the gradient of a rotated vector is rotated back.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void ApplyInverse(Span<float> x, int heads, int position)
+    {
+        EnsurePositions(position + 1);
+        int half = HeadDim / 2;
+        var cos = _cos.AsSpan(position * half, half);
+        var sin = _sin.AsSpan(position * half, half);
+        for (int h = 0; h < heads; h++)
+        {
+            var v = x.Slice(h * HeadDim, HeadDim);
+            for (int i = 0; i < half; i++)
+            {
+                float a = v[i], b = v[i + half];
+                v[i] = a * cos[i] + b * sin[i];
+                v[i + half] = b * cos[i] - a * sin[i];
+            }
+        }
+    }
 }
