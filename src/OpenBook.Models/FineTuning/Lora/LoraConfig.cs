@@ -128,10 +128,12 @@ public sealed record LoraConfig
             else pattern = ts;
         }
         else throw new OpenBookException($"{source}: target_modules is missing.");
-        return new LoraConfig
+        var config = new LoraConfig
         {
             Rank = r, Alpha = Num("lora_alpha", r), Dropout = Num("lora_dropout", 0), TargetModules = list, TargetPattern = pattern,
             UseRsLora = Flag("use_rslora"), BaseModel = Str("base_model_name_or_path"),
-        }.Validate();
+        };
+        try { return config.Validate(); }
+        catch (OpenBookException e) { throw new OpenBookException($"{source}: {e.Message}"); }
     }
 }
