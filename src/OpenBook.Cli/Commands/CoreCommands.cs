@@ -86,12 +86,12 @@ internal static class CoreCommands
         var k = new Option<int>("-k", "--top") { Description = "Passages to retrieve", DefaultValueFactory = _ => 5 };
         var model = new Option<string?>("--model") { Description = "Language model that writes the answer: a local model directory, a cached Hub id, or openai:URL#name (default: extractive, no model)" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
-        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, model, maxTokens };
+        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, model, Adapter, maxTokens };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var mode = r.GetValue(EmbeddingCli.Mode);
             await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
-            if (r.GetValue(model) is { } spec)
+            if (ModelSpec(r, model) is { } spec)
                 return await AskModelAsync(r, opened.Book, spec, r.GetValue(question)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode },
                     r.GetValue(maxTokens), ct);
             var answer = await opened.Book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
@@ -111,7 +111,20 @@ internal static class CoreCommands
     {
         if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
         var hits = await book.SearchAsync(question, search, ct);
-        using var client = Models.Chat.ChatClients.Create(spec);
+        var adapter = r.GetValue(Adapter);
+        using var client = Models.Chat.ChatClients.Create(spec, adapter: adapter);
+        if (adapter is not null && Models.Raft.AdapterInfo.Read(adapter).PromptFormat == "raft")
+        {
+            var raft = await new Models.Raft.RaftAnswerer(client, new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 }).AnswerAsync(question, hits, ct);
+            if (r.GetValue(Cli.Json)) WriteAnswerJson(raft.Answer);
+            else
+            {
+                var console = Cli.Out(r);
+                console.MarkupLine($"[grey]{Markup.Escape(raft.Reasoning.Trim())}[/]");
+                PrintAnswer(console, raft.Answer, explainMode: false);
+            }
+            return 0;
+        }
         var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 });
         if (r.GetValue(Cli.Json))
         {
@@ -134,20 +147,39 @@ internal static class CoreCommands
                 console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
     }
 
+    /// <summary><c>--adapter DIR</c>: a LoRA adapter (PEFT format) applied to the local <c>--model</c> without merging.</summary>
+    public static readonly Option<string?> Adapter = new("--adapter")
+    {
+        Description = "LoRA adapter directory (PEFT format: adapter_config.json + adapter_model.safetensors) applied to --model; " +
+                      "without --model its base_model_name_or_path is used",
+    };
+
+    /// <summary>The model spec: <c>--model</c>, else the base model named by the <c>--adapter</c>'s adapter_config.json.</summary>
+    public static string? ModelSpec(ParseResult r, Option<string?> model)
+    {
+        if (r.GetValue(model) is { } spec) return spec;
+        if (r.GetValue(Adapter) is not { } adapter) return null;
+        var configPath = Path.Combine(adapter, Models.FineTuning.Lora.LoraModel.ConfigFileName);
+        if (!File.Exists(configPath)) throw new OpenBookException($"--adapter {adapter}: {Models.FineTuning.Lora.LoraModel.ConfigFileName} not found.");
+        return Models.FineTuning.Lora.LoraConfig.FromPeftJson(File.ReadAllText(configPath), configPath).BaseModel
+               ?? throw new OpenBookException($"{configPath}: base_model_name_or_path is empty; pass --model.");
+    }
+
     public static Command Chat()
     {
-        var model = new Option<string>("--model") { Description = "Language model: a local model directory, a cached Hub id, or openai:URL#name", Required = true };
+        var model = new Option<string?>("--model") { Description = "Language model: a local model directory, a cached Hub id, or openai:URL#name (or the --adapter's base model)" };
         var k = new Option<int>("-k", "--top") { Description = "Passages retrieved per question", DefaultValueFactory = _ => 5 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
         var cmd = new Command("chat", "Interactive questions answered from the documents by a language model (empty line or Ctrl+D to quit)")
         {
-            model, k, maxTokens, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed,
+            model, Adapter, k, maxTokens, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var mode = r.GetValue(EmbeddingCli.Mode);
+            var spec = ModelSpec(r, model) ?? throw new OpenBookException("chat needs a language model: pass --model DIR|ID|openai:URL#name (or --adapter DIR).");
             await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
-            using var client = Models.Chat.ChatClients.Create(r.GetValue(model)!);
+            using var client = Models.Chat.ChatClients.Create(spec, adapter: r.GetValue(Adapter));
             var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 });
             var console = Cli.ErrConsole;
             console.MarkupLine("[grey]Ask about your documents; an empty line quits.[/]");

@@ -15,10 +15,12 @@ public static class ChatClients
     /// </summary>
     public static IChatClient Create(string modelSpec, HubOptions? hub = null, string? apiKey = null, ModelLoadOptions? load = null, string? adapter = null)
     {
-        if (adapter is not null) throw new OpenBookException("LoRA adapters are not supported by this build yet.");
         if (modelSpec.StartsWith("openai:", StringComparison.OrdinalIgnoreCase))
+        {
+            if (adapter is not null) throw new OpenBookException("--adapter needs a local model: a remote endpoint (openai:…) serves its own weights.");
             return RemoteChatClient.Create(RemoteModelOptions.Parse(modelSpec, apiKey));
+        }
         var dir = ModelLocator.Resolve(modelSpec, hub ?? HubOptions.FromEnvironment());
-        return LocalChatClient.Load(dir, load);
+        return LocalChatClient.Load(dir, load, adapter);
     }
 }

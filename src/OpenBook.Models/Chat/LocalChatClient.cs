@@ -38,10 +38,14 @@ public sealed class LocalChatClient : IChatClient
         _modelId = modelId;
     }
 
-    /// <summary>Loads a model directory (config.json, safetensors, tokenizer.json, tokenizer_config.json, generation_config.json).</summary>
-    public static LocalChatClient Load(string directory, ModelLoadOptions? options = null)
+    /// <summary>
+    /// Loads a model directory (config.json, safetensors, tokenizer.json, tokenizer_config.json, generation_config.json),
+    /// with the LoRA adapter in <paramref name="adapter"/> (PEFT format) attached when given.
+    /// </summary>
+    public static LocalChatClient Load(string directory, ModelLoadOptions? options = null, string? adapter = null)
     {
         var model = ModelLoader.Load(directory, options);
+        if (adapter is not null) FineTuning.Lora.LoraModel.Load(model, adapter);
         var tokenizer = HfTokenizer.FromDirectory(directory);
         var defaults = GenerationOptions.FromModel(model.Config, GenerationConfig.Load(directory));
         return new LocalChatClient(model, tokenizer, defaults, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))));
