@@ -69,6 +69,34 @@ public sealed record ModelConfig
     /// <summary>The parsed config.json as read (kept so writers can round-trip unknown keys).</summary>
     public JsonObject? Raw { get; init; }
 
+    /// <summary>
+    /// config.json text for this configuration (the keys transformers reads for Llama/Qwen2/Mistral; rope_scaling
+    /// is not written, so only configs without it round-trip exactly).
+    /// </summary>
+    public string ToJson()
+    {
+        string type = ModelType != "" ? ModelType : Architecture switch
+        {
+            "Qwen2ForCausalLM" => "qwen2",
+            "MistralForCausalLM" => "mistral",
+            _ => "llama",
+        };
+        var o = new JsonObject
+        {
+            ["architectures"] = new JsonArray(Architecture), ["model_type"] = type, ["hidden_size"] = HiddenSize, ["intermediate_size"] = IntermediateSize,
+            ["num_hidden_layers"] = NumHiddenLayers, ["num_attention_heads"] = NumAttentionHeads, ["num_key_value_heads"] = NumKeyValueHeads,
+            ["head_dim"] = HeadDim, ["vocab_size"] = VocabSize, ["rms_norm_eps"] = RmsNormEps, ["rope_theta"] = RopeTheta,
+            ["tie_word_embeddings"] = TieWordEmbeddings, ["max_position_embeddings"] = MaxPositionEmbeddings, ["torch_dtype"] = TorchDtype,
+            ["hidden_act"] = HiddenAct, ["attention_bias"] = AttentionBias, ["mlp_bias"] = MlpBias,
+        };
+        if (BosTokenId is { } bos) o["bos_token_id"] = bos;
+        if (EosTokenIds.Count == 1) o["eos_token_id"] = EosTokenIds[0];
+        else if (EosTokenIds.Count > 1) o["eos_token_id"] = new JsonArray(EosTokenIds.Select(e => (JsonNode?)e).ToArray());
+        if (SlidingWindow is { } w) { o["sliding_window"] = w; o["use_sliding_window"] = true; }
+        if (RopeScaling is not null) throw new InvalidOperationException("ToJson does not write rope_scaling.");
+        return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    }
+
     /// <summary>Reads <c>config.json</c> from a model directory (or a path to the file itself).</summary>
     public static ModelConfig Load(string path)
     {

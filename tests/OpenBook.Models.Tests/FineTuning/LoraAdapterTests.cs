@@ -75,6 +75,32 @@ public class LoraAdapterTests
         for (int i = 0; i < adapted.Length; i++) Assert.True(Math.Abs(adapted[i] - merged[i]) < 1e-5, $"{i}: {adapted[i]} vs {merged[i]}");
     }
 
+    /// <summary>Writes <paramref name="model"/> as an HF directory (config.json + model.safetensors).</summary>
+    internal static void WriteModelDirectory(LlamaForCausalLM model, string dir, bool bf16 = false)
+    {
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "config.json"), (model.Config with { TorchDtype = bf16 ? "bfloat16" : "float32" }).ToJson());
+        SafetensorsWriter.WriteCheckpoint(dir, OpenBook.Models.FineTuning.Export.MergedModelExport.Tensors(model, bf16));
+    }
+
+    [Fact]
+    public void Exported_merged_model_directory_equals_base_plus_adapter()
+    {
+        using var dir = new TempDirectory();
+        var baseDir = Path.Combine(dir.Path, "base");
+        WriteModelDirectory(TinyModels.Model(TinyModels.Config("Qwen2ForCausalLM", tied: false, bias: true)), baseDir);
+        File.WriteAllText(Path.Combine(baseDir, "tokenizer.json"), "{}");
+        var model = ModelLoader.Load(baseDir);
+        var lora = TinyModels.Lora(model, new LoraConfig { Rank = 2, Alpha = 4 });
+        var adapted = Logits(model, Tokens);
+        lora.Save(Path.Combine(dir.Path, "adapter"));
+
+        var files = OpenBook.Models.FineTuning.Export.MergedModelExport.Write(baseDir, Path.Combine(dir.Path, "adapter"), Path.Combine(dir.Path, "merged"));
+        Assert.Contains(files, f => f.EndsWith("tokenizer.json", StringComparison.Ordinal));
+        var merged = Logits(ModelLoader.Load(Path.Combine(dir.Path, "merged")), Tokens);
+        for (int i = 0; i < adapted.Length; i++) Assert.True(Math.Abs(adapted[i] - merged[i]) < 1e-5, $"{i}: {adapted[i]} vs {merged[i]}");
+    }
+
     [Fact]
     public void Peft_state_dict_names_with_the_adapter_name_also_load()
     {
