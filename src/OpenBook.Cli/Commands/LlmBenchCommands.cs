@@ -219,7 +219,7 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
     /// <summary>Runs bench/peers/torch_sgemm.py; on any failure returns the reason instead of numbers.</summary>
     private (double[]? Results, string Note) TorchPeer((int M, int N, int K)[] shapes, double seconds)
     {
-        string? script = FindPeerScript();
+        string? script = FindRepoFile("bench", "peers", "torch_sgemm.py");
         if (script is null) return (null, "unavailable: bench/peers/torch_sgemm.py not found");
         var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { script, "--threads", threads.ToString(), "--seconds", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture) })
@@ -242,12 +242,13 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
         }
     }
 
-    private static string? FindPeerScript()
+    /// <summary>A file of the source tree (peer scripts), searched upwards from the working and the program directory.</summary>
+    internal static string? FindRepoFile(params string[] parts)
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
             {
-                string candidate = Path.Combine(dir.FullName, "bench", "peers", "torch_sgemm.py");
+                string candidate = Path.Combine([dir.FullName, .. parts]);
                 if (File.Exists(candidate)) return candidate;
             }
         return null;
@@ -271,7 +272,7 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
         return best;
     }
 
-    private static string LoadAverage()
+    internal static string LoadAverage()
     {
         try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
         catch (IOException) { return "unknown"; }

@@ -17,7 +17,9 @@ internal static class RaftCommands
 
     private static Command Generate()
     {
-        var model = new Option<string>("--model") { Description = "Generator model: a local model directory, a cached Hub id, or openai:URL#name", Required = true };
+        var model = new Option<string?>("--model") { Description = "Generator model: a local model directory, a cached Hub id, or openai:URL#name" };
+        var fromQuestions = new Option<string?>("--from-questions") { Description = "Build examples from an existing question set (question, answer, source, quote) instead of a generator model" };
+        var holdout = new Option<double>("--holdout") { Description = "With --from-questions: fraction of questions kept out of training and written to heldout.questions.jsonl for eval", DefaultValueFactory = _ => 0.0 };
         var collection = new Option<string?>("--collection", "-c") { Description = "Collection whose chunks become oracle documents (default: all)" };
         var output = new Option<string>("--out") { Description = "Output directory", DefaultValueFactory = _ => "raft-dataset" };
         var questions = new Option<int>("--questions") { Description = "Questions per chunk", DefaultValueFactory = _ => 3 };
@@ -30,7 +32,7 @@ internal static class RaftCommands
         var formats = new Option<string[]>("--formats") { Description = "hf, chat, completion, eval (default: all)", AllowMultipleArgumentsPerToken = true };
         var cmd = new Command("generate", "Generate questions, quoted chain-of-thought answers and distractor contexts from ingested chunks (resumable)")
         {
-            model, collection, output, questions, distractors, p, hard, seed, maxChunks, workers, formats,
+            model, fromQuestions, holdout, collection, output, questions, distractors, p, hard, seed, maxChunks, workers, formats,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -46,22 +48,29 @@ internal static class RaftCommands
             options.Validate();
             var selected = ParseFormats(CoreCommands.Split(r.GetValue(formats)));
             await using var book = await CoreCommands.OpenBook(r, ct);
-            using var client = ChatClients.Create(r.GetValue(model)!);
-            var generator = new RaftGenerator(client, options);
             RaftDataset dataset;
-            if (Cli.ShowProgress(r))
+            string? heldOutPath = null;
+            if (r.GetValue(fromQuestions) is { } questionsPath)
             {
-                dataset = null!;
-                await AnsiConsole.Progress().AutoClear(true)
-                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                    .StartAsync(async ctx =>
+                var (train, heldOut) = Split(OpenBook.Evaluation.QuestionSet.Load(questionsPath), r.GetValue(holdout), r.GetValue(seed));
+                dataset = await new RaftGenerator(new NoModel(), options).FromQuestionsAsync(book, train, ct);
+                if (heldOut.Count > 0)
+                {
+                    heldOutPath = Path.Combine(outDir, "heldout.questions.jsonl");
+                    File.WriteAllLines(heldOutPath, heldOut.Select(q => System.Text.Json.JsonSerializer.Serialize(new
                     {
-                        var task = ctx.AddTask("chunks", maxValue: 1);
-                        dataset = await generator.GenerateAsync(book, new SyncProgress<(int Done, int Total)>(x => { task.MaxValue = x.Total; task.Value = x.Done; task.Description = $"chunks {x.Done}/{x.Total}"; }), ct);
-                    });
+                        id = q.Id, question = q.Question, answer = q.Answer, answers = q.Answers, source = q.Source, quote = q.Quote,
+                        collection = q.Collection, type = q.Type, answerable = q.Answerable,
+                    })));
+                }
             }
-            else dataset = await generator.GenerateAsync(book, null, ct);
-            var files = RaftExport.Write(dataset, outDir, selected);
+            else
+            {
+                using var client = ChatClients.Create(r.GetValue(model) ?? throw new OpenBookException("raft generate needs --model (a generator) or --from-questions FILE."));
+                dataset = await GenerateAsync(r, new RaftGenerator(client, options), book, ct);
+            }
+            var files = RaftExport.Write(dataset, outDir, selected).ToList();
+            if (heldOutPath is not null) files.Add(heldOutPath);
             var s = dataset.Summary;
             if (r.GetValue(Cli.Json))
             {
@@ -76,6 +85,46 @@ internal static class RaftCommands
             return s.Kept > 0 ? 0 : 1;
         });
         return cmd;
+    }
+
+    /// <summary>A seeded split of a question set into training and held-out questions.</summary>
+    internal static (IReadOnlyList<OpenBook.Evaluation.EvalQuestion> Train, IReadOnlyList<OpenBook.Evaluation.EvalQuestion> HeldOut) Split(
+        IReadOnlyList<OpenBook.Evaluation.EvalQuestion> all, double fraction, int seed)
+    {
+        if (fraction is < 0 or >= 1) throw new OpenBookException($"--holdout must be in [0, 1) (got {fraction}).");
+        var order = all.Select((q, i) => (q, key: new Random(HashCode.Combine(seed, i)).NextDouble())).OrderBy(x => x.key).Select(x => x.q).ToList();
+        int held = (int)Math.Round(all.Count * fraction);
+        var heldSet = order.Take(held).ToHashSet();
+        return (all.Where(q => !heldSet.Contains(q)).ToList(), all.Where(heldSet.Contains).ToList());
+    }
+
+    /// <summary>Stands in for the generator when examples come from a question set: it is never called.</summary>
+    private sealed class NoModel : Microsoft.Extensions.AI.IChatClient
+    {
+        public Task<Microsoft.Extensions.AI.ChatResponse> GetResponseAsync(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages, Microsoft.Extensions.AI.ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new InvalidOperationException("--from-questions does not use a model.");
+        public IAsyncEnumerable<Microsoft.Extensions.AI.ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages, Microsoft.Extensions.AI.ChatOptions? options = null, CancellationToken cancellationToken = default) =>
+            throw new InvalidOperationException("--from-questions does not use a model.");
+        public object? GetService(Type serviceType, object? serviceKey = null) => null;
+        public void Dispose() { }
+    }
+
+    private static async Task<RaftDataset> GenerateAsync(ParseResult r, RaftGenerator generator, Book book, CancellationToken ct)
+    {
+        RaftDataset dataset;
+        if (Cli.ShowProgress(r))
+        {
+            dataset = null!;
+            await AnsiConsole.Progress().AutoClear(true)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async ctx =>
+                {
+                    var task = ctx.AddTask("chunks", maxValue: 1);
+                    dataset = await generator.GenerateAsync(book, new SyncProgress<(int Done, int Total)>(x => { task.MaxValue = x.Total; task.Value = x.Done; task.Description = $"chunks {x.Done}/{x.Total}"; }), ct);
+                });
+        }
+        else dataset = await generator.GenerateAsync(book, null, ct);
+        return dataset;
     }
 
     private static RaftFormats ParseFormats(string[]? names)

@@ -257,7 +257,6 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
         if (questions.Count == 0) Drop("no questions in the model's reply");
 
         var examples = new List<RaftExample>();
-        var oracleDoc = new RaftDocument(oracle.Id, oracle.Source, oracle.Text);
         var collapsedOracle = RaftPrompt.Collapse(oracle.Text);
         for (var qi = 0; qi < questions.Count; qi++)
         {
@@ -270,20 +269,81 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
             if (quotes.Any(q => q.Length == 0 || !collapsedOracle.Contains(RaftPrompt.Collapse(q), StringComparison.Ordinal))) { Drop("quote not verbatim in the oracle"); continue; }
             if (final is null) { Drop("no <ANSWER>: line"); continue; }
 
-            var includeOracle = random.NextDouble() < options.OracleProbability;
-            var needed = options.Distractors + (includeOracle ? 0 : 1);
-            var distractors = await DistractorsAsync(book, oracle, question, all, needed, random, ct).ConfigureAwait(false);
-            var context = distractors.Select(d => new RaftDocument(d.Id, d.Source, d.Text)).ToList();
-            if (includeOracle) context.Add(oracleDoc);
-            Shuffle(context, random);
-            examples.Add(new RaftExample
-            {
-                Id = $"chunk-{oracle.Id}-q{qi + 1}", Question = question, Oracle = oracleDoc, Context = context, OracleIncluded = includeOracle,
-                CotAnswer = cot, Answer = final,
-            });
+            examples.Add(await ExampleAsync(book, oracle, $"chunk-{oracle.Id}-q{qi + 1}", question, cot, final, all, random, ct).ConfigureAwait(false));
         }
         return new ChunkResult(oracle.Id, questions.Count, examples, dropped);
     }
+
+    /// <summary>Keeps the oracle with probability p, adds the distractors, shuffles the context.</summary>
+    private async Task<RaftExample> ExampleAsync(Book book, ChunkRecord oracle, string id, string question, string cot, string final,
+        IReadOnlyList<ChunkRecord> all, Random random, CancellationToken ct)
+    {
+        var oracleDoc = new RaftDocument(oracle.Id, oracle.Source, oracle.Text);
+        var includeOracle = random.NextDouble() < options.OracleProbability;
+        var needed = options.Distractors + (includeOracle ? 0 : 1);
+        var distractors = await DistractorsAsync(book, oracle, question, all, needed, random, ct).ConfigureAwait(false);
+        var context = distractors.Select(d => new RaftDocument(d.Id, d.Source, d.Text)).ToList();
+        if (includeOracle) context.Add(oracleDoc);
+        Shuffle(context, random);
+        return new RaftExample { Id = id, Question = question, Oracle = oracleDoc, Context = context, OracleIncluded = includeOracle, CotAnswer = cot, Answer = final };
+    }
+
+    /// <summary>
+    /// RAFT examples from an existing question set instead of a generator model: each question with an answer and a
+    /// source document becomes one example. The oracle is the chunk of the source that contains the question's
+    /// <c>quote</c> (or, without one, the sentence holding the answer); the chain of thought quotes that sentence
+    /// verbatim and ends with the reference answer. Questions whose quote or answer cannot be found in the source are
+    /// dropped and counted. No model is involved, so the reasoning is a fixed template around the verified quote.
+    /// </summary>
+    public async Task<RaftDataset> FromQuestionsAsync(Book book, IReadOnlyList<OpenBook.Evaluation.EvalQuestion> questions, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var all = book.Store.AllChunks(options.Collection).ToList();
+        if (all.Count == 0) throw new OpenBookException("The store has no chunks: ingest documents first.");
+        var examples = new List<RaftExample>();
+        var dropped = new Dictionary<string, int>();
+        void Drop(string reason) => dropped[reason] = dropped.GetValueOrDefault(reason) + 1;
+        foreach (var q in questions)
+        {
+            if (!q.Answerable || q.Answer is null || q.Source is null) { Drop("no answer or source"); continue; }
+            var chunks = all.Where(c => OpenBook.Evaluation.QuestionSet.SameDocument(c.Source, q.Source)).ToList();
+            if (chunks.Count == 0) { Drop("source not in the store"); continue; }
+            var (oracle, quote) = FindEvidence(chunks, q.Quote, q.Answer);
+            if (oracle is null || quote is null) { Drop("quote/answer not found in the source"); continue; }
+            var cot = $"The question asks: {q.Question}\nThe relevant document says: {RaftPrompt.BeginQuote}{quote}{RaftPrompt.EndQuote}\n" +
+                      $"This states the answer directly.\n{RaftPrompt.AnswerMarker} {q.Answer}";
+            var random = new Random(Mix(options.Seed, StringComparer.Ordinal.GetHashCode(q.Id) & 0x7FFFFFFF));
+            examples.Add(await ExampleAsync(book, oracle, q.Id, q.Question, cot, q.Answer, all, random, cancellationToken).ConfigureAwait(false));
+        }
+        var summary = new RaftSummary
+        {
+            Chunks = examples.Select(e => e.Oracle.ChunkId).Distinct().Count(), Questions = questions.Count, Kept = examples.Count, Dropped = dropped,
+            WithOracle = examples.Count(e => e.OracleIncluded),
+        };
+        return new RaftDataset(examples, summary);
+    }
+
+    /// <summary>The chunk holding the quote (or a sentence containing the answer), and that verbatim text.</summary>
+    private static (ChunkRecord? Chunk, string? Quote) FindEvidence(IReadOnlyList<ChunkRecord> chunks, string? quote, string answer)
+    {
+        if (!string.IsNullOrWhiteSpace(quote))
+        {
+            var needle = RaftPrompt.Collapse(quote);
+            foreach (var c in chunks)
+            {
+                var text = RaftPrompt.Collapse(c.Text);
+                int at = text.IndexOf(needle, StringComparison.OrdinalIgnoreCase);
+                if (at >= 0) return (c, text.Substring(at, needle.Length));
+            }
+        }
+        foreach (var c in chunks)
+            foreach (var sentence in SentenceSplit().Split(RaftPrompt.Collapse(c.Text)))
+                if (sentence.Contains(answer, StringComparison.OrdinalIgnoreCase)) return (c, sentence.Trim());
+        return (null, null);
+    }
+
+    [GeneratedRegex(@"(?<=[.!?])\s+")]
+    private static partial Regex SentenceSplit();
 
     private async Task<IReadOnlyList<ChunkRecord>> DistractorsAsync(Book book, ChunkRecord oracle, string question, IReadOnlyList<ChunkRecord> all, int count,
         Random random, CancellationToken ct)
