@@ -103,6 +103,18 @@ public class LlamaForCausalLM : ICausalLM
         return this;
     }
 
+    /// <summary>
+    /// Re-stores only the decoder-layer projections (q, k, v, o, gate, up, down) in <paramref name="format"/>, leaving
+    /// the embedding and lm_head as they are — what QLoRA does with its NF4 base.
+    /// </summary>
+    public LlamaForCausalLM ConvertLinears(WeightFormat format)
+    {
+        lock (_forwardGate)
+            foreach (var layer in Layers)
+                foreach (var l in layer.Linears()) l.Weight = l.Weight.ConvertTo(format);
+        return this;
+    }
+
     /// <summary>Bytes of weights one decode step streams (all linears incl. lm_head; norms and one embedding row are negligible).</summary>
     public long DecodeWeightBytes() => Linears().Sum(l => l.Weight.ByteSize);
 

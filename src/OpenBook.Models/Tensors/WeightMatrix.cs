@@ -14,6 +14,8 @@ public enum WeightFormat
     Bf16,
     /// <summary>int8 with one fp32 scale per row (output channel), weight-only (a quarter of the bytes of fp32).</summary>
     Int8,
+    /// <summary>4-bit NormalFloat, blockwise absmax (64) with double-quantised absmax (QLoRA's frozen-weight format, ~0.13× fp32).</summary>
+    Nf4,
 }
 
 /// <summary>
@@ -31,6 +33,7 @@ public sealed unsafe class WeightMatrix
     private readonly ushort[]? _bf16;
     private readonly sbyte[]? _int8;
     private readonly float[]? _scales;
+    private readonly Nf4.Quantized? _nf4;
 
     /// <summary>Output features.</summary>
     public int Rows { get; }
@@ -39,9 +42,9 @@ public sealed unsafe class WeightMatrix
     /// <summary>Storage format.</summary>
     public WeightFormat Format { get; }
 
-    private WeightMatrix(int rows, int cols, WeightFormat format, float[]? f32, ushort[]? bf16, sbyte[]? int8, float[]? scales)
+    private WeightMatrix(int rows, int cols, WeightFormat format, float[]? f32, ushort[]? bf16, sbyte[]? int8, float[]? scales, Nf4.Quantized? nf4 = null)
     {
-        Rows = rows; Cols = cols; Format = format; _f32 = f32; _bf16 = bf16; _int8 = int8; _scales = scales;
+        Rows = rows; Cols = cols; Format = format; _f32 = f32; _bf16 = bf16; _int8 = int8; _scales = scales; _nf4 = nf4;
     }
 
     /// <summary>Wraps fp32 data (not copied).</summary>
@@ -74,6 +77,7 @@ public sealed unsafe class WeightMatrix
         {
             WeightFormat.F32 => FromF32(f, Rows, Cols),
             WeightFormat.Bf16 => FromBf16(ToBf16Array(f), Rows, Cols),
+            WeightFormat.Nf4 => new(Rows, Cols, WeightFormat.Nf4, null, null, null, null, Nf4.Quantize(f)),
             _ => QuantizeInt8(f),
         };
     }
@@ -96,6 +100,7 @@ public sealed unsafe class WeightMatrix
     {
         WeightFormat.F32 => (long)Rows * Cols * 4,
         WeightFormat.Bf16 => (long)Rows * Cols * 2,
+        WeightFormat.Nf4 => _nf4!.ByteSize,
         _ => (long)Rows * Cols + Rows * 4L,
     };
 
@@ -108,6 +113,7 @@ public sealed unsafe class WeightMatrix
         if (_f32 != null) return _f32;
         var f = new float[(long)Rows * Cols];
         if (_bf16 != null) Bf16.ToFloat(_bf16, f);
+        else if (_nf4 != null) Nf4.Dequantize(_nf4, 0, f);
         else
             for (int r = 0; r < Rows; r++)
                 Int8Weights.Dequantize(_int8.AsSpan(r * Cols, Cols), _scales![r], f.AsSpan(r * Cols, Cols));
@@ -122,6 +128,7 @@ public sealed unsafe class WeightMatrix
         {
             case WeightFormat.F32: _f32.AsSpan(row * Cols, Cols).CopyTo(dst); break;
             case WeightFormat.Bf16: Bf16.ToFloat(_bf16.AsSpan(row * Cols, Cols), dst); break;
+            case WeightFormat.Nf4: Nf4.Dequantize(_nf4!, (long)row * Cols, dst[..Cols]); break;
             default: Int8Weights.Dequantize(_int8.AsSpan(row * Cols, Cols), _scales![row], dst); break;
         }
     }
@@ -135,6 +142,13 @@ public sealed unsafe class WeightMatrix
         if (x.Length < (long)m * Cols) throw new ArgumentException($"x holds {x.Length} values, need {m}×{Cols}.");
         if (y.Length < (long)m * Rows) throw new ArgumentException($"y holds {y.Length} values, need {m}×{Rows}.");
         if (m == 0) return;
+        if (Format == WeightFormat.Nf4)
+        {
+            var w = RentDequantized();
+            try { Sgemm.Multiply(Transpose.No, Transpose.Yes, m, Rows, Cols, x, Cols, w, Cols, y, Rows, 1f, beta); }
+            finally { System.Buffers.ArrayPool<float>.Shared.Return(w); }
+            return;
+        }
         fixed (float* px = x, py = y)
         {
             if (m <= SmallBatchRows) StreamingMultiply(px, m, py, beta);
@@ -155,6 +169,52 @@ public sealed unsafe class WeightMatrix
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// <c>dx[m, Cols] = dy[m, Rows]·W + beta·dx</c>: the input gradient of <c>y = x·Wᵀ</c> (the weight itself is frozen).
+    /// fp32 runs the packed SGEMM on W as stored; bf16/int8/NF4 are dequantised once per call into a pooled fp32 buffer
+    /// (O(Rows·Cols) work against the product's O(m·Rows·Cols)).
+    /// </summary>
+    public void Multiply(ReadOnlySpan<float> dy, int m, Span<float> dx, float beta = 0f)
+    {
+        if (dy.Length < (long)m * Rows) throw new ArgumentException($"dy holds {dy.Length} values, need {m}×{Rows}.");
+        if (dx.Length < (long)m * Cols) throw new ArgumentException($"dx holds {dx.Length} values, need {m}×{Cols}.");
+        if (m == 0) return;
+        if (_f32 is not null)
+        {
+            Sgemm.Multiply(Transpose.No, Transpose.No, m, Cols, Rows, dy, Rows, _f32, Cols, dx, Cols, 1f, beta);
+            return;
+        }
+        var w = RentDequantized();
+        try { Sgemm.Multiply(Transpose.No, Transpose.No, m, Cols, Rows, dy, Rows, w, Cols, dx, Cols, 1f, beta); }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(w); }
+    }
+
+    /// <summary>An fp32 copy of the weights in a buffer rented from the shared pool (the caller returns it).</summary>
+    private float[] RentDequantized()
+    {
+        long n = (long)Rows * Cols;
+        var buffer = System.Buffers.ArrayPool<float>.Shared.Rent((int)n);
+        {
+            int chunkRows = Math.Max(1, 1 << 16 >> Math.Max(0, (int)Math.Log2(Math.Max(1, Cols))));
+            int chunks = (Rows + chunkRows - 1) / chunkRows;
+            ParallelRanges.For(chunks, c =>
+            {
+                int r0 = c * chunkRows, r1 = Math.Min(Rows, r0 + chunkRows);
+                var dst = buffer.AsSpan(r0 * Cols, (r1 - r0) * Cols);
+                switch (Format)
+                {
+                    case WeightFormat.Bf16: Bf16.ToFloat(_bf16.AsSpan(r0 * Cols, dst.Length), dst); break;
+                    case WeightFormat.Nf4: Nf4.Dequantize(_nf4!, (long)r0 * Cols, dst); break;
+                    case WeightFormat.Int8:
+                        for (int r = r0; r < r1; r++) Int8Weights.Dequantize(_int8.AsSpan(r * Cols, Cols), _scales![r], buffer.AsSpan(r * Cols, Cols));
+                        break;
+                    default: _f32.AsSpan(r0 * Cols, dst.Length).CopyTo(dst); break;
+                }
+            }, work: n * 4);
+        }
+        return buffer;
     }
 
     private void StreamingMultiply(float* x, int m, float* y, float beta)
@@ -180,7 +240,7 @@ public sealed unsafe class WeightMatrix
     public static void MultiplyTransposedMany(float[] x, int m, IReadOnlyList<WeightMatrix> matrices, IReadOnlyList<float[]> outputs)
     {
         if (matrices.Count != outputs.Count) throw new ArgumentException("One output per matrix.");
-        if (m > SmallBatchRows || matrices.Count == 1)
+        if (m > SmallBatchRows || matrices.Count == 1 || matrices.Any(w => w.Format == WeightFormat.Nf4))
         {
             for (int i = 0; i < matrices.Count; i++) matrices[i].MultiplyTransposed(x, m, outputs[i]);
             return;

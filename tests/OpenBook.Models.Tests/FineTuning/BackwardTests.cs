@@ -72,7 +72,7 @@ internal static class TinyModels
 
 public class BackwardTests
 {
-    public static TheoryData<string> Cases => ["llama", "llama-untied", "qwen2-bias", "mistral-window", "llama-packed", "llama-dropout"];
+    public static TheoryData<string> Cases => ["llama", "llama-untied", "qwen2-bias", "mistral-window", "llama-packed", "llama-dropout", "llama-qlora"];
 
     private static (LlamaForCausalLM Model, LoraModel Lora, SequenceBatch Batch) Setup(string name)
     {
@@ -81,10 +81,11 @@ public class BackwardTests
             "llama-untied" => TinyModels.Config(tied: false),
             "qwen2-bias" => TinyModels.Config("Qwen2ForCausalLM", tied: false, bias: true),
             "mistral-window" => TinyModels.Config("MistralForCausalLM", tied: false, window: 3),
-            "llama-packed" => TinyModels.Config(tied: false),
+            "llama-packed" or "llama-qlora" => TinyModels.Config(tied: false),
             _ => TinyModels.Config(),
         };
         var model = TinyModels.Model(config);
+        if (name == "llama-qlora") model.ConvertLinears(WeightFormat.Nf4); // frozen NF4 base, dequantised on the fly
         var lora = TinyModels.Lora(model, new LoraConfig { Rank = 2, Alpha = 4, Dropout = name == "llama-dropout" ? 0.3 : 0, UseRsLora = name == "qwen2-bias" });
         var batch = TinyModels.Batch(config.VocabSize, 2, 7, seed: 9, packed: name == "llama-packed");
         return (model, lora, batch);

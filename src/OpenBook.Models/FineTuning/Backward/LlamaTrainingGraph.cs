@@ -269,11 +269,7 @@ public sealed class LlamaTrainingGraph
     }
 
     /// <summary><c>dx[m, in] += dy[m, out]·W[out, in]</c>.</summary>
-    private static void InputGradient(WeightMatrix w, float[] dy, int m, float[] dx)
-    {
-        var f = w.F32Data ?? w.ToFloat();
-        Sgemm.Multiply(Transpose.No, Transpose.No, m, w.Cols, w.Rows, dy, w.Rows, f, w.Cols, dx, w.Cols, 1f, 1f);
-    }
+    private static void InputGradient(WeightMatrix w, float[] dy, int m, float[] dx) => w.Multiply(dy, m, dx, beta: 1f);
 
     // ---- RMSNorm ----
 
