@@ -36,9 +36,15 @@ One optimiser step (as HF Trainer with gradient_accumulation_steps = grad_accum 
       loss_m = causal-LM loss of that row alone (normalised by the row's own target weight sum) / grad_accum
       loss_m.backward()                              # gradients accumulate (summed) over the micro-batches
   total_norm = clip_grad_norm_(all LoRA params, max_grad_norm)   # global L2 norm over every LoRA tensor;
-                                                     # grads *= max_grad_norm / (total_norm + 1e-6) if < 1
-  torch.optim.AdamW(params, lr, betas, eps, weight_decay).step() # p -= lr_t*wd*p; m,v updates; bias-corrected
+                                  # every grad *= min(1, max_grad_norm / (total_norm + 1e-6)) (torch 1.13)
+  torch.optim.AdamW(params, lr_s, betas, eps, weight_decay).step(), t = s + 1, per element (torch 1.13):
+      p *= 1 - lr_s * weight_decay
+      m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g*g
+      p -= (lr_s / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
   scheduler.step(); zero the gradients
+Note: this per-micro-batch mean / grad_accum is HF Trainer's behaviour before transformers 4.46; since 4.46,
+models that accept num_items_in_batch divide the summed token losses by the target count of all accumulated
+micro-batches instead (identical when every micro-batch has the same number of targets).
 Learning rate at step s (0-based), HF get_cosine_schedule_with_warmup (num_cycles 0.5):
   s < warmup: lr * s / warmup          (so step 0 runs with lr 0: moments update, weights do not move)
   else:       lr * max(0, 0.5 * (1 + cos(pi * (s - warmup) / (total - warmup))))
