@@ -88,14 +88,30 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-def forward(cfg, sd, ids):
-    """Logits [len(ids), vocab] for one sequence, full recompute (no cache)."""
+def base_linear(sd, x, name):
+    """x @ W^T (+ b) for the HF module `name` (e.g. model.layers.0.self_attn.q_proj)."""
+    y = x @ sd[name + ".weight"].T
+    if name + ".bias" in sd:
+        y = y + sd[name + ".bias"]
+    return y
+
+
+def forward(cfg, sd, ids, inputs_embeds=None, positions=None, segments=None, linear=None):
+    """Logits [len(ids), vocab] for one sequence, full recompute (no cache).
+
+    Optional hooks (used by lora_reference.py; the defaults give the plain forward):
+      inputs_embeds [n, hidden] replaces the embedding lookup of ids (so its gradient can be taken);
+      positions     RoPE position of each token (default 0..n-1; packed rows restart at 0 per example);
+      segments      example id per token: key j is visible from query i only when segments[i] == segments[j]
+                    (block-diagonal causal mask for packed rows; padding carries its own segment, e.g. -1);
+      linear        callable(x, module_name) -> y replacing every projection (LoRA wraps the base one).
+    """
     arch = cfg["architectures"][0]
     hidden, heads = cfg["hidden_size"], cfg["num_attention_heads"]
     kv_heads = cfg.get("num_key_value_heads") or heads
     head_dim = cfg.get("head_dim") or hidden // heads
     eps = cfg.get("rms_norm_eps", 1e-6)
-    n = len(ids)
+    n = len(ids) if inputs_embeds is None else inputs_embeds.shape[0]
     window = None
     if arch == "MistralForCausalLM" and cfg.get("sliding_window"):
         window = cfg["sliding_window"]
@@ -103,7 +119,8 @@ def forward(cfg, sd, ids):
         raise ValueError("Qwen2 sliding window is not in the reference")
 
     inv, position_scale = inv_freq(cfg)
-    positions = torch.arange(n, dtype=torch.float32) * position_scale
+    positions = torch.arange(n) if positions is None else torch.as_tensor(positions)
+    positions = positions.to(torch.float32) * position_scale
     freqs = positions[:, None] * inv[None, :]
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()
@@ -114,15 +131,16 @@ def forward(cfg, sd, ids):
     visible = j <= i
     if window is not None:
         visible = visible & (j > i - window)
+    if segments is not None:
+        seg = torch.as_tensor(segments)
+        visible = visible & (seg[:, None] == seg[None, :])
     mask = torch.zeros(n, n).masked_fill(~visible, float("-inf"))
 
-    def linear(x, name):
-        y = x @ sd[name + ".weight"].T
-        if name + ".bias" in sd:
-            y = y + sd[name + ".bias"]
-        return y
+    if linear is None:
+        def linear(x, name):
+            return base_linear(sd, x, name)
 
-    x = sd["model.embed_tokens.weight"][torch.tensor(ids)]
+    x = sd["model.embed_tokens.weight"][torch.tensor(ids)] if inputs_embeds is None else inputs_embeds
     for layer in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{layer}."
         h = rms_norm(x, sd[p + "input_layernorm.weight"], eps)
@@ -134,7 +152,7 @@ def forward(cfg, sd, ids):
         k = k.repeat_interleave(heads // kv_heads, dim=0)  # repeat_kv
         v = v.repeat_interleave(heads // kv_heads, dim=0)
         scores = q @ k.transpose(1, 2) * head_dim ** -0.5 + mask
-        attn = torch.softmax(scores, dim=-1, dtype=torch.float32) @ v
+        attn = torch.softmax(scores, dim=-1, dtype=scores.dtype) @ v
         x = x + linear(attn.transpose(0, 1).reshape(n, heads * head_dim), p + "self_attn.o_proj")
         h = rms_norm(x, sd[p + "post_attention_layernorm.weight"], eps)
         gate = linear(h, p + "mlp.gate_proj")
