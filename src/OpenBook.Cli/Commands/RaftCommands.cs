@@ -92,7 +92,7 @@ internal static class RaftCommands
         IReadOnlyList<OpenBook.Evaluation.EvalQuestion> all, double fraction, int seed)
     {
         if (fraction is < 0 or >= 1) throw new OpenBookException($"--holdout must be in [0, 1) (got {fraction}).");
-        var order = all.Select((q, i) => (q, key: new Random(HashCode.Combine(seed, i)).NextDouble())).OrderBy(x => x.key).Select(x => x.q).ToList();
+        var order = all.Select((q, i) => (q, key: new Random(OpenBook.Models.FineTuning.Seeds.Mix(seed, i)).NextDouble())).OrderBy(x => x.key).Select(x => x.q).ToList();
         int held = (int)Math.Round(all.Count * fraction);
         var heldSet = order.Take(held).ToHashSet();
         return (all.Where(q => !heldSet.Contains(q)).ToList(), all.Where(heldSet.Contains).ToList());
