@@ -19,5 +19,6 @@ internal static class CommandRegistry
         yield return RaftCommands.Build();
         yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
+        yield return DataCommands.Data();
     }
 }
