@@ -22,5 +22,6 @@ internal static class CommandRegistry
         yield return FineTuneCommands.Merge();
         yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
+        yield return DataCommands.Data();
     }
 }
