@@ -1,15 +1,14 @@
 #:project ../../src/OpenBook.Models
-#:property Configuration=Release
 // Frozen-weight kernels for LoRA/QLoRA training: dy·W (WeightMatrix.Multiply, the input gradient) and x·Wᵀ
 // (MultiplyTransposed) in fp32/bf16/int8/nf4 at training batch sizes, dequantise-first alternative, NF4 memory.
-// Run: dotnet run bench/nf4/Nf4Bench.cs [--quick]      (record `uptime` alongside: the figures move with load)
+// Run: dotnet run -c Release bench/nf4/Nf4Bench.cs [--quick]     (record `uptime` alongside: the figures move with load)
 using System.Diagnostics;
 using OpenBook.Models.Kernels;
 using OpenBook.Models.Tensors;
 
 bool quick = args.Contains("--quick");
 if (args.Contains("--map")) { Console.WriteLine(string.Join(" ", Nf4.AbsmaxCode.Select(v => ((double)v).ToString("R")))); return; }
-int reps = quick ? 5 : 11;
+int reps = quick ? 7 : 25;
 var rng = new Random(1);
 float[] Rand(long n, float std) { var a = new float[n]; for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * std; return a; }
 

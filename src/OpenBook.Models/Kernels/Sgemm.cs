@@ -118,7 +118,8 @@ public static unsafe class Sgemm
         long flops = 2L * m * n * k;
         // Two tasks per thread let a thread that was not preempted pick up the slack of one that was.
         int tasks = flops < 4_000_000 || KernelThreads.Max == 1 ? 1 : 2 * KernelThreads.Max;
-        int mParts = Math.Min(mBlocks, tasks), nParts = Math.Min(nPanels, Math.Max(1, tasks / mParts));
+        // Enough N parts that the task count reaches the target (3 M blocks × 2 N parts, not 3 tasks on 2 threads).
+        int mParts = Math.Min(mBlocks, tasks), nParts = Math.Min(nPanels, (tasks + mParts - 1) / mParts);
         nint aPtr = (nint)a, cPtr = (nint)c;
         void Task(int t)
         {
