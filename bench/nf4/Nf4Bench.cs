@@ -51,6 +51,19 @@ foreach (var (rows, cols) in new[] { (576, 1536), (1536, 576) })
     }
 }
 
+// Decode-sized x·Wᵀ (m = 1, the weight-streaming kernel): weight bytes read per second.
+Console.WriteLine("decode x·Wᵀ, m=1, 1536×576 (gate/up): GB/s of stored weights (µs per call)");
+{
+    var f32 = WeightMatrix.FromF32(Rand(1536L * 576, 0.05f), 1536, 576);
+    var x = Rand(576, 1f); var y = new float[1536];
+    foreach (var format in Enum.GetValues<WeightFormat>())
+    {
+        var w = f32.ConvertTo(format);
+        double s = Best(() => { for (int i = 0; i < 10; i++) w.MultiplyTransposed(x, 1, y); }) / 10;
+        Console.WriteLine($"  {format,-5} {w.ByteSize / s / 1e9,7:F1} GB/s ({s * 1e6:F0} µs)");
+    }
+}
+
 // NF4 frozen-weight memory for the SmolLM2-135M decoder projections (30 layers; q,k,v,o,gate,up,down).
 int hidden = 576, inter = 1536, kv = 192, layers = 30;
 var shapes = new[] { (hidden, hidden), (kv, hidden), (kv, hidden), (hidden, hidden), (inter, hidden), (inter, hidden), (hidden, inter) };
