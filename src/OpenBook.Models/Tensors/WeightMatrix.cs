@@ -146,23 +146,7 @@ public sealed unsafe class WeightMatrix
         fixed (float* px = x, py = y)
         {
             if (m <= SmallBatchRows) StreamingMultiply(px, m, py, beta);
-            else
-            {
-                fixed (float* f = _f32)
-                fixed (ushort* h = _bf16)
-                fixed (sbyte* q = _int8)
-                fixed (float* s = _scales)
-                {
-                    var source = Format switch
-                    {
-                        WeightFormat.F32 => new Sgemm.PanelSource(Sgemm.PanelKind.F32Rows, f, Cols),
-                        WeightFormat.Bf16 => new Sgemm.PanelSource(Sgemm.PanelKind.Bf16Rows, h, Cols),
-                        WeightFormat.Nf4 => Sgemm.PanelSource.FromNf4(Sgemm.PanelKind.Nf4Rows, _nf4!, Cols),
-                        _ => new Sgemm.PanelSource(Sgemm.PanelKind.Int8Rows, q, Cols, s),
-                    };
-                    Sgemm.Run(Transpose.No, m, Rows, Cols, px, Cols, source, py, Rows, 1f, beta);
-                }
-            }
+            else PackedMultiply(asStored: false, m, px, py, beta);
         }
     }
 
@@ -176,7 +160,15 @@ public sealed unsafe class WeightMatrix
         if (dy.Length < (long)m * Rows) throw new ArgumentException($"dy holds {dy.Length} values, need {m}×{Rows}.");
         if (dx.Length < (long)m * Cols) throw new ArgumentException($"dx holds {dx.Length} values, need {m}×{Cols}.");
         if (m == 0) return;
-        fixed (float* pdy = dy, pdx = dx)
+        fixed (float* pdy = dy, pdx = dx) PackedMultiply(asStored: true, m, pdy, pdx, beta);
+    }
+
+    /// <summary>
+    /// The packed SGEMM with this matrix as B, widened/dequantised while packing: <c>c = a·Wᵀ + beta·c</c> (row panels) or,
+    /// <paramref name="asStored"/>, <c>c = a·W + beta·c</c> (column panels).
+    /// </summary>
+    private void PackedMultiply(bool asStored, int m, float* a, float* c, float beta)
+    {
         fixed (float* f = _f32)
         fixed (ushort* h = _bf16)
         fixed (sbyte* q = _int8)
@@ -184,12 +176,13 @@ public sealed unsafe class WeightMatrix
         {
             var source = Format switch
             {
-                WeightFormat.F32 => new Sgemm.PanelSource(Sgemm.PanelKind.F32Cols, f, Cols),
-                WeightFormat.Bf16 => new Sgemm.PanelSource(Sgemm.PanelKind.Bf16Cols, h, Cols),
-                WeightFormat.Nf4 => Sgemm.PanelSource.FromNf4(Sgemm.PanelKind.Nf4Cols, _nf4!, Cols),
-                _ => new Sgemm.PanelSource(Sgemm.PanelKind.Int8Cols, q, Cols, s),
+                WeightFormat.F32 => new Sgemm.PanelSource(asStored ? Sgemm.PanelKind.F32Cols : Sgemm.PanelKind.F32Rows, f, Cols),
+                WeightFormat.Bf16 => new Sgemm.PanelSource(asStored ? Sgemm.PanelKind.Bf16Cols : Sgemm.PanelKind.Bf16Rows, h, Cols),
+                WeightFormat.Nf4 => Sgemm.PanelSource.FromNf4(asStored ? Sgemm.PanelKind.Nf4Cols : Sgemm.PanelKind.Nf4Rows, _nf4!, Cols),
+                _ => new Sgemm.PanelSource(asStored ? Sgemm.PanelKind.Int8Cols : Sgemm.PanelKind.Int8Rows, q, Cols, s),
             };
-            Sgemm.Run(Transpose.No, m, Cols, Rows, pdy, Rows, source, pdx, Cols, 1f, beta);
+            if (asStored) Sgemm.Run(Transpose.No, m, Cols, Rows, a, Rows, source, c, Cols, 1f, beta);
+            else Sgemm.Run(Transpose.No, m, Rows, Cols, a, Cols, source, c, Rows, 1f, beta);
         }
     }
 
@@ -202,8 +195,14 @@ public sealed unsafe class WeightMatrix
         {
             int r0 = c * rowsPerChunk, r1 = Math.Min(Rows, r0 + rowsPerChunk);
             StreamRows(r0, r1, (float*)xp, m, (float*)yp, beta);
-        }, work: ByteSize + (long)m * ByteSize / 8);
+        }, work: StreamCost + (long)m * StreamCost / 8);
     }
+
+    /// <summary>
+    /// Work of one streaming pass for the parallel threshold: the bytes read, except for NF4, whose decode (about as costly
+    /// as reading fp32) dominates its 0.5 byte per weight.
+    /// </summary>
+    private long StreamCost => Format == WeightFormat.Nf4 ? 4L * Rows * Cols : ByteSize;
 
     /// <summary>~64 KB of weights per work item keeps scheduling overhead small relative to the memory traffic.</summary>
     private int RowsPerChunk => Math.Max(16, (int)(65536 / Math.Max(1, ByteSize / Rows)));
@@ -229,7 +228,7 @@ public sealed unsafe class WeightMatrix
                 throw new ArgumentException($"Matrix {i}: shapes of x, W [{w.Rows}, {w.Cols}] and y do not agree.");
             for (int r0 = 0; r0 < w.Rows; r0 += w.RowsPerChunk) chunks.Add((i, r0, Math.Min(w.Rows, r0 + w.RowsPerChunk)));
         }
-        long bytes = matrices.Sum(w => w.ByteSize);
+        long bytes = matrices.Sum(w => w.StreamCost);
         ParallelRanges.For(chunks.Count, c =>
         {
             var (i, r0, r1) = chunks[c];
