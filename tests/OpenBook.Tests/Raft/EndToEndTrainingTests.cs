@@ -79,4 +79,38 @@ public class EndToEndTrainingTests
             "--max-tokens", "16", "--json");
         Assert.Equal("llm", ask.GetProperty("mode").GetString());
     }
+
+    /// <summary>
+    /// finetune --resume continues from the checkpoint of an earlier run (here extended with --max-steps), and refuses a
+    /// checkpoint made on other data. (Cancellation mid-run — Ctrl-C/SIGTERM → checkpoint, exit 130 — is covered in the
+    /// trainer tests; a signal test through a child process is unreliable under a loaded test host.)
+    /// </summary>
+    [Fact]
+    public async Task Finetune_resumes_from_its_checkpoint_and_refuses_other_data()
+    {
+        using var dir = new TempDir();
+        string P(string name) => Path.Combine(dir.Path, name);
+        dir.File("docs/a.md", "# Leave\n\nUnused vacation days carry over until 31 March. Berlin staff get 30 working days.\n");
+        dir.File("docs/b.md", "# VPN\n\nAlways connect through the company VPN on hotel wifi. WireGuard is the client.\n");
+        Assert.Equal(0, (await CliProcess.RunAsync("ingest", P("docs"), "--store", P("store"), "--quiet")).Code);
+        Assert.Equal(0, (await CliProcess.RunAsync("models", "init", "--out", P("tiny"), "--vocab", "300", "--store", P("store"), "--quiet")).Code);
+        File.WriteAllLines(P("train.jsonl"), Enumerable.Range(0, 12).Select(i => JsonSerializer.Serialize(new
+        {
+            messages = new[] { new { role = "user", content = $"Question {i}: where do vacation days go?" }, new { role = "assistant", content = $"They carry over until 31 March ({i})." } },
+        })));
+        string[] args = ["finetune", "--model", P("tiny"), "--data", P("train.jsonl"), "--out", P("adapter"), "--epochs", "2", "--grad-accum", "1", "--max-length", "64", "--json"];
+        var first = await Json([.. args, "--max-steps", "3"]);
+        Assert.Equal(3, first.GetProperty("steps").GetInt32());
+        var state = JsonDocument.Parse(File.ReadAllText(P("adapter/checkpoint/trainer_state.json"))).RootElement;
+        Assert.Equal(3, state.GetProperty("global_step").GetInt32());
+
+        File.WriteAllLines(P("other.jsonl"), File.ReadLines(P("train.jsonl")).Take(5));
+        var wrong = await CliProcess.RunAsync([.. args.Select(a => a == P("train.jsonl") ? P("other.jsonl") : a), "--resume"]);
+        Assert.NotEqual(0, wrong.Code);
+        Assert.Contains("different data or options", wrong.Stderr);
+
+        var resumed = await Json([.. args, "--resume", "--max-steps", "7"]);
+        Assert.Equal(7, resumed.GetProperty("steps").GetInt32());
+        Assert.Equal(7, File.ReadAllLines(P("adapter/metrics.jsonl")).Length);
+    }
 }

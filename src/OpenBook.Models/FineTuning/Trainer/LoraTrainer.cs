@@ -136,8 +136,12 @@ public sealed class LoraTrainer
         var statePath = Path.Combine(dir, "trainer_state.json");
         if (!File.Exists(statePath)) throw new OpenBookException($"--resume: no checkpoint in {dir} (trainer_state.json not found).");
         var json = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
-        if ((int?)json["micro_batches_per_epoch"] != _microPerEpoch || (int?)json["total_steps"] != TotalSteps || (int?)json["seed"] != _o.Seed)
-            throw new OpenBookException($"--resume: {statePath} was written for different data or options (micro-batches per epoch {json["micro_batches_per_epoch"]}, total steps {json["total_steps"]}, seed {json["seed"]}; now {_microPerEpoch}, {TotalSteps}, {_o.Seed}).");
+        // The data and seed must be the same (they fix the batch order and dropout masks); the length of the run may
+        // change (more epochs, --max-steps), in which case the schedule continues with the new total, as in HF Trainer.
+        if ((int?)json["micro_batches_per_epoch"] != _microPerEpoch || (int?)json["seed"] != _o.Seed)
+            throw new OpenBookException($"--resume: {statePath} was written for different data or options (micro-batches per epoch {json["micro_batches_per_epoch"]}, seed {json["seed"]}; now {_microPerEpoch}, {_o.Seed}).");
+        if ((int)json["global_step"]! > TotalSteps)
+            throw new OpenBookException($"--resume: the checkpoint is at step {json["global_step"]}, past the {TotalSteps} steps of this run.");
         using (var weights = SafetensorsFile.Open(Path.Combine(dir, LoraModel.WeightsFileName)))
         using (var moments = SafetensorsFile.Open(Path.Combine(dir, "optimizer.safetensors")))
             for (int k = 0; k < _optimizer.Parameters.Count; k++)
