@@ -9,7 +9,8 @@ PyTorch user takes; F.scaled_dot_product_attention does not exist in 1.13, so at
 matmul + additive causal mask + softmax of HF's LlamaAttention.
 
 Each (shape, seq) runs in its own child process so that peak RSS (getrusage ru_maxrss) is per configuration;
-the child sets OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / torch.set_num_threads to --threads before importing torch.
+the child sets OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / torch.set_num_threads to --threads before importing torch
+and OMP_WAIT_POLICY=PASSIVE (see main(); --omp-wait-policy ACTIVE gives the spinning default).
 
   /usr/bin/python3 bench/train/torch_lora_step.py                       # 135m at 256 and 512, 2 threads
   /usr/bin/python3 bench/train/torch_lora_step.py --shape smollm2-360m --seq 256 --steps 5
@@ -168,7 +169,8 @@ def run_single(args):
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "lora_params": sum(p.numel() for p in params),
             "base_params": sum(p.numel() for p in model.parameters() if not p.requires_grad),
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "blas": blas_summary(torch)}
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"), "blas": blas_summary(torch)}
 
 
 def check():
@@ -206,10 +208,12 @@ def main():
     ap.add_argument("--shape", action="append", choices=["smollm2-135m", "smollm2-360m"])
     ap.add_argument("--seq", action="append", type=int)
     ap.add_argument("--steps", type=int, default=3, help="timed steps (median reported)")
-    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rank", type=int, default=16)
     ap.add_argument("--alpha", type=float, default=32)
+    ap.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
+                    help="OMP_WAIT_POLICY of the child (default PASSIVE; ACTIVE is GNU OpenMP's spinning default)")
     ap.add_argument("--quick", action="store_true", help="135m, seq 256, 2 timed steps")
     ap.add_argument("--check", action="store_true", help="compare the bench model with reference_model.py")
     ap.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
@@ -224,6 +228,10 @@ def main():
         args.shape, args.seq, args.steps = args.shape or ["smollm2-135m"], args.seq or [256], min(args.steps, 2)
     shapes, seqs = args.shape or ["smollm2-135m"], args.seq or [256, 512]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), OPENBLAS_NUM_THREADS=str(args.threads))
+    # torch's OpenMP pool and OpenBLAS's pthreads are separate; with GNU OpenMP's default (active spinning)
+    # the idle OpenMP threads spin while OpenBLAS computes, so 2 threads per pool oversubscribe 2 cores and
+    # a loaded machine makes the step up to 7x slower. PASSIVE is the fair (fastest) setting for the peer.
+    env["OMP_WAIT_POLICY"] = args.omp_wait_policy
     results = []
     for shape in shapes:
         for seq in seqs:
