@@ -16,6 +16,8 @@ public sealed record ValidationOptions
     public DatasetFormat Format { get; init; } = DatasetFormat.Auto;
     /// <summary>CSV column mapping.</summary>
     public CsvColumns? Columns { get; init; }
+    /// <summary>Receives (examples tokenized, examples) while the examples are templated and tokenized.</summary>
+    public IProgress<(int Done, int Total)>? Progress { get; init; }
 }
 
 /// <summary>Min / median / 95th percentile (nearest rank) / max of a length distribution.</summary>
@@ -123,7 +125,8 @@ public static class DatasetValidator
 
         if (o.Tokenizer is { } tokenizer)
         {
-            var encoded = ExampleEncoder.EncodeAll(data.Examples, tokenizer, o.MaxLength, TruncationPolicy.Right);
+            var progress = o.Progress is { } p ? new SyncProgress(done => p.Report((done, data.Examples.Count))) : null;
+            var encoded = ExampleEncoder.EncodeAll(data.Examples, tokenizer, o.MaxLength, TruncationPolicy.Right, progress);
             errors.AddRange(encoded.Errors);
             warnings.AddRange(encoded.Warnings);
             long total = encoded.Examples.Sum(e => (long)e.Length);
@@ -142,4 +145,10 @@ public static class DatasetValidator
         // OrderBy is stable: the issues of one line keep their order.
         return new ValidationReport(errors.Count == 0, errors.OrderBy(e => e.Line).ToList(), warnings.OrderBy(w => w.Line).ToList(), stats) { Data = data };
     }
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (Progress&lt;T&gt; would post to a thread pool).</summary>
+internal sealed class SyncProgress(Action<int> report) : IProgress<int>
+{
+    public void Report(int value) => report(value);
 }

@@ -69,11 +69,34 @@ public class DatasetValidatorTests
     public void A_clean_file_is_valid()
     {
         using var dir = new DatasetDir();
-        var report = DatasetValidator.Validate(dir.Write("ok.jsonl", Line("a", "b"), Line("c", "d")), new ValidationOptions { Tokenizer = ExampleEncoderTests.SmolLm.Value });
+        var reported = new List<(int, int)>();
+        var report = DatasetValidator.Validate(dir.Write("ok.jsonl", Line("a", "b"), Line("c", "d")), new ValidationOptions
+        {
+            Tokenizer = ExampleEncoderTests.SmolLm.Value,
+            Progress = new Progress(reported.Add),
+        });
+        Assert.Equal([(2, 2)], reported);
         Assert.True(report.Valid);
         Assert.Empty(report.Errors);
         Assert.Empty(report.Warnings);
         Assert.Equal(0, report.Stats.Truncated);
+    }
+
+    [Fact]
+    public void A_tokenizer_without_a_chat_template_is_a_clear_error()
+    {
+        using var dir = new DatasetDir();
+        var tokDir = Tokenization.Fixtures.Tokenizer("smollm2");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tokDir, "tokenizer_config.json")))!.AsObject();
+        config.Remove("chat_template");
+        var baseTok = Formats.Tokenization.HfTokenizer.FromJson(File.ReadAllText(Path.Combine(tokDir, "tokenizer.json")), config.ToJsonString());
+        var ex = Assert.Throws<OpenBookException>(() => DatasetValidator.Validate(dir.Write("d.jsonl", Line("a", "b")), new ValidationOptions { Tokenizer = baseTok }));
+        Assert.Contains("no chat_template", ex.Message);
+    }
+
+    private sealed class Progress(Action<(int, int)> report) : IProgress<(int Done, int Total)>
+    {
+        public void Report((int Done, int Total) value) => report(value);
     }
 
     [Fact]
