@@ -103,6 +103,7 @@ internal static class DataCommands
         table.AddRow("messages system / user / assistant", $"{s.Roles.System} / {s.Roles.User} / {s.Roles.Assistant}");
         if (s.UntrainedAssistantMessages > 0) table.AddRow("assistant messages with weight 0", N(s.UntrainedAssistantMessages));
         table.AddRow("duplicates", s.Duplicates > 0 ? $"[yellow]{s.Duplicates}[/]" : "0");
+        if (s.ConflictingAnswers > 0) table.AddRow("same prompt, different answer", $"[yellow]{s.ConflictingAnswers}[/]");
         table.AddRow("characters per example min / median / p95 / max", L(s.CharactersPerExample));
         if (s.Tokenized)
         {

@@ -52,6 +52,8 @@ public sealed record DatasetStats
     public required int UntrainedAssistantMessages { get; init; }
     /// <summary>Examples identical to an earlier one.</summary>
     public required int Duplicates { get; init; }
+    /// <summary>Examples whose conversation before the final answer equals an earlier example's, with another answer.</summary>
+    public required int ConflictingAnswers { get; init; }
     /// <summary>Characters of message content per example.</summary>
     public LengthStats? CharactersPerExample { get; init; }
     /// <summary>Whether token figures were computed (a tokenizer was given).</summary>
@@ -97,13 +99,22 @@ public static class DatasetValidator
         var errors = new List<DatasetIssue>(data.Errors);
         var warnings = new List<DatasetIssue>(data.Warnings);
 
-        int duplicates = 0;
+        int duplicates = 0, conflicts = 0;
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
+        var firstPrompt = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var ex in data.Examples)
         {
-            if (firstLine.TryAdd(ex.ConversationKey(), ex.Line)) continue;
-            duplicates++;
-            warnings.Add(new DatasetIssue(ex.Line, $"duplicate of line {firstLine[ex.ConversationKey()]} (identical conversation)"));
+            var key = ex.ConversationKey();
+            if (!firstLine.TryAdd(key, ex.Line))
+            {
+                duplicates++;
+                warnings.Add(new DatasetIssue(ex.Line, $"duplicate of line {firstLine[key]} (identical conversation)"));
+            }
+            else if (ex.PromptKey() is { } prompt && !firstPrompt.TryAdd(prompt, ex.Line))
+            {
+                conflicts++;
+                warnings.Add(new DatasetIssue(ex.Line, $"same prompt as line {firstPrompt[prompt]} but a different final answer"));
+            }
         }
 
         var messages = data.Examples.SelectMany(e => e.Messages).ToList();
@@ -116,6 +127,7 @@ public static class DatasetValidator
                 messages.Count(m => m.Role == ChatRole.System), messages.Count(m => m.Role == ChatRole.User), messages.Count(m => m.Role == ChatRole.Assistant)),
             UntrainedAssistantMessages = messages.Count(m => m.Role == ChatRole.Assistant && m.Weight == 0),
             Duplicates = duplicates,
+            ConflictingAnswers = conflicts,
             CharactersPerExample = LengthStats.From(data.Examples.Select(e => e.Messages.Sum(m => m.Content.Length))),
             Tokenized = false,
             Epochs = o.Epochs,
