@@ -17,7 +17,6 @@ internal static class CommandRegistry
         yield return DemoCommands.Demo();
         yield return EvalCommands.Eval();
         yield return RaftCommands.Build();
-        yield return DataCommands.Build();
         yield return FineTuneCommands.FineTune();
         yield return FineTuneCommands.Merge();
         yield return ModelsCommands.Models();
