@@ -97,6 +97,7 @@ public static class DatasetValidator
         if (o.Epochs < 1) throw new OpenBookException($"--epochs must be ≥ 1 (got {o.Epochs})");
         var data = TrainingData.Load(path, o.Format, o.Columns);
         var errors = new List<DatasetIssue>(data.Errors);
+        if (data.Examples.Count == 0 && data.Errors.Count == 0) errors.Add(new DatasetIssue(0, "the file holds no examples"));
         var warnings = new List<DatasetIssue>(data.Warnings);
 
         int duplicates = 0, conflicts = 0;

@@ -86,6 +86,15 @@ public class DatasetValidatorTests
     }
 
     [Fact]
+    public void An_empty_file_is_invalid()
+    {
+        using var dir = new DatasetDir();
+        var report = DatasetValidator.Validate(dir.Write("empty.jsonl", "", "  "), new ValidationOptions());
+        Assert.False(report.Valid);
+        Assert.Equal((0, "the file holds no examples"), (report.Errors.Single().Line, report.Errors[0].Message));
+    }
+
+    [Fact]
     public void A_tokenizer_without_a_chat_template_is_a_clear_error()
     {
         using var dir = new DatasetDir();
