@@ -5,7 +5,7 @@ namespace OpenBook.Models.FineTuning.Datasets;
 /// <summary>Layout of a training-data file.</summary>
 public enum DatasetFormat
 {
-    /// <summary>.csv/.tsv by extension; otherwise JSONL, its shape detected from the first well-formed line.</summary>
+    /// <summary>.csv/.tsv by extension; otherwise JSONL (or one JSON array of records), its shape detected from the first well-formed record.</summary>
     Auto,
     /// <summary>OpenAI chat JSONL: <c>{"messages":[{"role":"system|user|assistant","content":"…","weight":0|1}]}</c>.</summary>
     Chat,

@@ -8,7 +8,7 @@ namespace OpenBook.Models.FineTuning.Datasets;
 
 /// <summary>
 /// Reads fine-tuning datasets: OpenAI chat JSONL, prompt/completion JSONL, Alpaca instruction JSONL and CSV/TSV with a
-/// column mapping, all into <see cref="ChatExample"/> conversations. Every bad line is reported with its 1-based line
+/// column mapping (JSON records may also come as one JSON array), all into <see cref="ChatExample"/> conversations. Every bad line is reported with its 1-based line
 /// number and a precise message (invalid JSON, missing or unknown role, empty content, no assistant turn, wrong
 /// types, unknown format) and skipped; only an unreadable file throws.
 /// </summary>
