@@ -48,7 +48,19 @@ internal static class DataCommands
                 Format = fmt,
                 Columns = r.GetValue(columns) is { } c ? CsvColumns.Parse(c) : null,
             };
-            var report = DatasetValidator.Validate(path, options);
+            ValidationReport report = null!;
+            if (Cli.ShowProgress(r) && options.Tokenizer is not null)
+                AnsiConsole.Progress().AutoClear(true)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask("tokenizing", maxValue: 1);
+                        report = DatasetValidator.Validate(path, options with
+                        {
+                            Progress = new SyncProgress<(int Done, int Total)>(x => { task.MaxValue = Math.Max(1, x.Total); task.Value = x.Done; }),
+                        });
+                    });
+            else report = DatasetValidator.Validate(path, options);
             SplitResult? splitResult = null;
             if (r.GetValue(split) is { } fraction)
             {
@@ -91,6 +103,7 @@ internal static class DataCommands
         table.AddRow("messages system / user / assistant", $"{s.Roles.System} / {s.Roles.User} / {s.Roles.Assistant}");
         if (s.UntrainedAssistantMessages > 0) table.AddRow("assistant messages with weight 0", N(s.UntrainedAssistantMessages));
         table.AddRow("duplicates", s.Duplicates > 0 ? $"[yellow]{s.Duplicates}[/]" : "0");
+        if (s.ConflictingAnswers > 0) table.AddRow("same prompt, different answer", $"[yellow]{s.ConflictingAnswers}[/]");
         table.AddRow("characters per example min / median / p95 / max", L(s.CharactersPerExample));
         if (s.Tokenized)
         {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace OpenBook.Models.FineTuning.Datasets;
@@ -62,6 +61,6 @@ public static class DatasetSplitter
             if (m.Weight != 1) node["weight"] = (int)m.Weight;
             messages.Add(node);
         }
-        return new JsonObject { ["messages"] = messages }.ToJsonString(new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        return new JsonObject { ["messages"] = messages }.ToJsonString(TrainingData.CompactJson);
     }
 }

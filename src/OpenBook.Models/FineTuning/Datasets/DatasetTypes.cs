@@ -5,7 +5,7 @@ namespace OpenBook.Models.FineTuning.Datasets;
 /// <summary>Layout of a training-data file.</summary>
 public enum DatasetFormat
 {
-    /// <summary>.csv/.tsv by extension; otherwise JSONL, its shape detected from the first well-formed line.</summary>
+    /// <summary>.csv/.tsv by extension; otherwise JSONL (or one JSON array of records), its shape detected from the first well-formed record.</summary>
     Auto,
     /// <summary>OpenAI chat JSONL: <c>{"messages":[{"role":"system|user|assistant","content":"…","weight":0|1}]}</c>.</summary>
     Chat,
@@ -68,8 +68,14 @@ public sealed record ChatExample(IReadOnlyList<TrainingMessage> Messages, int Li
     public IReadOnlyList<ChatMessage> ToChatMessages() => Messages.Select(m => new ChatMessage(m.Role, m.Content)).ToList();
 
     /// <summary>A key equal for identical conversations (same roles, contents and weights), used for duplicate detection.</summary>
-    public string ConversationKey() =>
-        string.Join("\u001e", Messages.Select(m => $"{m.Role.Value}\u001f{m.Weight}\u001f{m.Content}"));
+    public string ConversationKey() => Key(Messages);
+
+    /// <summary>A key equal for identical conversations up to (not including) the final assistant turn; null when the
+    /// conversation does not end with one.</summary>
+    public string? PromptKey() => Messages[^1].Role == ChatRole.Assistant ? Key(Messages.Take(Messages.Count - 1)) : null;
+
+    private static string Key(IEnumerable<TrainingMessage> messages) =>
+        string.Join("\u001e", messages.Select(m => $"{m.Role.Value}\u001f{m.Weight}\u001f{m.Content}"));
 }
 
 /// <summary>What <see cref="TrainingData.Load"/> found: the well-formed examples and every problem, by line.</summary>

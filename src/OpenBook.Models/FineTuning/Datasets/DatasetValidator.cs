@@ -16,6 +16,8 @@ public sealed record ValidationOptions
     public DatasetFormat Format { get; init; } = DatasetFormat.Auto;
     /// <summary>CSV column mapping.</summary>
     public CsvColumns? Columns { get; init; }
+    /// <summary>Receives (examples tokenized, examples) while the examples are templated and tokenized.</summary>
+    public IProgress<(int Done, int Total)>? Progress { get; init; }
 }
 
 /// <summary>Min / median / 95th percentile (nearest rank) / max of a length distribution.</summary>
@@ -50,6 +52,8 @@ public sealed record DatasetStats
     public required int UntrainedAssistantMessages { get; init; }
     /// <summary>Examples identical to an earlier one.</summary>
     public required int Duplicates { get; init; }
+    /// <summary>Examples whose conversation before the final answer equals an earlier example's, with another answer.</summary>
+    public required int ConflictingAnswers { get; init; }
     /// <summary>Characters of message content per example.</summary>
     public LengthStats? CharactersPerExample { get; init; }
     /// <summary>Whether token figures were computed (a tokenizer was given).</summary>
@@ -93,15 +97,25 @@ public static class DatasetValidator
         if (o.Epochs < 1) throw new OpenBookException($"--epochs must be ≥ 1 (got {o.Epochs})");
         var data = TrainingData.Load(path, o.Format, o.Columns);
         var errors = new List<DatasetIssue>(data.Errors);
+        if (data.Examples.Count == 0 && data.Errors.Count == 0) errors.Add(new DatasetIssue(0, "the file holds no examples"));
         var warnings = new List<DatasetIssue>(data.Warnings);
 
-        int duplicates = 0;
+        int duplicates = 0, conflicts = 0;
         var firstLine = new Dictionary<string, int>(StringComparer.Ordinal);
+        var firstPrompt = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var ex in data.Examples)
         {
-            if (firstLine.TryAdd(ex.ConversationKey(), ex.Line)) continue;
-            duplicates++;
-            warnings.Add(new DatasetIssue(ex.Line, $"duplicate of line {firstLine[ex.ConversationKey()]} (identical conversation)"));
+            var key = ex.ConversationKey();
+            if (!firstLine.TryAdd(key, ex.Line))
+            {
+                duplicates++;
+                warnings.Add(new DatasetIssue(ex.Line, $"duplicate of line {firstLine[key]} (identical conversation)"));
+            }
+            else if (ex.PromptKey() is { } prompt && !firstPrompt.TryAdd(prompt, ex.Line))
+            {
+                conflicts++;
+                warnings.Add(new DatasetIssue(ex.Line, $"same prompt as line {firstPrompt[prompt]} but a different final answer"));
+            }
         }
 
         var messages = data.Examples.SelectMany(e => e.Messages).ToList();
@@ -114,6 +128,7 @@ public static class DatasetValidator
                 messages.Count(m => m.Role == ChatRole.System), messages.Count(m => m.Role == ChatRole.User), messages.Count(m => m.Role == ChatRole.Assistant)),
             UntrainedAssistantMessages = messages.Count(m => m.Role == ChatRole.Assistant && m.Weight == 0),
             Duplicates = duplicates,
+            ConflictingAnswers = conflicts,
             CharactersPerExample = LengthStats.From(data.Examples.Select(e => e.Messages.Sum(m => m.Content.Length))),
             Tokenized = false,
             Epochs = o.Epochs,
@@ -123,7 +138,8 @@ public static class DatasetValidator
 
         if (o.Tokenizer is { } tokenizer)
         {
-            var encoded = ExampleEncoder.EncodeAll(data.Examples, tokenizer, o.MaxLength, TruncationPolicy.Right);
+            var progress = o.Progress is { } p ? new SyncProgress(done => p.Report((done, data.Examples.Count))) : null;
+            var encoded = ExampleEncoder.EncodeAll(data.Examples, tokenizer, o.MaxLength, TruncationPolicy.Right, progress);
             errors.AddRange(encoded.Errors);
             warnings.AddRange(encoded.Warnings);
             long total = encoded.Examples.Sum(e => (long)e.Length);
@@ -142,4 +158,10 @@ public static class DatasetValidator
         // OrderBy is stable: the issues of one line keep their order.
         return new ValidationReport(errors.Count == 0, errors.OrderBy(e => e.Line).ToList(), warnings.OrderBy(w => w.Line).ToList(), stats) { Data = data };
     }
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (Progress&lt;T&gt; would post to a thread pool).</summary>
+internal sealed class SyncProgress(Action<int> report) : IProgress<int>
+{
+    public void Report(int value) => report(value);
 }

@@ -86,15 +86,19 @@ public static class ExampleEncoder
     /// <summary>
     /// Encodes a dataset: template failures become errors, truncated or dropped examples and examples left with no
     /// target token become warnings (all with their line). Examples without targets are kept in the list — the
-    /// <see cref="BatchPlanner"/> skips them — so counts stay comparable.
+    /// <see cref="BatchPlanner"/> skips them — so counts stay comparable. <paramref name="progress"/> receives the
+    /// number of examples done.
     /// </summary>
-    public static EncodedDataset EncodeAll(IEnumerable<ChatExample> examples, HfTokenizer tokenizer, int maxLength, TruncationPolicy policy)
+    public static EncodedDataset EncodeAll(IEnumerable<ChatExample> examples, HfTokenizer tokenizer, int maxLength, TruncationPolicy policy,
+        IProgress<int>? progress = null)
     {
+        int done = 0;
         var list = new List<TokenizedExample>();
         var errors = new List<DatasetIssue>();
         var warnings = new List<DatasetIssue>();
         foreach (var example in examples)
         {
+            if (++done % 256 == 0) progress?.Report(done);
             TokenizedExample? encoded;
             int full;
             try { encoded = EncodeCore(example, tokenizer, maxLength, policy, out full); }
@@ -114,6 +118,7 @@ public static class ExampleEncoder
                 warnings.Add(new DatasetIssue(example.Line, "no assistant token left inside the kept window; the example will be skipped"));
             list.Add(encoded);
         }
+        progress?.Report(done);
         return new EncodedDataset(list, errors, warnings);
     }
 }

@@ -8,7 +8,7 @@ namespace OpenBook.Models.FineTuning.Datasets;
 
 /// <summary>
 /// Reads fine-tuning datasets: OpenAI chat JSONL, prompt/completion JSONL, Alpaca instruction JSONL and CSV/TSV with a
-/// column mapping, all into <see cref="ChatExample"/> conversations. Every bad line is reported with its 1-based line
+/// column mapping (JSON records may also come as one JSON array), all into <see cref="ChatExample"/> conversations. Every bad line is reported with its 1-based line
 /// number and a precise message (invalid JSON, missing or unknown role, empty content, no assistant turn, wrong
 /// types, unknown format) and skipped; only an unreadable file throws.
 /// </summary>
@@ -26,6 +26,7 @@ public static partial class TrainingData
         {
             using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
             if (format == DatasetFormat.Csv) LoadCsv(path, reader, ext == ".tsv" ? '\t' : ',', columns, sink);
+            else if (StartsWithArray(reader)) format = LoadJsonArray(path, format, sink);
             else format = LoadJsonl(reader, format, sink);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -33,6 +34,13 @@ public static partial class TrainingData
             throw new OpenBookException($"{path}: cannot read the dataset ({ex.Message})", ex);
         }
         return new DatasetLoadResult(sink.Examples, sink.Errors, sink.Warnings) { Format = format };
+    }
+
+    /// <summary>True when the first non-blank character is '[' (a JSON array rather than JSON Lines).</summary>
+    private static bool StartsWithArray(StreamReader reader)
+    {
+        while (reader.Peek() is var c and >= 0 && char.IsWhiteSpace((char)c)) reader.Read();
+        return reader.Peek() == '[';
     }
 
     /// <summary>The CLI name of a format (auto, chat, prompt-completion, instruction, csv).</summary>
@@ -64,7 +72,7 @@ public static partial class TrainingData
 
     private static DatasetFormat LoadJsonl(TextReader reader, DatasetFormat format, Sink sink)
     {
-        int formatLine = 0; // line the format was detected from (0 = given by the caller)
+        var detection = new Detection(format);
         int lineNo = 0;
         for (var line = reader.ReadLine(); line is not null; line = reader.ReadLine())
         {
@@ -74,47 +82,89 @@ public static partial class TrainingData
             try { doc = JsonDocument.Parse(line); }
             catch (JsonException ex)
             {
-                var hint = lineNo == 1 && line.TrimStart().StartsWith('[') ? " (the file looks like a JSON array; expected JSON Lines, one object per line)" : "";
-                sink.Errors.Add(new DatasetIssue(lineNo, $"invalid JSON{At(ex)}: {JsonReason(ex)}{hint}"));
+                sink.Errors.Add(new DatasetIssue(lineNo, $"invalid JSON{At(ex)}: {JsonReason(ex)}"));
                 continue;
             }
-            using (doc)
-            {
-                var root = doc.RootElement;
-                if (root.ValueKind != JsonValueKind.Object)
-                {
-                    sink.Errors.Add(new DatasetIssue(lineNo, $"expected a JSON object, got {Kind(root)}"));
-                    continue;
-                }
-                var shape = Shape(root);
-                if (format == DatasetFormat.Auto)
-                {
-                    if (shape is null)
-                    {
-                        sink.Errors.Add(new DatasetIssue(lineNo, UnknownFormat(root)));
-                        continue;
-                    }
-                    format = shape.Value;
-                    formatLine = lineNo;
-                }
-                else if (shape is { } s && s != format)
-                {
-                    var why = formatLine > 0 ? $"detected from line {formatLine}" : "as requested";
-                    sink.Errors.Add(new DatasetIssue(lineNo, $"this line is {s.Name()} format but the file is {format.Name()} ({why})"));
-                    continue;
-                }
-                var line1 = new LineContext(lineNo, sink);
-                var messages = format switch
-                {
-                    DatasetFormat.Chat => ReadChat(root, line1),
-                    DatasetFormat.PromptCompletion => ReadPair(root, line1, "prompt", "completion", null),
-                    _ => ReadPair(root, line1, "instruction", "output", "input"),
-                };
-                if (messages is not null && !line1.Failed)
-                    sink.Examples.Add(new ChatExample(messages, lineNo) { Raw = line });
-            }
+            using (doc) AddRecord(doc.RootElement, lineNo, line, detection, sink);
         }
-        return format;
+        return detection.Format;
+    }
+
+    /// <summary>
+    /// A file holding one JSON array of records (how Alpaca and many HF datasets ship as .json): each element is read
+    /// like a JSONL line and reported by the line it starts on; it is kept as compact JSON for splits.
+    /// </summary>
+    private static DatasetFormat LoadJsonArray(string path, DatasetFormat format, Sink sink)
+    {
+        var detection = new Detection(format);
+        ReadOnlySpan<byte> bytes = File.ReadAllBytes(path);
+        if (bytes.StartsWith((ReadOnlySpan<byte>)[0xEF, 0xBB, 0xBF])) bytes = bytes[3..];
+        var newlines = new List<int>();
+        for (int i = 0; i < bytes.Length; i++) if (bytes[i] == '\n') newlines.Add(i);
+        int LineOf(long offset) { int k = newlines.BinarySearch((int)offset); return (k < 0 ? ~k : k) + 1; } // newlines before it, + 1
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+        try
+        {
+            reader.Read(); // [
+            while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+            {
+                int line = LineOf(reader.TokenStartIndex);
+                using var doc = JsonDocument.ParseValue(ref reader);
+                AddRecord(doc.RootElement, line, JsonSerializer.Serialize(doc.RootElement, CompactJson), detection, sink);
+            }
+            if (reader.Read()) sink.Errors.Add(new DatasetIssue(LineOf(reader.TokenStartIndex), "unexpected content after the closing ] of the JSON array"));
+        }
+        catch (JsonException ex)
+        {
+            sink.Errors.Add(new DatasetIssue((int)(ex.LineNumber ?? 0) + 1, $"invalid JSON{At(ex)}: {JsonReason(ex)} (the rest of the file was not read)"));
+        }
+        return detection.Format;
+    }
+
+    /// <summary>Compact JSON with readable (unescaped) non-ASCII text, for records written back as JSONL.</summary>
+    internal static readonly JsonSerializerOptions CompactJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The file's format: given by the caller, or detected from the first record with a known shape.</summary>
+    private sealed class Detection(DatasetFormat format)
+    {
+        public DatasetFormat Format { get; set; } = format;
+        public int Line { get; set; } // 0 = given by the caller
+    }
+
+    /// <summary>Reads one JSON record (a JSONL line or an array element) into an example, or reports why it cannot be.</summary>
+    private static void AddRecord(JsonElement root, int lineNo, string raw, Detection detection, Sink sink)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+        {
+            sink.Errors.Add(new DatasetIssue(lineNo, $"expected a JSON object, got {Kind(root)}"));
+            return;
+        }
+        var shape = Shape(root);
+        if (detection.Format == DatasetFormat.Auto)
+        {
+            if (shape is null)
+            {
+                sink.Errors.Add(new DatasetIssue(lineNo, UnknownFormat(root)));
+                return;
+            }
+            detection.Format = shape.Value;
+            detection.Line = lineNo;
+        }
+        else if (shape is { } s && s != detection.Format)
+        {
+            var why = detection.Line > 0 ? $"detected from line {detection.Line}" : "as requested";
+            sink.Errors.Add(new DatasetIssue(lineNo, $"this line is {s.Name()} format but the file is {detection.Format.Name()} ({why})"));
+            return;
+        }
+        var cx = new LineContext(lineNo, sink);
+        var messages = detection.Format switch
+        {
+            DatasetFormat.Chat => ReadChat(root, cx),
+            DatasetFormat.PromptCompletion => ReadPair(root, cx, "prompt", "completion", null),
+            _ => ReadPair(root, cx, "instruction", "output", "input"),
+        };
+        if (messages is not null && !cx.Failed)
+            sink.Examples.Add(new ChatExample(messages, lineNo) { Raw = raw });
     }
 
     /// <summary>The format a JSON object's keys suggest, or null.</summary>

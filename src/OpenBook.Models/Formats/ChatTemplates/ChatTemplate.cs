@@ -110,7 +110,7 @@ public sealed class ChatTemplate
         {
             if (messages[i].Role != ChatRole.Assistant) continue;
             var before = Encode(messages.Take(i), true);
-            var through = Encode(messages.Take(i + 1), false);
+            var through = i == messages.Count - 1 ? ids : Encode(messages.Take(i + 1), false); // the last turn: the whole conversation
             if (!IsPrefix(before, through) || !IsPrefix(through, ids))
                 throw new OpenBookException(
                     $"chat template: the tokens before assistant message {i + 1} are not a prefix of the conversation's tokens; " +

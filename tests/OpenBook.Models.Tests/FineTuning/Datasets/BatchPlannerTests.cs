@@ -143,4 +143,50 @@ public class BatchPlannerTests
         Assert.Throws<OpenBookException>(() => BatchPlanner.Plan(data, new BatchOptions { BatchSize = 0 }, 0));
         Assert.Empty(BatchPlanner.Plan([], new BatchOptions { Packing = true }, 0));
     }
+
+    /// <summary>The layout invariants, over many random shapes and option combinations.</summary>
+    [Fact]
+    public void Layout_invariants_hold_for_random_datasets_and_options()
+    {
+        var rng = new Random(2024);
+        for (int trial = 0; trial < 40; trial++)
+        {
+            int max = rng.Next(8, 80);
+            var data = Examples(rng.Next(0, 90), trial, 2, max);
+            var o = new BatchOptions
+            {
+                BatchSize = rng.Next(1, 6), MaxLength = max, Packing = rng.Next(2) == 0, GroupByLength = rng.Next(2) == 0, Seed = trial, PadTokenId = -7,
+            };
+            var batches = BatchPlanner.Plan(data, o, rng.Next(0, 4));
+            var lines = new List<int>();
+            foreach (var b in batches)
+            {
+                Assert.InRange(b.Batch, 1, o.BatchSize);
+                Assert.Equal(b.Batch * b.Seq, b.Tokens.Length);
+                Assert.True(b.Seq <= max);
+                Assert.Equal(b.Targets.Count(t => t > 0), b.TargetCount);
+                int longest = 0, examplesInBatch = 0;
+                for (int r = 0; r < b.Batch; r++)
+                {
+                    int t = 0, segment = -1;
+                    for (; t < b.Seq && b.Segments[r * b.Seq + t] >= 0; t++)
+                    {
+                        int i = r * b.Seq + t;
+                        if (b.Positions[i] == 0) { segment++; examplesInBatch++; lines.Add(b.Tokens[i] / 1000 + 1); }
+                        Assert.Equal(segment, b.Segments[i]);
+                        var ex = data[b.Tokens[i] / 1000];
+                        Assert.Equal((ex.Ids[b.Positions[i]], ex.Targets[b.Positions[i]]), (b.Tokens[i], b.Targets[i]));
+                    }
+                    if (!o.Packing) Assert.Equal(0, segment);
+                    longest = Math.Max(longest, t);
+                    for (int p = t; p < b.Seq; p++)
+                        Assert.Equal((-7, 0f, -1), (b.Tokens[r * b.Seq + p], b.Targets[r * b.Seq + p], b.Segments[r * b.Seq + p]));
+                }
+                Assert.Equal(longest, b.Seq); // no padding beyond the longest row
+                Assert.Equal(examplesInBatch, b.ExampleLines.Count);
+            }
+            Assert.Equal(lines, batches.SelectMany(b => b.ExampleLines));
+            Assert.Equal(data.Where(e => e.TargetCount > 0).Select(e => e.Line).Order(), lines.Order());
+        }
+    }
 }

@@ -16,6 +16,7 @@ public class DatasetValidatorTests
         Line("Hi", "Hello."),                                                                                          // 4 (duplicate of 2)
         Line(string.Join(" ", Enumerable.Repeat("Please explain the full travel expense policy", 12)), "Ask finance."), // 5 (long)
         Line("Hi", "Hello."),                                                                                          // 6 (duplicate of 2)
+        Line("Hi", "Good morning."),                                                                                   // 7 (same prompt as 2)
     ];
 
     [Fact]
@@ -25,17 +26,19 @@ public class DatasetValidatorTests
         var report = DatasetValidator.Validate(dir.Write("d.jsonl", Lines()), new ValidationOptions { Epochs = 2 });
         Assert.False(report.Valid);
         Assert.Equal((3, "no assistant message (nothing to train on)"), (report.Errors.Single().Line, report.Errors[0].Message));
-        Assert.Equal([(4, "duplicate of line 2 (identical conversation)"), (6, "duplicate of line 2 (identical conversation)")],
-            report.Warnings.Select(w => (w.Line, w.Message)));
+        Assert.Equal([
+            (4, "duplicate of line 2 (identical conversation)"),
+            (6, "duplicate of line 2 (identical conversation)"),
+            (7, "same prompt as line 2 but a different final answer")], report.Warnings.Select(w => (w.Line, w.Message)));
         var s = report.Stats;
-        Assert.Equal(("chat", 5, 1, 2), (s.Format, s.Examples, s.InvalidLines, s.Duplicates));
-        Assert.Equal(new RoleCounts(1, 5, 5), s.Roles);
+        Assert.Equal(("chat", 6, 1, 2, 1), (s.Format, s.Examples, s.InvalidLines, s.Duplicates, s.ConflictingAnswers));
+        Assert.Equal(new RoleCounts(1, 6, 6), s.Roles);
         Assert.False(s.Tokenized);
         Assert.Null(s.TokensPerExample);
         Assert.Null(s.TrainingTokens);
         Assert.Contains("--model", s.Note);
         int[] chars = [.. report.Data.Examples.Select(e => e.Messages.Sum(m => m.Content.Length)).Order()];
-        Assert.Equal(new LengthStats(chars[0], chars[2], chars[4], chars[4]), s.CharactersPerExample);
+        Assert.Equal(new LengthStats(chars[0], (chars[2] + chars[3]) / 2.0, chars[5], chars[5]), s.CharactersPerExample);
     }
 
     [Fact]
@@ -69,11 +72,43 @@ public class DatasetValidatorTests
     public void A_clean_file_is_valid()
     {
         using var dir = new DatasetDir();
-        var report = DatasetValidator.Validate(dir.Write("ok.jsonl", Line("a", "b"), Line("c", "d")), new ValidationOptions { Tokenizer = ExampleEncoderTests.SmolLm.Value });
+        var reported = new List<(int, int)>();
+        var report = DatasetValidator.Validate(dir.Write("ok.jsonl", Line("a", "b"), Line("c", "d")), new ValidationOptions
+        {
+            Tokenizer = ExampleEncoderTests.SmolLm.Value,
+            Progress = new Progress(reported.Add),
+        });
+        Assert.Equal([(2, 2)], reported);
         Assert.True(report.Valid);
         Assert.Empty(report.Errors);
         Assert.Empty(report.Warnings);
         Assert.Equal(0, report.Stats.Truncated);
+    }
+
+    [Fact]
+    public void An_empty_file_is_invalid()
+    {
+        using var dir = new DatasetDir();
+        var report = DatasetValidator.Validate(dir.Write("empty.jsonl", "", "  "), new ValidationOptions());
+        Assert.False(report.Valid);
+        Assert.Equal((0, "the file holds no examples"), (report.Errors.Single().Line, report.Errors[0].Message));
+    }
+
+    [Fact]
+    public void A_tokenizer_without_a_chat_template_is_a_clear_error()
+    {
+        using var dir = new DatasetDir();
+        var tokDir = Tokenization.Fixtures.Tokenizer("smollm2");
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tokDir, "tokenizer_config.json")))!.AsObject();
+        config.Remove("chat_template");
+        var baseTok = Formats.Tokenization.HfTokenizer.FromJson(File.ReadAllText(Path.Combine(tokDir, "tokenizer.json")), config.ToJsonString());
+        var ex = Assert.Throws<OpenBookException>(() => DatasetValidator.Validate(dir.Write("d.jsonl", Line("a", "b")), new ValidationOptions { Tokenizer = baseTok }));
+        Assert.Contains("no chat_template", ex.Message);
+    }
+
+    private sealed class Progress(Action<(int, int)> report) : IProgress<(int Done, int Total)>
+    {
+        public void Report((int Done, int Total) value) => report(value);
     }
 
     [Fact]

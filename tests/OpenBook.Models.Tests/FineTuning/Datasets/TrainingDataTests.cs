@@ -189,14 +189,35 @@ public class TrainingDataTests
         Assert.Contains(expected, Assert.Throws<OpenBookException>(() => CsvColumns.Parse(spec)).Message);
 
     [Fact]
-    public void A_missing_file_throws_naming_it_and_a_json_array_gets_a_hint()
+    public void A_missing_file_throws_naming_it()
     {
         var missing = Path.Combine(Path.GetTempPath(), "no-such-dataset-" + Guid.NewGuid() + ".jsonl");
         Assert.Contains(missing, Assert.Throws<OpenBookException>(() => TrainingData.Load(missing)).Message);
+    }
 
+    [Fact]
+    public void A_json_array_file_is_read_record_by_record_with_the_line_each_record_starts_on()
+    {
         using var dir = new DatasetDir();
-        var array = TrainingData.Load(dir.Write("a.jsonl", "[", Good, "]"));
-        Assert.Contains("looks like a JSON array", array.Errors[0].Message);
+        var path = dir.Write("alpaca.json",
+            "\uFEFF[",                                                        // 1 (with a byte-order mark)
+            "  {\"instruction\": \"Translate\",",                              // 2
+            "   \"input\": \"chat\", \"output\": \"cat\"},",                     // 3
+            "  {\"instruction\": \"\", \"output\": \"x\"},",                     // 4: empty instruction
+            "  42,",                                                          // 5: not an object
+            "  {\"instruction\": \"Say «hi»\", \"output\": \"hi\"}",             // 6
+            "]");
+        var result = TrainingData.Load(path);
+        Assert.Equal(DatasetFormat.Instruction, result.Format);
+        Assert.Equal([2, 6], result.Examples.Select(e => e.Line));
+        Assert.Equal("Translate\n\nchat", result.Examples[0].Messages[0].Content);
+        Assert.Equal("""{"instruction":"Say «hi»","output":"hi"}""", result.Examples[1].Raw); // compact, one line, for splits
+        Assert.Equal([(4, "empty \"instruction\""), (5, "expected a JSON object, got number")], result.Errors.Select(e => (e.Line, e.Message)));
+
+        var broken = TrainingData.Load(dir.Write("broken.json", "[", Good + ",", "{\"messages\": [}", Good, "]"));
+        Assert.Equal([2], broken.Examples.Select(e => e.Line));
+        Assert.Equal(3, broken.Errors.Single().Line);
+        Assert.EndsWith("(the rest of the file was not read)", broken.Errors[0].Message);
 
         // A shape no format has, before any format was detected.
         var unknown = TrainingData.Load(dir.Write("b.jsonl", """{"question":"q","answer":"a"}""", "{}", Good));

@@ -3,7 +3,7 @@ using OpenBook.Models.FineTuning.Datasets;
 
 namespace OpenBook.Models.Tests.FineTuning.Datasets;
 
-public class PlannedBatchesTests
+public class PackedBatchLossTests
 {
     /// <summary>Random examples over the tiny models' 40-token vocabulary, targets on the second half.</summary>
     private static List<TokenizedExample> Examples(int count, int seed)
@@ -26,6 +26,7 @@ public class PlannedBatchesTests
         var source = new PlannedBatches(data, o);
         var planned = BatchPlanner.Plan(data, o, 1);
         var epoch = source.Epoch(1);
+        Assert.Same(epoch, source.Epoch(1));
         Assert.Equal(planned.Count, epoch.Count);
         for (int i = 0; i < planned.Count; i++)
         {
