@@ -80,27 +80,22 @@ public static unsafe class Nf4
         public int Code(long index) => (index & 1) == 0 ? Codes[index >> 1] >> 4 : Codes[index >> 1] & 0xF;
     }
 
-    /// <summary>Quantises <paramref name="values"/> (any length; the last block may be partial).</summary>
+    /// <summary>Quantises <paramref name="values"/> (any length; the last block may be partial). Blocks run in parallel.</summary>
     public static Quantized Quantize(ReadOnlySpan<float> values)
     {
         int n = values.Length, blocks = (n + BlockSize - 1) / BlockSize;
         var absmax = new float[blocks];
-        for (int b = 0; b < blocks; b++)
-        {
-            float m = 0;
-            foreach (var v in values.Slice(b * BlockSize, Math.Min(BlockSize, n - b * BlockSize))) m = Math.Max(m, Math.Abs(v));
-            absmax[b] = m;
-        }
         var codes = new byte[(n + 1) / 2];
-        for (int b = 0; b < blocks; b++)
+        const int blocksPerTask = 1024;
+        fixed (float* pv = values)
         {
-            float inv = absmax[b] == 0 ? 0 : 1f / absmax[b];
-            int start = b * BlockSize, end = Math.Min(n, start + BlockSize);
-            for (int i = start; i < end; i++)
+            nint v = (nint)pv;
+            ParallelRanges.For((blocks + blocksPerTask - 1) / blocksPerTask, t =>
             {
-                int code = NearestLevel(values[i] * inv);
-                codes[i >> 1] |= (byte)((i & 1) == 0 ? code << 4 : code);
-            }
+                var all = new ReadOnlySpan<float>((float*)v, n);
+                for (int b = t * blocksPerTask; b < Math.Min(blocks, (t + 1) * blocksPerTask); b++)
+                    absmax[b] = QuantizeBlock(all, b, codes);
+            }, work: 4L * n);
         }
         // Double quantisation of the absmax values (bitsandbytes' compress_statistics).
         float mean = blocks == 0 ? 0 : (float)absmax.Average(a => (double)a);
@@ -117,6 +112,21 @@ public static unsafe class Nf4
             for (int b = start; b < end; b++) q8[b] = (byte)Nearest(AbsmaxCode, (absmax[b] - mean) * inv);
         }
         return new Quantized(n, codes, q8, scales, mean);
+    }
+
+    /// <summary>Writes block <paramref name="b"/>'s codes (against its exact absmax, as bitsandbytes) and returns the absmax.</summary>
+    private static float QuantizeBlock(ReadOnlySpan<float> values, int b, byte[] codes)
+    {
+        int start = b * BlockSize, end = Math.Min(values.Length, start + BlockSize);
+        float absmax = 0;
+        for (int i = start; i < end; i++) absmax = Math.Max(absmax, Math.Abs(values[i]));
+        float inv = absmax == 0 ? 0 : 1f / absmax;
+        for (int i = start; i < end; i++)
+        {
+            int code = NearestLevel(values[i] * inv);
+            codes[i >> 1] |= (byte)((i & 1) == 0 ? code << 4 : code); // blocks hold an even count: no byte is shared
+        }
+        return absmax;
     }
 
     /// <summary>Index of the nearest NF4 level to <paramref name="x"/> (ties to the lower level).</summary>
@@ -174,35 +184,82 @@ public static unsafe class Nf4
     }
 
     /// <summary>Dequantises <paramref name="count"/> elements from <paramref name="start"/> (unchecked; callers stay in range).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Dequantize(Quantized q, long start, float* dst, int count)
     {
+        var sink = new StoreSink(dst);
+        Walk(q, start, count, ref sink);
+    }
+
+    /// <summary>
+    /// <c>Σ x[k]·ŵ[start + k]</c> over <paramref name="count"/> elements, decoding in registers (the decode-sized GEMV;
+    /// unchecked, callers stay in range).
+    /// </summary>
+    internal static float Dot(Quantized q, long start, float* x, int count)
+    {
+        var sink = new DotSink(x);
+        Walk(q, start, count, ref sink);
+        return sink.Sum + (Avx512F.IsSupported ? Vector512.Sum(sink.Acc0 + sink.Acc1) : 0f);
+    }
+
+    /// <summary>Receives decoded values: one at a time, or 32 at a time (k = offset from the walk's start).</summary>
+    private interface ISink
+    {
+        void One(int k, float value);
+        void Vector32(int k, Vector512<float> first, Vector512<float> second);
+    }
+
+    private struct StoreSink(float* dst) : ISink
+    {
+        public readonly void One(int k, float value) => dst[k] = value;
+        public readonly void Vector32(int k, Vector512<float> first, Vector512<float> second)
+        {
+            first.Store(dst + k);
+            second.Store(dst + k + 16);
+        }
+    }
+
+    private struct DotSink(float* x) : ISink
+    {
+        public float Sum;
+        public Vector512<float> Acc0, Acc1;
+        public void One(int k, float value) => Sum += value * x[k];
+        public void Vector32(int k, Vector512<float> first, Vector512<float> second)
+        {
+            Acc0 = Vector512.FusedMultiplyAdd(first, Vector512.Load(x + k), Acc0);
+            Acc1 = Vector512.FusedMultiplyAdd(second, Vector512.Load(x + k + 16), Acc1);
+        }
+    }
+
+    /// <summary>
+    /// Decodes elements <c>[start, start + count)</c> block by block (one absmax each) into <paramref name="sink"/>: an odd
+    /// leading element alone, then 32 codes (16 bytes) at a time with AVX-512, the rest one by one.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Walk<TSink>(Quantized q, long start, int count, ref TSink sink) where TSink : struct, ISink
+    {
+        int k = 0;
         fixed (byte* codes = q.Codes)
-            while (count > 0)
+            while (k < count)
             {
-                int block = (int)(start / BlockSize);
+                long i = start + k;
+                int block = (int)(i / BlockSize);
                 float a = q.BlockAbsmax(block);
-                int run = (int)Math.Min(count, (long)(block + 1) * BlockSize - start);
-                int k = 0;
-                if ((start & 1) == 1)
-                {
-                    dst[0] = Levels[codes[start >> 1] & 0xF] * a;
-                    k = 1;
-                }
-                if (Avx512F.IsSupported && run - k >= 32)
+                int end = k + (int)Math.Min(count - k, (long)(block + 1) * BlockSize - i);
+                if ((i & 1) == 1) sink.One(k++, Levels[codes[i >> 1] & 0xF] * a);
+                if (Avx512F.IsSupported && end - k >= 32)
                 {
                     var table = LevelsVector * a;
-                    for (; k <= run - 32; k += 32) Decode32(codes + ((start + k) >> 1), table, dst + k);
+                    for (; k <= end - 32; k += 32)
+                    {
+                        var (first, second) = Decode32(codes + ((start + k) >> 1), table);
+                        sink.Vector32(k, first, second);
+                    }
                 }
-                for (; k < run; k++)
+                for (; k < end; k++)
                 {
-                    long i = start + k;
-                    byte packed = codes[i >> 1];
-                    dst[k] = Levels[(i & 1) == 0 ? packed >> 4 : packed & 0xF] * a;
+                    byte packed = codes[(start + k) >> 1];
+                    sink.One(k, Levels[((start + k) & 1) == 0 ? packed >> 4 : packed & 0xF] * a);
                 }
-                start += run;
-                dst += run;
-                count -= run;
             }
     }
 
@@ -211,14 +268,14 @@ public static unsafe class Nf4
     /// look the levels (pre-scaled by the block's absmax) up with one <c>vpermps</c> per 16: the 16-entry table fits one register.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Decode32(byte* codes, Vector512<float> table, float* dst)
+    private static (Vector512<float> First, Vector512<float> Second) Decode32(byte* codes, Vector512<float> table)
     {
         var packed = Vector128.Load(codes);
         var hi = Vector128.ShiftRightLogical(packed, 4);
         var lo = packed & Vector128.Create((byte)0x0F);
         var first = Sse2.UnpackLow(hi, lo);
         var second = Sse2.UnpackHigh(hi, lo);
-        Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(first)).Store(dst);
-        Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(second)).Store(dst + 16);
+        return (Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(first)),
+                Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(second)));
     }
 }
