@@ -2,7 +2,7 @@
 // Frozen-weight kernels for LoRA/QLoRA training: dy·W (WeightMatrix.Multiply, the input gradient) and x·Wᵀ
 // (MultiplyTransposed) in fp32/bf16/int8/nf4 at training batch sizes, the dequantise-first alternative for NF4 dy·W,
 // decode-sized x·Wᵀ, and the NF4 memory of the SmolLM2-135M decoder projections.
-// Run: dotnet run -c Release bench/nf4/Nf4Bench.cs [--quick]   (record `uptime` alongside)
+// Run: dotnet run -c Release bench/nf4/Nf4Bench.cs [--quick] [--threads N]   (record `uptime` alongside)
 // Every case of one shape runs once per round, round after round, and keeps its best time: on a shared, loaded machine
 // the minimum is the least disturbed run, and interleaving exposes all cases to the same load.
 using System.Diagnostics;
@@ -12,6 +12,8 @@ using OpenBook.Models.Tensors;
 bool quick = args.Contains("--quick");
 if (args.Contains("--map")) { Console.WriteLine(string.Join(" ", Nf4.AbsmaxCode.Select(v => ((double)v).ToString("R")))); return; }
 int rounds = quick ? 8 : 30;
+int threadsAt = Array.IndexOf(args, "--threads");
+if (threadsAt >= 0) KernelThreads.Max = int.Parse(args[threadsAt + 1]);
 var rng = new Random(1);
 float[] Rand(long n, float std) { var a = new float[n]; for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1) * std; return a; }
 
