@@ -21,5 +21,6 @@ internal static partial class BenchCommands
         yield return EmbedBenchCommands.Build();
         yield return TokenizerBenchCommands.Tokenizer();
         yield return LlmBenchCommands.Build();
+        yield return TrainBenchCommands.Build();
     }
 }

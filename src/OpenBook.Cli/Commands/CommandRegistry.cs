@@ -17,7 +17,10 @@ internal static class CommandRegistry
         yield return DemoCommands.Demo();
         yield return EvalCommands.Eval();
         yield return RaftCommands.Build();
+        yield return FineTuneCommands.FineTune();
+        yield return FineTuneCommands.Merge();
         yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
+        yield return DataCommands.Data();
     }
 }

@@ -8,13 +8,6 @@ namespace OpenBook.Cli.Commands;
 /// <summary><c>openbook eval</c>: answer a question set in several modes and write a comparison report.</summary>
 internal static class EvalCommands
 {
-    /// <summary>Modes that need a fine-tuned adapter, which this build cannot train yet.</summary>
-    private static readonly Dictionary<string, string> AdapterModes = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["ft"] = "a fine-tuned adapter, no documents",
-        ["raft"] = "a RAFT adapter with retrieval",
-    };
-
     public static Command Eval()
     {
         var questions = new Option<string>("--questions") { Description = "Questions file (JSONL)", Required = true };
@@ -23,9 +16,11 @@ internal static class EvalCommands
         var output = new Option<string>("--out") { Description = "Report directory", DefaultValueFactory = _ => "eval-report" };
         var limit = new Option<int?>("--limit") { Description = "Only the first N questions" };
         var model = new Option<string?>("--model") { Description = "Language model for the base and rag modes: a local model directory, a cached Hub id, or openai:URL#name" };
+        var ftAdapter = new Option<string?>("--ft-adapter") { Description = "LoRA adapter for the ft mode (fine-tuned, closed-book), on --model" };
+        var raftAdapter = new Option<string?>("--raft-adapter") { Description = "LoRA adapter for the raft mode (RAFT-trained, with retrieval), on --model" };
         var cmd = new Command("eval", "Compare answering modes on a question set: exact match, F1, retrieval recall, citations, refusals, latency; writes report.md/html, charts and results.json")
         {
-            questions, modes, k, output, limit, model, EmbeddingCli.Mode, EmbeddingCli.Embed,
+            questions, modes, k, output, limit, model, ftAdapter, raftAdapter, EmbeddingCli.Mode, EmbeddingCli.Embed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -39,6 +34,8 @@ internal static class EvalCommands
             if (book.Store.Stats().Chunks == 0)
                 throw new OpenBookException($"The store {book.Directory} is empty: run `openbook ingest` first (or pass --store).");
             var selected = new List<IEvalMode>();
+            var adapterClients = new List<Microsoft.Extensions.AI.IChatClient>();
+            using var disposeAdapters = new CompositeDisposable(adapterClients);
             foreach (var name in CoreCommands.Split(r.GetValue(modes)) ?? ["extractive"])
             {
                 switch (name.ToLowerInvariant())
@@ -54,9 +51,18 @@ internal static class EvalCommands
                     case "rag":
                         selected.Add(new Models.Evaluation.RetrievalAugmentedMode(book, client, "rag", r.GetValue(model)!, r.GetValue(k), searchMode));
                         break;
+                    case "ft" or "raft":
+                        var adapter = r.GetValue(name.Equals("ft", StringComparison.OrdinalIgnoreCase) ? ftAdapter : raftAdapter)
+                            ?? throw new OpenBookException($"mode '{name}' needs its LoRA adapter: pass --{name.ToLowerInvariant()}-adapter DIR (made by `openbook {(name.Equals("ft", StringComparison.OrdinalIgnoreCase) ? "finetune" : "raft train")}`)");
+                        var baseSpec = r.GetValue(model) ?? throw new OpenBookException($"mode '{name}' needs the base model: pass --model DIR|ID");
+                        var tuned = Models.Chat.ChatClients.Create(baseSpec, adapter: adapter);
+                        adapterClients.Add(tuned);
+                        var label = $"{baseSpec} + {Path.GetFileName(Path.TrimEndingDirectorySeparator(adapter))}";
+                        selected.Add(name.Equals("ft", StringComparison.OrdinalIgnoreCase)
+                            ? new Models.Evaluation.ClosedBookMode(tuned, "ft", label)
+                            : new Models.Evaluation.RaftMode(book, tuned, "raft", label, r.GetValue(k), searchMode));
+                        break;
                     default:
-                        if (AdapterModes.TryGetValue(name, out var what))
-                            throw new OpenBookException($"mode '{name}' ({what}) needs a LoRA adapter, and this build cannot train adapters yet (fine-tuning is a later issue); use extractive, base or rag");
                         throw new OpenBookException($"unknown mode '{name}' (known: extractive, base, rag, ft, raft)");
                 }
             }
@@ -99,5 +105,13 @@ internal static class EvalCommands
             return 0;
         });
         return cmd;
+    }
+
+    private sealed class CompositeDisposable(List<Microsoft.Extensions.AI.IChatClient> items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var i in items) i.Dispose();
+        }
     }
 }

@@ -52,3 +52,30 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
         return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, hits, answer.InputTokens, answer.OutputTokens);
     }
 }
+
+/// <summary>
+/// RAFT: retrieval, then a RAFT-trained model answers with the RAFT prompt (documents in &lt;DOCUMENT&gt; tags) and a
+/// chain of thought; citations are the passages its quotes come from verbatim ("raft").
+/// </summary>
+public sealed class RaftMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto) : IEvalMode
+{
+    private readonly Raft.RaftAnswerer _answerer = new(client, new ChatOptions { Temperature = 0, MaxOutputTokens = 256 });
+
+    /// <inheritdoc />
+    public string Name => name;
+
+    /// <inheritdoc />
+    public string Description => $"{modelName} with the top {k} passages in the RAFT prompt, quotes verified";
+
+    /// <inheritdoc />
+    public bool UsesRetrieval => true;
+
+    /// <inheritdoc />
+    public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
+    {
+        var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode }, cancellationToken).ConfigureAwait(false);
+        var raft = await _answerer.AnswerAsync(question.Question, hits, cancellationToken).ConfigureAwait(false);
+        var a = raft.Answer;
+        return new ModeAnswer(a.Text, !a.Found, a.Citations, hits, a.InputTokens, a.OutputTokens);
+    }
+}

@@ -312,7 +312,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
             if (oracle is null || quote is null) { Drop("quote/answer not found in the source"); continue; }
             var cot = $"The question asks: {q.Question}\nThe relevant document says: {RaftPrompt.BeginQuote}{quote}{RaftPrompt.EndQuote}\n" +
                       $"This states the answer directly.\n{RaftPrompt.AnswerMarker} {q.Answer}";
-            var random = new Random(Mix(options.Seed, StringComparer.Ordinal.GetHashCode(q.Id) & 0x7FFFFFFF));
+            var random = new Random(FineTuning.Seeds.Mix(options.Seed, FineTuning.Seeds.Of(q.Id)));
             examples.Add(await ExampleAsync(book, oracle, q.Id, q.Question, cot, q.Answer, all, random, cancellationToken).ConfigureAwait(false));
         }
         var summary = new RaftSummary

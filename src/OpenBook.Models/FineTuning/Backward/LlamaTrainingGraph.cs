@@ -119,7 +119,7 @@ public sealed class LlamaTrainingGraph
         return _model.Layers.Count;
     }
 
-    private static int Mix(int seed, int layer) => HashCode.Combine(seed, layer, 0x5eed);
+    private static int Mix(int seed, int layer) => Seeds.Mix(seed, layer);
 
     private float[] Embed(SequenceBatch b)
     {

@@ -200,7 +200,7 @@ public sealed class LoraTrainer
                 double w = batch.Targets.Sum(t => (double)t);
                 if (w == 0) continue;
                 int globalMicro = _state.Epoch * _microPerEpoch + _state.MicroIndex + i;
-                var pass = _graph.ForwardBackward(batch, (float)(1.0 / (w * count)), HashCode.Combine(_o.Seed, globalMicro));
+                var pass = _graph.ForwardBackward(batch, (float)(1.0 / (w * count)), Seeds.Mix(_o.Seed, globalMicro));
                 lossSum += pass.LossSum / w / count;
                 weightSum += w;
                 _state.Tokens += batch.Segments?.Count(s => s >= 0) ?? batch.Tokens.Length;

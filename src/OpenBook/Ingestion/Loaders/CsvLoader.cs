@@ -25,7 +25,7 @@ public sealed class CsvLoader : IDocumentLoader
     private static IEnumerable<LoadedDocument> LoadRecords(string path, Stream content, CsvLoaderOptions options, char delimiter)
     {
         using var reader = new StreamReader(content, Encoding.UTF8, true, 1 << 16, leaveOpen: true);
-        var parser = new CsvParser(path, reader, delimiter);
+        var parser = new CsvRecordReader(path, reader, delimiter);
         if (!parser.TryRead(out var header, out _))
             throw new DocumentLoadException(path, "the file is empty; a header row is required");
         header = header.Select(h => h.Trim()).ToList();
@@ -68,58 +68,6 @@ public sealed class CsvLoader : IDocumentLoader
             var builder = new SectionBuilder();
             builder.Paragraph(perFile.ToString());
             yield return new LoadedDocument(path, null, builder.Build());
-        }
-    }
-
-    /// <summary>RFC 4180 record reader that knows the line each record starts on.</summary>
-    private sealed class CsvParser(string path, TextReader reader, char delimiter)
-    {
-        private int _line = 1;
-        private readonly StringBuilder _field = new();
-
-        public bool TryRead(out List<string> fields, out int startLine)
-        {
-            fields = [];
-            startLine = _line;
-            int c = reader.Read();
-            if (c < 0) return false;
-            while (true)
-            {
-                _field.Clear();
-                if (c == '"')
-                {
-                    int quoteLine = _line;
-                    while (true)
-                    {
-                        c = reader.Read();
-                        if (c < 0) throw new DocumentLoadException(path, $"line {quoteLine}: unterminated quoted field");
-                        if (c == '\n') _line++;
-                        if (c == '"')
-                        {
-                            if (reader.Peek() == '"') { reader.Read(); _field.Append('"'); continue; }
-                            c = reader.Read();
-                            break;
-                        }
-                        _field.Append((char)c);
-                    }
-                    if (c == '\r' && reader.Peek() == '\n') c = reader.Read();
-                    if (c >= 0 && c != delimiter && c != '\n')
-                        throw new DocumentLoadException(path, $"line {_line}: unexpected character '{(char)c}' after a closing quote");
-                }
-                else
-                {
-                    while (c >= 0 && c != delimiter && c != '\n')
-                    {
-                        if (c == '\r' && reader.Peek() == '\n') { c = reader.Read(); break; }
-                        _field.Append((char)c);
-                        c = reader.Read();
-                    }
-                }
-                fields.Add(_field.ToString());
-                if (c == delimiter) { c = reader.Read(); if (c < 0) { fields.Add(""); return true; } continue; }
-                if (c == '\n') _line++;
-                return true;
-            }
         }
     }
 }
