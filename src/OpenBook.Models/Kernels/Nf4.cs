@@ -184,84 +184,76 @@ public static unsafe class Nf4
     }
 
     /// <summary>Dequantises <paramref name="count"/> elements from <paramref name="start"/> (unchecked; callers stay in range).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Dequantize(Quantized q, long start, float* dst, int count)
     {
-        var sink = new StoreSink(dst);
-        Walk(q, start, count, ref sink);
-    }
-
-    /// <summary>
-    /// <c>Σ x[k]·ŵ[start + k]</c> over <paramref name="count"/> elements, decoding in registers (the decode-sized GEMV;
-    /// unchecked, callers stay in range).
-    /// </summary>
-    internal static float Dot(Quantized q, long start, float* x, int count)
-    {
-        var sink = new DotSink(x);
-        Walk(q, start, count, ref sink);
-        return sink.Sum + (Avx512F.IsSupported ? Vector512.Sum(sink.Acc0 + sink.Acc1) : 0f);
-    }
-
-    /// <summary>Receives decoded values: one at a time, or 32 at a time (k = offset from the walk's start).</summary>
-    private interface ISink
-    {
-        void One(int k, float value);
-        void Vector32(int k, Vector512<float> first, Vector512<float> second);
-    }
-
-    private struct StoreSink(float* dst) : ISink
-    {
-        public readonly void One(int k, float value) => dst[k] = value;
-        public readonly void Vector32(int k, Vector512<float> first, Vector512<float> second)
-        {
-            first.Store(dst + k);
-            second.Store(dst + k + 16);
-        }
-    }
-
-    private struct DotSink(float* x) : ISink
-    {
-        public float Sum;
-        public Vector512<float> Acc0, Acc1;
-        public void One(int k, float value) => Sum += value * x[k];
-        public void Vector32(int k, Vector512<float> first, Vector512<float> second)
-        {
-            Acc0 = Vector512.FusedMultiplyAdd(first, Vector512.Load(x + k), Acc0);
-            Acc1 = Vector512.FusedMultiplyAdd(second, Vector512.Load(x + k + 16), Acc1);
-        }
-    }
-
-    /// <summary>
-    /// Decodes elements <c>[start, start + count)</c> block by block (one absmax each) into <paramref name="sink"/>: an odd
-    /// leading element alone, then 32 codes (16 bytes) at a time with AVX-512, the rest one by one.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Walk<TSink>(Quantized q, long start, int count, ref TSink sink) where TSink : struct, ISink
-    {
-        int k = 0;
         fixed (byte* codes = q.Codes)
-            while (k < count)
+            while (count > 0)
             {
-                long i = start + k;
-                int block = (int)(i / BlockSize);
-                float a = q.BlockAbsmax(block);
-                int end = k + (int)Math.Min(count - k, (long)(block + 1) * BlockSize - i);
-                if ((i & 1) == 1) sink.One(k++, Levels[codes[i >> 1] & 0xF] * a);
-                if (Avx512F.IsSupported && end - k >= 32)
+                int run = BlockRun(q, start, count, out float a);
+                int k = 0;
+                if ((start & 1) == 1) dst[k++] = Levels[codes[start >> 1] & 0xF] * a;
+                if (Avx512F.IsSupported && run - k >= 32)
                 {
                     var table = LevelsVector * a;
-                    for (; k <= end - 32; k += 32)
+                    for (; k <= run - 32; k += 32)
                     {
                         var (first, second) = Decode32(codes + ((start + k) >> 1), table);
-                        sink.Vector32(k, first, second);
+                        first.Store(dst + k);
+                        second.Store(dst + k + 16);
                     }
                 }
-                for (; k < end; k++)
-                {
-                    byte packed = codes[(start + k) >> 1];
-                    sink.One(k, Levels[((start + k) & 1) == 0 ? packed >> 4 : packed & 0xF] * a);
-                }
+                for (; k < run; k++) dst[k] = Levels[CodeAt(codes, start + k)] * a;
+                start += run;
+                dst += run;
+                count -= run;
             }
     }
+
+    /// <summary>
+    /// <c>Σ x[k]·ŵ[start + k]</c> over <paramref name="count"/> elements with the decode feeding the FMAs in registers (the
+    /// decode-sized GEMV; about twice as fast as dequantising a row and then taking the dot). Unchecked: callers stay in range.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float Dot(Quantized q, long start, float* x, int count)
+    {
+        Vector512<float> acc0 = default, acc1 = default;
+        float sum = 0;
+        fixed (byte* codes = q.Codes)
+            while (count > 0)
+            {
+                int run = BlockRun(q, start, count, out float a);
+                int k = 0;
+                if ((start & 1) == 1) { sum += Levels[codes[start >> 1] & 0xF] * a * x[0]; k = 1; }
+                if (Avx512F.IsSupported && run - k >= 32)
+                {
+                    var table = LevelsVector * a;
+                    for (; k <= run - 32; k += 32)
+                    {
+                        var (first, second) = Decode32(codes + ((start + k) >> 1), table);
+                        acc0 = Vector512.FusedMultiplyAdd(first, Vector512.Load(x + k), acc0);
+                        acc1 = Vector512.FusedMultiplyAdd(second, Vector512.Load(x + k + 16), acc1);
+                    }
+                }
+                for (; k < run; k++) sum += Levels[CodeAt(codes, start + k)] * a * x[k];
+                start += run;
+                x += run;
+                count -= run;
+            }
+        return sum + (Avx512F.IsSupported ? Vector512.Sum(acc0 + acc1) : 0f);
+    }
+
+    /// <summary>How many of <paramref name="count"/> elements from <paramref name="start"/> lie in its block, and that block's absmax.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockRun(Quantized q, long start, int count, out float absmax)
+    {
+        int block = (int)(start / BlockSize);
+        absmax = q.BlockAbsmax(block);
+        return (int)Math.Min(count, (long)(block + 1) * BlockSize - start);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CodeAt(byte* codes, long i) => (i & 1) == 0 ? codes[i >> 1] >> 4 : codes[i >> 1] & 0xF;
 
     /// <summary>
     /// 16 bytes (32 codes) → 32 floats: split nibbles, interleave them back into element order, zero-extend to int32 and
