@@ -80,27 +80,22 @@ public static unsafe class Nf4
         public int Code(long index) => (index & 1) == 0 ? Codes[index >> 1] >> 4 : Codes[index >> 1] & 0xF;
     }
 
-    /// <summary>Quantises <paramref name="values"/> (any length; the last block may be partial).</summary>
+    /// <summary>Quantises <paramref name="values"/> (any length; the last block may be partial). Blocks run in parallel.</summary>
     public static Quantized Quantize(ReadOnlySpan<float> values)
     {
         int n = values.Length, blocks = (n + BlockSize - 1) / BlockSize;
         var absmax = new float[blocks];
-        for (int b = 0; b < blocks; b++)
-        {
-            float m = 0;
-            foreach (var v in values.Slice(b * BlockSize, Math.Min(BlockSize, n - b * BlockSize))) m = Math.Max(m, Math.Abs(v));
-            absmax[b] = m;
-        }
         var codes = new byte[(n + 1) / 2];
-        for (int b = 0; b < blocks; b++)
+        const int blocksPerTask = 1024;
+        fixed (float* pv = values)
         {
-            float inv = absmax[b] == 0 ? 0 : 1f / absmax[b];
-            int start = b * BlockSize, end = Math.Min(n, start + BlockSize);
-            for (int i = start; i < end; i++)
+            nint v = (nint)pv;
+            ParallelRanges.For((blocks + blocksPerTask - 1) / blocksPerTask, t =>
             {
-                int code = NearestLevel(values[i] * inv);
-                codes[i >> 1] |= (byte)((i & 1) == 0 ? code << 4 : code);
-            }
+                var all = new ReadOnlySpan<float>((float*)v, n);
+                for (int b = t * blocksPerTask; b < Math.Min(blocks, (t + 1) * blocksPerTask); b++)
+                    absmax[b] = QuantizeBlock(all, b, codes);
+            }, work: 4L * n);
         }
         // Double quantisation of the absmax values (bitsandbytes' compress_statistics).
         float mean = blocks == 0 ? 0 : (float)absmax.Average(a => (double)a);
@@ -117,6 +112,21 @@ public static unsafe class Nf4
             for (int b = start; b < end; b++) q8[b] = (byte)Nearest(AbsmaxCode, (absmax[b] - mean) * inv);
         }
         return new Quantized(n, codes, q8, scales, mean);
+    }
+
+    /// <summary>Writes block <paramref name="b"/>'s codes (against its exact absmax, as bitsandbytes) and returns the absmax.</summary>
+    private static float QuantizeBlock(ReadOnlySpan<float> values, int b, byte[] codes)
+    {
+        int start = b * BlockSize, end = Math.Min(values.Length, start + BlockSize);
+        float absmax = 0;
+        for (int i = start; i < end; i++) absmax = Math.Max(absmax, Math.Abs(values[i]));
+        float inv = absmax == 0 ? 0 : 1f / absmax;
+        for (int i = start; i < end; i++)
+        {
+            int code = NearestLevel(values[i] * inv);
+            codes[i >> 1] |= (byte)((i & 1) == 0 ? code << 4 : code); // blocks hold an even count: no byte is shared
+        }
+        return absmax;
     }
 
     /// <summary>Index of the nearest NF4 level to <paramref name="x"/> (ties to the lower level).</summary>
@@ -180,26 +190,20 @@ public static unsafe class Nf4
         fixed (byte* codes = q.Codes)
             while (count > 0)
             {
-                int block = (int)(start / BlockSize);
-                float a = q.BlockAbsmax(block);
-                int run = (int)Math.Min(count, (long)(block + 1) * BlockSize - start);
+                int run = BlockRun(q, start, count, out float a);
                 int k = 0;
-                if ((start & 1) == 1)
-                {
-                    dst[0] = Levels[codes[start >> 1] & 0xF] * a;
-                    k = 1;
-                }
+                if ((start & 1) == 1) dst[k++] = Levels[codes[start >> 1] & 0xF] * a;
                 if (Avx512F.IsSupported && run - k >= 32)
                 {
                     var table = LevelsVector * a;
-                    for (; k <= run - 32; k += 32) Decode32(codes + ((start + k) >> 1), table, dst + k);
+                    for (; k <= run - 32; k += 32)
+                    {
+                        var (first, second) = Decode32(codes + ((start + k) >> 1), table);
+                        first.Store(dst + k);
+                        second.Store(dst + k + 16);
+                    }
                 }
-                for (; k < run; k++)
-                {
-                    long i = start + k;
-                    byte packed = codes[i >> 1];
-                    dst[k] = Levels[(i & 1) == 0 ? packed >> 4 : packed & 0xF] * a;
-                }
+                for (; k < run; k++) dst[k] = Levels[CodeAt(codes, start + k)] * a;
                 start += run;
                 dst += run;
                 count -= run;
@@ -207,18 +211,63 @@ public static unsafe class Nf4
     }
 
     /// <summary>
+    /// <c>Σ x[k]·ŵ[start + k]</c> over <paramref name="count"/> elements with the decode feeding the FMAs in registers (the
+    /// decode-sized GEMV; about twice as fast as dequantising a row and then taking the dot). Unchecked: callers stay in range.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float Dot(Quantized q, long start, float* x, int count)
+    {
+        Vector512<float> acc0 = default, acc1 = default;
+        float sum = 0;
+        fixed (byte* codes = q.Codes)
+            while (count > 0)
+            {
+                int run = BlockRun(q, start, count, out float a);
+                int k = 0;
+                if ((start & 1) == 1) { sum += Levels[codes[start >> 1] & 0xF] * a * x[0]; k = 1; }
+                if (Avx512F.IsSupported && run - k >= 32)
+                {
+                    var table = LevelsVector * a;
+                    for (; k <= run - 32; k += 32)
+                    {
+                        var (first, second) = Decode32(codes + ((start + k) >> 1), table);
+                        acc0 = Vector512.FusedMultiplyAdd(first, Vector512.Load(x + k), acc0);
+                        acc1 = Vector512.FusedMultiplyAdd(second, Vector512.Load(x + k + 16), acc1);
+                    }
+                }
+                for (; k < run; k++) sum += Levels[CodeAt(codes, start + k)] * a * x[k];
+                start += run;
+                x += run;
+                count -= run;
+            }
+        return sum + (Avx512F.IsSupported ? Vector512.Sum(acc0 + acc1) : 0f);
+    }
+
+    /// <summary>How many of <paramref name="count"/> elements from <paramref name="start"/> lie in its block, and that block's absmax.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int BlockRun(Quantized q, long start, int count, out float absmax)
+    {
+        int block = (int)(start / BlockSize);
+        absmax = q.BlockAbsmax(block);
+        return (int)Math.Min(count, (long)(block + 1) * BlockSize - start);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int CodeAt(byte* codes, long i) => (i & 1) == 0 ? codes[i >> 1] >> 4 : codes[i >> 1] & 0xF;
+
+    /// <summary>
     /// 16 bytes (32 codes) → 32 floats: split nibbles, interleave them back into element order, zero-extend to int32 and
     /// look the levels (pre-scaled by the block's absmax) up with one <c>vpermps</c> per 16: the 16-entry table fits one register.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Decode32(byte* codes, Vector512<float> table, float* dst)
+    private static (Vector512<float> First, Vector512<float> Second) Decode32(byte* codes, Vector512<float> table)
     {
         var packed = Vector128.Load(codes);
         var hi = Vector128.ShiftRightLogical(packed, 4);
         var lo = packed & Vector128.Create((byte)0x0F);
         var first = Sse2.UnpackLow(hi, lo);
         var second = Sse2.UnpackHigh(hi, lo);
-        Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(first)).Store(dst);
-        Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(second)).Store(dst + 16);
+        return (Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(first)),
+                Avx512F.PermuteVar16x32(table, Avx512F.ConvertToVector512Int32(second)));
     }
 }

@@ -240,8 +240,9 @@ public sealed unsafe class WeightMatrix
     private void StreamRows(int r0, int r1, float* x, int m, float* y, float beta)
     {
         int cols = Cols, rows = Rows;
-        // NF4 rows are decoded once into a scratch row (L1-resident) and then dotted with every row of x.
-        float[]? rowBuffer = _nf4 is null ? null : System.Buffers.ArrayPool<float>.Shared.Rent(cols);
+        // NF4 rows for several rows of x are decoded once into a scratch row (L1-resident) and dotted with each; for one
+        // row of x the decode feeds the dot product in registers.
+        float[]? rowBuffer = _nf4 is null || m == 1 ? null : System.Buffers.ArrayPool<float>.Shared.Rent(cols);
         try
         {
             fixed (float* f = _f32, decoded = rowBuffer)
@@ -250,7 +251,7 @@ public sealed unsafe class WeightMatrix
             {
                 for (int r = r0; r < r1; r++)
                 {
-                    if (_nf4 is not null) Nf4.Dequantize(_nf4, (long)r * cols, decoded, cols);
+                    if (rowBuffer is not null) Nf4.Dequantize(_nf4!, (long)r * cols, decoded, cols);
                     for (int i = 0; i < m; i++)
                     {
                         float* xi = x + (long)i * cols;
@@ -258,7 +259,7 @@ public sealed unsafe class WeightMatrix
                         {
                             WeightFormat.F32 => Dot(xi, f + (long)r * cols, cols),
                             WeightFormat.Bf16 => Bf16.Dot(xi, h + (long)r * cols, cols),
-                            WeightFormat.Nf4 => Dot(xi, decoded, cols),
+                            WeightFormat.Nf4 => m == 1 ? Nf4.Dot(_nf4!, (long)r * cols, xi, cols) : Dot(xi, decoded, cols),
                             _ => Int8Weights.Dot(xi, q + (long)r * cols, cols) * _scales![r],
                         };
                         float* dst = y + (long)i * rows + r;
