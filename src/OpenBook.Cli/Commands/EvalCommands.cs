@@ -8,13 +8,6 @@ namespace OpenBook.Cli.Commands;
 /// <summary><c>openbook eval</c>: answer a question set in several modes and write a comparison report.</summary>
 internal static class EvalCommands
 {
-    /// <summary>Modes that need a fine-tuned adapter, which this build cannot train yet.</summary>
-    private static readonly Dictionary<string, string> AdapterModes = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["ft"] = "a fine-tuned adapter, no documents",
-        ["raft"] = "a RAFT adapter with retrieval",
-    };
-
     public static Command Eval()
     {
         var questions = new Option<string>("--questions") { Description = "Questions file (JSONL)", Required = true };
@@ -22,10 +15,17 @@ internal static class EvalCommands
         var k = new Option<int>("-k") { Description = "Passages retrieved per question", DefaultValueFactory = _ => 5 };
         var output = new Option<string>("--out") { Description = "Report directory", DefaultValueFactory = _ => "eval-report" };
         var limit = new Option<int?>("--limit") { Description = "Only the first N questions" };
-        var model = new Option<string?>("--model") { Description = "Language model for the base and rag modes: a local model directory, a cached Hub id, or openai:URL#name" };
-        var cmd = new Command("eval", "Compare answering modes on a question set: exact match, F1, retrieval recall, citations, refusals, latency; writes report.md/html, charts and results.json")
+        var model = new Option<string?>("--model") { Description = "Language model for the base and rag modes (and ft/raft unless --ft-model/--raft-model): a local model directory, a cached Hub id, or openai:URL#name" };
+        var ftModel = new Option<string?>("--ft-model") { Description = "Fine-tuned model for the ft mode (default: --model)" };
+        var ftAdapter = new Option<string?>("--ft-adapter") { Description = "LoRA adapter directory applied to the ft model" };
+        var raftModel = new Option<string?>("--raft-model") { Description = "RAFT-trained model for the raft mode (default: --model)" };
+        var raftAdapter = new Option<string?>("--raft-adapter") { Description = "RAFT LoRA adapter directory applied to the raft model" };
+        var sweepOption = new Option<string?>("--distractor-sweep") { Description = "Robustness sweep: numbers of distractor passages beside the oracle, e.g. 0,1,2,4,8 (retrieval modes answer these fixed contexts)" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the sweep's distractor draws and shuffles", DefaultValueFactory = _ => 42 };
+        var cmd = new Command("eval", "Compare answering modes on a question set: exact match, F1, retrieval recall, citations, refusals, latency, tokens; " +
+                                      "optionally a distractor sweep; writes report.md/html, charts and results.json")
         {
-            questions, modes, k, output, limit, model, EmbeddingCli.Mode, EmbeddingCli.Embed,
+            questions, modes, k, output, limit, model, ftModel, ftAdapter, raftModel, raftAdapter, sweepOption, seed, EmbeddingCli.Mode, EmbeddingCli.Embed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -35,69 +35,125 @@ internal static class EvalCommands
             var searchMode = r.GetValue(EmbeddingCli.Mode);
             await using var opened = await EmbeddingCli.OpenAsync(r, ct, searchMode);
             var book = opened.Book;
-            using var client = r.GetValue(model) is { } spec ? Models.Chat.ChatClients.Create(spec) : null;
             if (book.Store.Stats().Chunks == 0)
                 throw new OpenBookException($"The store {book.Directory} is empty: run `openbook ingest` first (or pass --store).");
+            var ks = r.GetValue(sweepOption) is { } sweepText ? DistractorSweep.ParseList(sweepText) : null;
+            using var clients = new ClientCache();
             var selected = new List<IEvalMode>();
             foreach (var name in CoreCommands.Split(r.GetValue(modes)) ?? ["extractive"])
             {
-                switch (name.ToLowerInvariant())
+                var lower = name.ToLowerInvariant();
+                if (selected.Any(m => m.Name == lower)) continue;
+                switch (lower)
                 {
                     case "extractive":
                         selected.Add(new ExtractiveMode(book, r.GetValue(k)));
                         break;
-                    case "base" or "rag" when client is null:
-                        throw new OpenBookException($"mode '{name}' needs a language model: pass --model DIR|ID|openai:URL#name");
-                    case "base":
-                        selected.Add(new Models.Evaluation.ClosedBookMode(client, "base", r.GetValue(model)!));
+                    case "base" or "rag":
+                    {
+                        var spec = r.GetValue(model) ?? throw new OpenBookException($"mode '{name}' needs a language model: pass --model DIR|ID|openai:URL#name");
+                        var client = clients.Get(spec, null);
+                        selected.Add(lower == "base"
+                            ? new Models.Evaluation.ClosedBookMode(client, "base", spec)
+                            : new Models.Evaluation.RetrievalAugmentedMode(book, client, "rag", spec, r.GetValue(k), searchMode));
                         break;
-                    case "rag":
-                        selected.Add(new Models.Evaluation.RetrievalAugmentedMode(book, client, "rag", r.GetValue(model)!, r.GetValue(k), searchMode));
+                    }
+                    case "ft" or "raft":
+                    {
+                        var (specOption, adapterOption) = lower == "ft" ? (ftModel, ftAdapter) : (raftModel, raftAdapter);
+                        var adapter = r.GetValue(adapterOption);
+                        if (r.GetValue(specOption) is null && adapter is null)
+                            throw new OpenBookException($"mode '{name}' needs a {(lower == "ft" ? "fine-tuned" : "RAFT-trained")} model: pass --{lower}-adapter DIR " +
+                                                        $"(a LoRA adapter on --model) or --{lower}-model DIR|ID|openai:URL#name");
+                        var spec = r.GetValue(specOption) ?? r.GetValue(model)
+                                   ?? throw new OpenBookException($"mode '{name}': --{lower}-adapter needs its base model: pass --{lower}-model or --model");
+                        var client = clients.Get(spec, adapter);
+                        var label = adapter is null ? spec : $"{spec} + adapter {adapter}";
+                        selected.Add(lower == "ft"
+                            ? new Models.Evaluation.ClosedBookMode(client, "ft", label)
+                            : new Models.Evaluation.RaftMode(book, client, label, r.GetValue(k), searchMode));
                         break;
+                    }
                     default:
-                        if (AdapterModes.TryGetValue(name, out var what))
-                            throw new OpenBookException($"mode '{name}' ({what}) needs a LoRA adapter, and this build cannot train adapters yet (fine-tuning is a later issue); use extractive, base or rag");
                         throw new OpenBookException($"unknown mode '{name}' (known: extractive, base, rag, ft, raft)");
                 }
             }
+            var sweepModes = selected.OfType<IContextEvalMode>().ToList();
+            DistractorSweep? sweep = null;
+            if (ks is not null)
+            {
+                if (sweepModes.Count == 0) throw new OpenBookException("--distractor-sweep needs a retrieval mode: extractive, rag or raft");
+                var index = book.LexicalIndex();
+                sweep = DistractorSweep.Build(book.Store, t => index.Idf(t), set, ks, r.GetValue(seed));
+                if (sweep.Contexts.Count == 0)
+                    throw new OpenBookException($"--distractor-sweep: no question names a source document found in the store ({sweep.SkippedNoSource} without a source, {sweep.SkippedSourceNotFound.Count} not found)");
+            }
 
-            IReadOnlyList<ModeResult> results;
+            IReadOnlyList<ModeResult> results = [];
+            IReadOnlyList<SweepResult> sweepResults = [];
             if (Cli.ShowProgress(r))
             {
-                results = [];
                 await AnsiConsole.Progress().AutoClear(true).StartAsync(async ctx =>
                 {
                     var tasks = selected.ToDictionary(m => m.Name, m => ctx.AddTask(m.Name, maxValue: set.Count));
                     results = await EvalRunner.RunAsync(selected, set, new SyncProgress<(string Mode, int Done, int Total)>(p => tasks[p.Mode].Value = p.Done), ct);
+                    if (sweep is null) return;
+                    var sweepTasks = new Dictionary<string, ProgressTask>();
+                    sweepResults = await EvalRunner.SweepAsync(sweepModes, sweep, new SyncProgress<(string Mode, int Done, int Total)>(p =>
+                    {
+                        if (!sweepTasks.TryGetValue(p.Mode, out var task)) sweepTasks[p.Mode] = task = ctx.AddTask($"sweep {p.Mode}", maxValue: p.Total);
+                        task.Value = p.Done;
+                    }), ct);
                 });
             }
-            else results = await EvalRunner.RunAsync(selected, set, null, ct);
+            else
+            {
+                results = await EvalRunner.RunAsync(selected, set, null, ct);
+                if (sweep is not null) sweepResults = await EvalRunner.SweepAsync(sweepModes, sweep, null, ct);
+            }
 
-            var files = EvalReportWriter.Write(r.GetValue(output)!, questionsPath, results);
+            var report = new EvalReport(questionsPath, results, sweep is null ? null : new SweepReport(sweep, sweepResults));
+            var files = EvalReportWriter.Write(r.GetValue(output)!, report);
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    modes = results.Select(m => new
-                    {
-                        mode = m.Mode, questions = m.Questions, exactMatch = m.ExactMatch, f1 = m.F1, contained = m.Contained, recallAtK = m.RecallAtK, mrr = m.Mrr,
-                        citationCorrectness = m.CitationCorrectness, refusalRate = m.RefusalRate, falseRefusalRate = m.FalseRefusalRate,
-                        p50Ms = m.P50Milliseconds, p95Ms = m.P95Milliseconds, inputTokens = m.InputTokens, outputTokens = m.OutputTokens,
-                    }),
-                    files,
-                });
+                Cli.WriteJson(new { modes = results.Select(EvalReportWriter.Summary), sweep = EvalReportWriter.SweepJson(report.Sweep), files });
                 return 0;
             }
-            var table = new Table().AddColumns("mode", "EM", "F1", "contained", "recall@k", "MRR", "citations", "refusal", "false refusal", "p50 ms", "p95 ms");
-            static string F(double? v) => v is { } x ? x.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture) : "–";
-            foreach (var m in results)
-                table.AddRow(m.Mode, F(m.ExactMatch), F(m.F1), F(m.Contained), F(m.RecallAtK), F(m.Mrr), F(m.CitationCorrectness), F(m.RefusalRate),
-                    F(m.FalseRefusalRate), F(m.P50Milliseconds), F(m.P95Milliseconds));
             var console = Cli.Out(r);
-            console.Write(table);
+            console.Write(ToTable(EvalReportWriter.ModeTable(results)));
+            if (report.Sweep is { } s)
+            {
+                console.MarkupLine(Markup.Escape($"Distractor sweep ({s.Sweep.Contexts.Count} questions; {EvalReportWriter.SkippedText(s.Sweep)}):"));
+                console.Write(ToTable(EvalReportWriter.SweepTable(s)));
+            }
             foreach (var f in files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
             return 0;
         });
         return cmd;
+    }
+
+    private static Table ToTable(IReadOnlyList<string[]> rows)
+    {
+        var table = new Table().AddColumns(rows[0].Select(Markup.Escape).ToArray());
+        foreach (var row in rows.Skip(1)) table.AddRow(row.Select(Markup.Escape).ToArray());
+        return table;
+    }
+
+    /// <summary>One chat client per (model, adapter), disposed with the command.</summary>
+    private sealed class ClientCache : IDisposable
+    {
+        private readonly Dictionary<(string, string?), Microsoft.Extensions.AI.IChatClient> _clients = [];
+
+        public Microsoft.Extensions.AI.IChatClient Get(string spec, string? adapter)
+        {
+            if (!_clients.TryGetValue((spec, adapter), out var client))
+                _clients[(spec, adapter)] = client = Models.Chat.ChatClients.Create(spec, adapter: adapter);
+            return client;
+        }
+
+        public void Dispose()
+        {
+            foreach (var c in _clients.Values) c.Dispose();
+        }
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using OpenBook.Evaluation;
 using OpenBook.Models.Prompting;
+using OpenBook.Models.Raft;
 
 namespace OpenBook.Models.Evaluation;
 
@@ -25,13 +26,13 @@ public sealed class ClosedBookMode(IChatClient client, string name, string model
         var response = await client.GetResponseAsync(
             [new ChatMessage(ChatRole.System, SystemPrompt), new ChatMessage(ChatRole.User, question.Question)], cancellationToken: cancellationToken).ConfigureAwait(false);
         var text = response.Text.Trim();
-        var refused = text.Contains("don't know", StringComparison.OrdinalIgnoreCase) || text.Contains(Answer.NotInDocuments, StringComparison.OrdinalIgnoreCase);
+        var refused = AnswerMetrics.IsRefusal(text);
         return new ModeAnswer(text, refused, [], [], response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
     }
 }
 
 /// <summary>Open-book: retrieval, then the model answers from numbered passages with [n] citations ("rag").</summary>
-public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto) : IEvalMode
+public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto) : IContextEvalMode
 {
     private readonly GroundedAnswerer _answerer = new(client);
 
@@ -48,7 +49,48 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
         var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode }, cancellationToken).ConfigureAwait(false);
-        var answer = await _answerer.AnswerAsync(question.Question, hits, cancellationToken).ConfigureAwait(false);
-        return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, hits, answer.InputTokens, answer.OutputTokens);
+        return await AnswerWithContextAsync(question, hits, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    {
+        var answer = await _answerer.AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
+        return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, context, answer.InputTokens, answer.OutputTokens);
+    }
+}
+
+/// <summary>
+/// RAFT ("raft"): retrieval, then the model is prompted exactly as RAFT training formats its examples (the passages in
+/// &lt;DOCUMENT&gt; tags, then the question; see <see cref="RaftAnswerer"/>). The final answer is read after
+/// <c>&lt;ANSWER&gt;:</c> (the whole reply when the marker is missing); the citations are the passages its
+/// <c>##begin_quote##</c> quotes come from verbatim (whitespace collapsed), and quotes found in no passage are counted.
+/// </summary>
+public sealed class RaftMode(Book book, IChatClient client, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto, string name = "raft") : IContextEvalMode
+{
+    private readonly RaftAnswerer _answerer = new(client);
+
+    /// <inheritdoc />
+    public string Name => name;
+
+    /// <inheritdoc />
+    public string Description => $"{modelName} with the top {k} passages ({searchMode.ToString().ToLowerInvariant()} retrieval) in the RAFT prompt, verbatim quotes";
+
+    /// <inheritdoc />
+    public bool UsesRetrieval => true;
+
+    /// <inheritdoc />
+    public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
+    {
+        var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode }, cancellationToken).ConfigureAwait(false);
+        return await AnswerWithContextAsync(question, hits, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    {
+        var raft = await _answerer.AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
+        var a = raft.Answer;
+        return new ModeAnswer(a.Text, !a.Found || AnswerMetrics.IsRefusal(a.Text), a.Citations, context, a.InputTokens, a.OutputTokens, raft.Quotes, raft.UnverifiedQuotes);
     }
 }
