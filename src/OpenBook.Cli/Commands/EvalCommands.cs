@@ -132,10 +132,12 @@ internal static class EvalCommands
         return cmd;
     }
 
+    /// <summary>A console table of the rows, leaving out columns with no value in any row (the files keep them).</summary>
     private static Table ToTable(IReadOnlyList<string[]> rows)
     {
-        var table = new Table().AddColumns(rows[0].Select(Markup.Escape).ToArray());
-        foreach (var row in rows.Skip(1)) table.AddRow(row.Select(Markup.Escape).ToArray());
+        var keep = Enumerable.Range(0, rows[0].Length).Where(c => rows.Skip(1).Any(row => row[c] != "–")).ToArray();
+        var table = new Table().AddColumns(keep.Select(c => Markup.Escape(rows[0][c])).ToArray());
+        foreach (var row in rows.Skip(1)) table.AddRow(keep.Select(c => Markup.Escape(row[c])).ToArray());
         return table;
     }
 

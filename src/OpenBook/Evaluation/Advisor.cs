@@ -169,8 +169,8 @@ public static class Advisor
     {
         var reasons = new List<string>();
         var changes30 = corpus.Added30 + corpus.Updated30 + corpus.Removed30;
-        var changeText = $"{corpus.Updated30} updated, {corpus.Added30} added, {corpus.Removed30} removed in the last 30 days of {corpus.Documents} documents " +
-                         $"({N(corpus.ChangesPerWeek)} changes/week over {corpus.ObservedDays:0} days observed)";
+        var changeText = $"of {corpus.Documents} documents, {corpus.Updated30} updated, {corpus.Added30} added, {corpus.Removed30} removed in the last 30 days " +
+                         $"— {N(corpus.ChangesPerWeek)} changes/week over {corpus.ObservedDays:0} days observed";
         var changing = corpus.ChangedShare30 >= ChangingShare;
         var stable = !changing && corpus.ObservedDays >= StableAfterDays;
         var trainingAffordable = flags.Budget != Budget.Low;
@@ -227,9 +227,9 @@ public static class Advisor
         {
             pick = Recommendation.FineTuning;
             if (flags.LatencyCritical)
-                reasons.Add($"latency matters (--latency-critical): a fine-tuned model answers from short prompts, without retrieval or {corpus.Tokens} tokens of corpus to search and read");
+                reasons.Add($"latency matters (--latency-critical): a fine-tuned model answers from short prompts, without retrieving and reading passages (the corpus holds {corpus.Tokens} tokens)");
             if (flags.StyleCritical) reasons.Add("style matters (--style-critical): tone, format and terminology are learnt by fine-tuning, not by retrieval");
-            reasons.Add(stable ? $"the domain is stable: {changeText}" : $"documents rarely change: {changeText}");
+            reasons.Add(stable ? $"the domain is stable: {changeText}" : $"stability not yet shown: {changeText} → re-check with `openbook advise` once {StableAfterDays:0} days of history exist");
             if (Gain("rag", "ft") is { } lost && lost >= Margin)
                 reasons.Add($"caveat: rag beats ft by {Signed(lost)} answer-contained in {eval!.Path} → facts the model must get right still need retrieval (consider RAFT)");
             else EvalReasons();
@@ -252,7 +252,7 @@ public static class Advisor
             reasons.Add($"answers cite their passages, and the corpus updates incrementally ({changeText})");
             EvalReasons();
         }
-        if (changes30 == 0 && corpus.ObservedDays < StableAfterDays && pick != Recommendation.RagNowRaftLater)
+        if (changes30 == 0 && corpus.ObservedDays < StableAfterDays && !reasons.Any(r => r.StartsWith("stability not yet shown", StringComparison.Ordinal)))
             reasons.Add($"note: the ingest history covers only {corpus.ObservedDays:0.#} days, too short to judge how often documents change");
         return new Advice(pick, reasons, corpus, eval, flags);
     }

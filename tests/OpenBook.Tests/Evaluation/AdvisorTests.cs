@@ -60,7 +60,7 @@ public class AdvisorTests
     {
         var a = Advisor.Advise(Corpus(updates: 12), Eval(raft: 0.9), new AdviceFlags(Budget.High, StyleCritical: true));
         Assert.Equal(Recommendation.Rag, a.Recommendation);
-        Assert.Contains(a.Reasons, r => r.StartsWith("documents change: 12 updated, 0 added, 0 removed in the last 30 days of 100 documents") && r.Contains("go stale"));
+        Assert.Contains(a.Reasons, r => r.StartsWith("documents change: of 100 documents, 12 updated, 0 added, 0 removed in the last 30 days") && r.Contains("go stale"));
         Assert.Contains(a.Reasons, r => r.Contains("style-only fine-tune"));
     }
 
@@ -86,7 +86,7 @@ public class AdvisorTests
     {
         var a = Advisor.Advise(Corpus(), Eval(ft: 0.3), new AdviceFlags(LatencyCritical: true));
         Assert.Equal(Recommendation.FineTuning, a.Recommendation);
-        Assert.Contains(a.Reasons, r => r.StartsWith("latency matters") && r.Contains("120000 tokens"));
+        Assert.Contains(a.Reasons, r => r.StartsWith("latency matters") && r.Contains("(the corpus holds 120000 tokens)"));
         Assert.Contains(a.Reasons, r => r.StartsWith("caveat: rag beats ft by +0.40"));
     }
 
