@@ -85,7 +85,8 @@ public sealed class DistractorSweep
     {
         if (distractors.Count == 0 || distractors.Any(k => k < 0)) throw new OpenBookException("the distractor sweep needs one or more non-negative k values");
         var ks = distractors.Distinct().Order().ToList();
-        var chunks = store.AllChunks().ToList();
+        // Chunks grouped by citation path, so matching a question's source costs one comparison per document.
+        var documents = store.AllChunks().GroupBy(c => c.Source, StringComparer.Ordinal).Select(g => (Source: g.Key, Chunks: g.ToList())).ToList();
         var maxK = ks[^1];
         var contexts = new List<SweepContext>();
         var noSource = 0;
@@ -94,9 +95,10 @@ public sealed class DistractorSweep
         {
             var q = questions[i];
             if (q.Source is null || !q.Answerable) { noSource++; continue; }
-            var own = chunks.Where(c => QuestionSet.SameDocument(c.Source, q.Source)).ToList();
+            var isOwn = documents.Select(d => QuestionSet.SameDocument(d.Source, q.Source)).ToArray();
+            var own = documents.Where((_, d) => isOwn[d]).SelectMany(d => d.Chunks).ToList();
             if (own.Count == 0) { notFound.Add(q.Id); continue; }
-            var others = chunks.Where(c => !QuestionSet.SameDocument(c.Source, q.Source)).ToArray();
+            var others = documents.Where((_, d) => !isOwn[d]).SelectMany(d => d.Chunks).ToArray();
             if (others.Length < maxK)
                 throw new OpenBookException($"the distractor sweep asks for {maxK} distractors, but the store holds only {others.Length} chunks outside {q.Source} (question {q.Id})");
             var questionSeed = unchecked(seed * 7919 + i);
