@@ -21,11 +21,12 @@ internal static class EvalCommands
         var raftModel = new Option<string?>("--raft-model") { Description = "RAFT-trained model for the raft mode (default: --model)" };
         var raftAdapter = new Option<string?>("--raft-adapter") { Description = "RAFT LoRA adapter directory applied to the raft model" };
         var sweepOption = new Option<string?>("--distractor-sweep") { Description = "Robustness sweep: numbers of distractor passages beside the oracle, e.g. 0,1,2,4,8 (retrieval modes answer these fixed contexts)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer per question, in tokens", DefaultValueFactory = _ => 256 };
         var seed = new Option<int>("--seed") { Description = "Seed of the sweep's distractor draws and shuffles", DefaultValueFactory = _ => 42 };
         var cmd = new Command("eval", "Compare answering modes on a question set: exact match, F1, retrieval recall, citations, refusals, latency, tokens; " +
                                       "optionally a distractor sweep; writes report.md/html, charts and results.json")
         {
-            questions, modes, k, output, limit, model, ftModel, ftAdapter, raftModel, raftAdapter, sweepOption, seed, EmbeddingCli.Mode, EmbeddingCli.Embed,
+            questions, modes, k, output, limit, model, ftModel, ftAdapter, raftModel, raftAdapter, sweepOption, seed, maxTokens, EmbeddingCli.Mode, EmbeddingCli.Embed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -39,6 +40,8 @@ internal static class EvalCommands
                 throw new OpenBookException($"The store {book.Directory} is empty: run `openbook ingest` first (or pass --store).");
             var ks = r.GetValue(sweepOption) is { } sweepText ? DistractorSweep.ParseList(sweepText) : null;
             using var clients = new ClientCache();
+            // Greedy decoding, so reruns of a local model give the same answers.
+            var chatOptions = new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 };
             var selected = new List<IEvalMode>();
             foreach (var name in CoreCommands.Split(r.GetValue(modes)) ?? ["extractive"])
             {
@@ -54,8 +57,8 @@ internal static class EvalCommands
                         var spec = r.GetValue(model) ?? throw new OpenBookException($"mode '{name}' needs a language model: pass --model DIR|ID|openai:URL#name");
                         var client = clients.Get(spec, null);
                         selected.Add(lower == "base"
-                            ? new Models.Evaluation.ClosedBookMode(client, "base", spec)
-                            : new Models.Evaluation.RetrievalAugmentedMode(book, client, "rag", spec, r.GetValue(k), searchMode));
+                            ? new Models.Evaluation.ClosedBookMode(client, "base", spec, chatOptions)
+                            : new Models.Evaluation.RetrievalAugmentedMode(book, client, "rag", spec, r.GetValue(k), searchMode, chatOptions));
                         break;
                     }
                     case "ft" or "raft":
@@ -65,13 +68,14 @@ internal static class EvalCommands
                         if (r.GetValue(specOption) is null && adapter is null)
                             throw new OpenBookException($"mode '{name}' needs a {(lower == "ft" ? "fine-tuned" : "RAFT-trained")} model: pass --{lower}-adapter DIR " +
                                                         $"(a LoRA adapter on --model) or --{lower}-model DIR|ID|openai:URL#name");
-                        var spec = r.GetValue(specOption) ?? r.GetValue(model)
-                                   ?? throw new OpenBookException($"mode '{name}': --{lower}-adapter needs its base model: pass --{lower}-model or --model");
+                        var spec = r.GetValue(specOption) ?? r.GetValue(model) ?? CoreCommands.AdapterBaseModel(adapter!, $"--{lower}-adapter");
+                        if (adapter is not null && File.Exists(Path.Combine(adapter, Models.Raft.AdapterInfo.FileName)) && Models.Raft.AdapterInfo.Read(adapter).PromptFormat is var format && (format == "raft") != (lower == "raft"))
+                            Cli.Out(r).MarkupLine($"[yellow]warning:[/] {Markup.Escape($"--{lower}-adapter {adapter} was trained with the {format} prompt format; mode '{lower}' prompts it in the {(lower == "raft" ? "RAFT" : "chat")} format")}");
                         var client = clients.Get(spec, adapter);
                         var label = adapter is null ? spec : $"{spec} + adapter {adapter}";
                         selected.Add(lower == "ft"
-                            ? new Models.Evaluation.ClosedBookMode(client, "ft", label)
-                            : new Models.Evaluation.RaftMode(book, client, label, r.GetValue(k), searchMode));
+                            ? new Models.Evaluation.ClosedBookMode(client, "ft", label, chatOptions)
+                            : new Models.Evaluation.RaftMode(book, client, label, r.GetValue(k), searchMode, chatOptions: chatOptions));
                         break;
                     }
                     default:

@@ -6,7 +6,7 @@ using OpenBook.Models.Raft;
 namespace OpenBook.Models.Evaluation;
 
 /// <summary>The model alone, closed-book: the question is sent without any document ("base", or "ft" with a fine-tuned model).</summary>
-public sealed class ClosedBookMode(IChatClient client, string name, string modelName) : IEvalMode
+public sealed class ClosedBookMode(IChatClient client, string name, string modelName, ChatOptions? chatOptions = null) : IEvalMode
 {
     /// <summary>System prompt: answer briefly, admit when unsure (so refusals can be counted).</summary>
     public const string SystemPrompt = "Answer the question briefly. If you do not know the answer, reply exactly: I don't know.";
@@ -24,7 +24,7 @@ public sealed class ClosedBookMode(IChatClient client, string name, string model
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
         var response = await client.GetResponseAsync(
-            [new ChatMessage(ChatRole.System, SystemPrompt), new ChatMessage(ChatRole.User, question.Question)], cancellationToken: cancellationToken).ConfigureAwait(false);
+            [new ChatMessage(ChatRole.System, SystemPrompt), new ChatMessage(ChatRole.User, question.Question)], chatOptions, cancellationToken).ConfigureAwait(false);
         var text = response.Text.Trim();
         var refused = AnswerMetrics.IsRefusal(text);
         return new ModeAnswer(text, refused, [], [], response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
@@ -32,9 +32,10 @@ public sealed class ClosedBookMode(IChatClient client, string name, string model
 }
 
 /// <summary>Open-book: retrieval, then the model answers from numbered passages with [n] citations ("rag").</summary>
-public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto) : IContextEvalMode
+public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
+    ChatOptions? chatOptions = null) : IContextEvalMode
 {
-    private readonly GroundedAnswerer _answerer = new(client);
+    private readonly GroundedAnswerer _answerer = new(client, chatOptions: chatOptions);
 
     /// <inheritdoc />
     public string Name => name;
@@ -66,9 +67,10 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
 /// <c>&lt;ANSWER&gt;:</c> (the whole reply when the marker is missing); the citations are the passages its
 /// <c>##begin_quote##</c> quotes come from verbatim (whitespace collapsed), and quotes found in no passage are counted.
 /// </summary>
-public sealed class RaftMode(Book book, IChatClient client, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto, string name = "raft") : IContextEvalMode
+public sealed class RaftMode(Book book, IChatClient client, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto, string name = "raft",
+    ChatOptions? chatOptions = null) : IContextEvalMode
 {
-    private readonly RaftAnswerer _answerer = new(client);
+    private readonly RaftAnswerer _answerer = new(client, chatOptions);
 
     /// <inheritdoc />
     public string Name => name;
