@@ -57,7 +57,7 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
     public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
     {
         var answer = await _answerer.AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
-        return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, context, answer.InputTokens, answer.OutputTokens);
+        return new ModeAnswer(answer.Text, !answer.Found || AnswerMetrics.IsRefusal(answer.Text), answer.Citations, context, answer.InputTokens, answer.OutputTokens);
     }
 }
 
