@@ -51,8 +51,9 @@ Learning rate at step s (0-based), HF get_cosine_schedule_with_warmup (num_cycle
 The same two rows are used at every step. Params are the LoRA tensors in sorted PEFT-name order (order does
 not change the result). AdamW weight decay applies to every LoRA tensor (A and B).
 
-Self-check: every case compares float64 autograd against central finite differences for a few entries of
-LoRA A, LoRA B and inputs_embeds, and the float32 gradients written against the float64 ones.
+Self-checks: every case compares float64 autograd against central finite differences for a few entries of
+LoRA A, LoRA B and inputs_embeds, the float32 gradients written against the float64 ones, and re-runs the
+optimiser steps with the formulas above (no torch.optim) against after_steps.
 """
 import json
 import math
@@ -151,6 +152,36 @@ def train(model, rows, t):
     return trace
 
 
+def check_documented_step(model, initial, rows, t, after):
+    """Re-runs the optimiser steps with the formulas written in this header (no torch.optim, no clip_grad_norm_)
+    and requires the same weights, so the header is a faithful recipe for the C# trainer."""
+    model.load_weights(initial)
+    names = sorted(model.lora)
+    m = {k: torch.zeros_like(initial[k]) for k in names}
+    v = {k: torch.zeros_like(initial[k]) for k in names}
+    b1, b2 = t["betas"]
+    for s in range(t["total_steps"]):
+        grads = {k: torch.zeros_like(initial[k]) for k in names}
+        for row in rows:
+            loss, _ = loss_and_logits(model, batch_of([row]))
+            for k, gk in zip(names, torch.autograd.grad(loss / t["grad_accum"], [model.lora[k] for k in names])):
+                grads[k] += gk
+        norm = math.sqrt(sum(float((gk * gk).sum()) for gk in grads.values()))
+        coef = min(1.0, t["max_grad_norm"] / (norm + 1e-6))
+        lr, step = t["lr"] * cosine_lr(s, t), s + 1
+        with torch.no_grad():
+            for k in names:
+                p, gk = model.lora[k], grads[k] * coef
+                p *= 1 - lr * t["weight_decay"]
+                m[k] = b1 * m[k] + (1 - b1) * gk
+                v[k] = b2 * v[k] + (1 - b2) * gk * gk
+                p -= (lr / (1 - b1 ** step)) * m[k] / (v[k].sqrt() / math.sqrt(1 - b2 ** step) + t["eps"])
+    diff = max(float((model.lora[k].detach() - after[k]).abs().max()) for k in names)
+    if diff > 1e-6:
+        raise SystemExit(f"documented optimiser step differs from torch.optim.AdamW by {diff}")
+    return diff
+
+
 def finite_difference_check(model, batch, grads32, g):
     """float64 autograd vs central differences, and float32 gradients vs float64 ones."""
     m64 = model.to(torch.float64)
@@ -245,13 +276,15 @@ def write_case(root, case, base, r, alpha, targets, rslora, seed):
 
     model.load_weights(initial)
     trace = train(model, rows, TRAIN)
-    write_safetensors(os.path.join(d, "after_steps.safetensors"), {k: v.detach() for k, v in model.lora.items()}, "F32")
+    after = {k: v.detach().clone() for k, v in model.lora.items()}
+    write_safetensors(os.path.join(d, "after_steps.safetensors"), after, "F32")
     with open(os.path.join(d, "train.json"), "w") as f:
         json.dump(dict(TRAIN, trace=trace), f, indent=2)
-    moved = max(float((model.lora[k].detach() - initial[k]).abs().max()) for k in initial)
+    moved = max(float((after[k] - initial[k]).abs().max()) for k in initial)
+    recipe = check_documented_step(model, initial, rows, TRAIN, after)
     size = sum(os.path.getsize(os.path.join(p, x)) for p, _, fs in os.walk(d) for x in fs)
     print(f"{case}: loss {float(loss):.6f}, {size / 1024:.0f} KiB, fp32-vs-fp64 grad {worst32:.1e}, "
-          f"finite-diff {worst_fd:.1e}, grad norms {[round(s['grad_norm'], 4) for s in trace]}, max move {moved:.2e}")
+          f"finite-diff {worst_fd:.1e}, documented-step {recipe:.1e}, grad norms {[round(s['grad_norm'], 4) for s in trace]}, max move {moved:.2e}")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,10 @@ internal static class CommandRegistry
         yield return EvalCommands.Eval();
         yield return AdviseCommands.Advise();
         yield return RaftCommands.Build();
-        yield return DataCommands.Build();
         yield return FineTuneCommands.FineTune();
         yield return FineTuneCommands.Merge();
         yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
+        yield return DataCommands.Data();
     }
 }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using OpenBook.Models.FineTuning.Datasets;
 using OpenBook.Models.Formats.Tokenization;
 using OpenBook.Models.Hub;
@@ -6,97 +7,114 @@ using Spectre.Console;
 
 namespace OpenBook.Cli.Commands;
 
-/// <summary><c>openbook data validate</c>: check a fine-tuning data file line by line, report statistics, optionally split it.</summary>
+/// <summary><c>openbook data validate</c>: checks a fine-tuning dataset line by line and prints its statistics.</summary>
 internal static class DataCommands
 {
-    public static Command Build()
+    /// <summary>Issues printed per list in human output (all of them are in --json).</summary>
+    private const int MaxListed = 100;
+
+    public static Command Data()
     {
-        var data = new Command("data", "Fine-tuning datasets");
+        var data = new Command("data", "Fine-tuning datasets (OpenAI chat JSONL, prompt/completion, instruction, CSV)");
         data.Subcommands.Add(Validate());
         return data;
     }
 
-    internal static DatasetFormat ParseFormat(string text) => text.ToLowerInvariant() switch
-    {
-        "auto" => DatasetFormat.Auto,
-        "chat" or "openai" => DatasetFormat.Chat,
-        "prompt-completion" or "completion" => DatasetFormat.PromptCompletion,
-        "instruction" or "alpaca" => DatasetFormat.Instruction,
-        "csv" => DatasetFormat.Csv,
-        _ => throw new OpenBookException($"--format: unknown format '{text}' (auto, chat, prompt-completion, instruction, csv)."),
-    };
-
-    internal static CsvColumns? ParseColumns(string? text) => text is null ? null : CsvColumns.Parse(text);
-
     private static Command Validate()
     {
-        var file = new Argument<string>("file") { Description = "Data file: chat JSONL, prompt/completion JSONL, instruction JSONL or CSV/TSV" };
-        var model = new Option<string?>("--model") { Description = "Model directory or cached Hub id whose tokenizer and chat template give token statistics" };
-        var maxLength = new Option<int>("--max-length") { Description = "Sequence length the run will use", DefaultValueFactory = _ => 2048 };
-        var epochs = new Option<int>("--epochs") { Description = "Epochs, for the total training tokens", DefaultValueFactory = _ => 3 };
+        var file = new Argument<string>("file") { Description = "Dataset file (.jsonl, .csv, .tsv)" };
+        var model = new Option<string?>("--model") { Description = "Model directory or cached Hub id whose tokenizer and chat template give token counts" };
+        var maxLength = new Option<int>("--max-length") { Description = "Training sequence length (longer examples are reported as truncated)", DefaultValueFactory = _ => 2048 };
+        var epochs = new Option<int>("--epochs") { Description = "Epochs, for total training tokens", DefaultValueFactory = _ => 3 };
         var format = new Option<string>("--format") { Description = "auto, chat, prompt-completion, instruction or csv", DefaultValueFactory = _ => "auto" };
-        var columns = new Option<string?>("--columns") { Description = "CSV columns: user=…,assistant=…[,system=…]" };
-        var split = new Option<double?>("--split") { Description = "Write a validation split of this fraction (FILE.train.jsonl, FILE.val.jsonl)" };
+        var columns = new Option<string?>("--columns") { Description = "CSV column mapping, e.g. user=question,assistant=answer,system=sys" };
+        var split = new Option<double?>("--split") { Description = "Write a validation split of this fraction (e.g. 0.1) as FILE.train.jsonl / FILE.val.jsonl; duplicates stay on one side" };
+        var splitDir = new Option<string?>("--split-dir") { Description = "Directory for the split files (default: next to FILE)" };
         var seed = new Option<int>("--seed") { Description = "Seed of the split", DefaultValueFactory = _ => 42 };
-        var cmd = new Command("validate", "Report every invalid line (with its line number), duplicates, over-length examples and token statistics; exit 1 when a line is invalid")
+        var cmd = new Command("validate", "Report every bad line (with its line number) and the dataset's statistics; exit code 1 when any line is invalid")
         {
-            file, model, maxLength, epochs, format, columns, split, seed,
+            file, model, maxLength, epochs, format, columns, split, splitDir, seed,
         };
         Cli.SetHandler(cmd, (r, _) =>
         {
             var path = r.GetValue(file)!;
-            HfTokenizer? tokenizer = null;
-            if (r.GetValue(model) is { } spec)
+            if (!File.Exists(path)) throw new OpenBookException($"{path}: dataset file not found");
+            var fmt = TrainingData.ParseFormat(r.GetValue(format)!);
+            var options = new ValidationOptions
             {
-                tokenizer = HfTokenizer.FromDirectory(ModelLocator.Resolve(spec, HubOptions.FromEnvironment()));
-                if (tokenizer.ChatTemplate is null) throw new OpenBookException($"--model {spec}: the tokenizer has no chat template.");
-            }
-            var report = DatasetValidator.Validate(path, new ValidationOptions
+                Tokenizer = r.GetValue(model) is { } spec ? HfTokenizer.FromDirectory(ModelLocator.Resolve(spec, HubOptions.FromEnvironment())) : null,
+                MaxLength = r.GetValue(maxLength),
+                Epochs = r.GetValue(epochs),
+                Format = fmt,
+                Columns = r.GetValue(columns) is { } c ? CsvColumns.Parse(c) : null,
+            };
+            var report = DatasetValidator.Validate(path, options);
+            SplitResult? splitResult = null;
+            if (r.GetValue(split) is { } fraction)
             {
-                Tokenizer = tokenizer, MaxLength = r.GetValue(maxLength), Epochs = r.GetValue(epochs), Format = ParseFormat(r.GetValue(format)!), Columns = ParseColumns(r.GetValue(columns)),
-            });
-            object? splitResult = null;
-            if (r.GetValue(split) is { } fraction && report.Examples.Count > 0)
-            {
-                var stem = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileNameWithoutExtension(path));
-                var (train, val) = DatasetSplitter.Split(report.Examples, fraction, r.GetValue(seed), stem + ".train.jsonl", stem + ".val.jsonl");
-                splitResult = new { train = stem + ".train.jsonl", validation = stem + ".val.jsonl", trainExamples = train, validationExamples = val };
+                var stem = Path.GetFileNameWithoutExtension(path);
+                var dir = r.GetValue(splitDir) ?? Path.GetDirectoryName(Path.GetFullPath(path))!;
+                splitResult = DatasetSplitter.Split(report.Data, fraction, r.GetValue(seed),
+                    Path.Combine(dir, stem + ".train.jsonl"), Path.Combine(dir, stem + ".val.jsonl"));
             }
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    valid = report.Valid,
-                    errors = report.Errors.Select(e => new { line = e.Line, message = e.Message }),
-                    warnings = report.Warnings.Select(e => new { line = e.Line, message = e.Message }),
-                    stats = report.Stats,
-                    split = splitResult,
-                });
-                return Task.FromResult(report.Valid ? 0 : 1);
+                object json = splitResult is null
+                    ? new { valid = report.Valid, errors = report.Errors, warnings = report.Warnings, stats = report.Stats }
+                    : new
+                    {
+                        valid = report.Valid, errors = report.Errors, warnings = report.Warnings, stats = report.Stats,
+                        split = new
+                        {
+                            train = new { path = splitResult.TrainPath, examples = splitResult.TrainExamples },
+                            val = new { path = splitResult.ValidationPath, examples = splitResult.ValidationExamples },
+                        },
+                    };
+                Cli.WriteJson(json);
             }
-            var console = Cli.Out(r);
-            var s = report.Stats;
-            var table = new Table().AddColumns("statistic", "value");
-            table.AddRow("format", s.Format);
-            table.AddRow("valid examples", s.Examples.ToString("N0"));
-            table.AddRow("messages", Markup.Escape(string.Join(", ", s.Messages.Select(kv => $"{kv.Key} {kv.Value}"))));
-            table.AddRow("characters per example (min/median/p95/max)", $"{s.CharactersPerExample.Min}/{s.CharactersPerExample.Median}/{s.CharactersPerExample.P95}/{s.CharactersPerExample.Max}");
-            if (s.TokensPerExample is { } t)
-            {
-                table.AddRow("tokens per example (min/median/p95/max)", $"{t.Min}/{t.Median}/{t.P95}/{t.Max}");
-                table.AddRow("assistant (target) tokens", $"{s.TargetTokens:N0}");
-                table.AddRow($"training tokens ({s.Epochs} epochs)", $"{s.TrainingTokens:N0}");
-                table.AddRow($"truncated at {s.MaxLength}", $"{s.Truncated}");
-            }
-            else table.AddRow("tokens", "[grey]pass --model to count tokens with the model's tokenizer and chat template[/]");
-            table.AddRow("duplicates", $"{s.Duplicates}");
-            console.Write(table);
-            foreach (var e in report.Errors) console.MarkupLine($"[red]{Markup.Escape(path)}:{e.Line}: {Markup.Escape(e.Message)}[/]");
-            foreach (var w in report.Warnings) console.MarkupLine($"[yellow]{Markup.Escape(path)}:{w.Line}: {Markup.Escape(w.Message)}[/]");
-            if (splitResult is not null) console.MarkupLine($"split written: {Markup.Escape(System.Text.Json.JsonSerializer.Serialize(splitResult))}");
-            console.MarkupLine(report.Valid ? "[green]valid[/]" : $"[red]{report.Errors.Count} invalid line(s)[/]");
+            else Print(Cli.Out(r), path, report, splitResult);
             return Task.FromResult(report.Valid ? 0 : 1);
         });
         return cmd;
+    }
+
+    private static void Print(IAnsiConsole console, string path, ValidationReport report, SplitResult? split)
+    {
+        var s = report.Stats;
+        static string N(long? v) => v?.ToString("N0", CultureInfo.InvariantCulture) ?? "–";
+        static string L(LengthStats? l) => l is null ? "–" : string.Create(CultureInfo.InvariantCulture, $"{l.Min} / {l.Median:0.#} / {l.P95} / {l.Max}");
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("statistic").AddColumn(new TableColumn("value").RightAligned());
+        table.Title = new TableTitle(Markup.Escape(path));
+        table.AddRow("format", s.Format);
+        table.AddRow("examples (valid)", N(s.Examples));
+        table.AddRow("invalid lines", s.InvalidLines > 0 ? $"[red]{s.InvalidLines}[/]" : "0");
+        table.AddRow("messages system / user / assistant", $"{s.Roles.System} / {s.Roles.User} / {s.Roles.Assistant}");
+        if (s.UntrainedAssistantMessages > 0) table.AddRow("assistant messages with weight 0", N(s.UntrainedAssistantMessages));
+        table.AddRow("duplicates", s.Duplicates > 0 ? $"[yellow]{s.Duplicates}[/]" : "0");
+        table.AddRow("characters per example min / median / p95 / max", L(s.CharactersPerExample));
+        if (s.Tokenized)
+        {
+            table.AddRow("tokens per example min / median / p95 / max", L(s.TokensPerExample));
+            table.AddRow($"truncated at --max-length {s.MaxLength}", s.Truncated > 0 ? $"[yellow]{s.Truncated}[/]" : "0");
+            table.AddRow("tokens per epoch (after truncation)", N(s.TotalTokens));
+            table.AddRow("target (assistant) tokens per epoch", N(s.TargetTokens));
+            table.AddRow($"training tokens × {s.Epochs} epochs", N(s.TrainingTokens));
+        }
+        console.Write(table);
+        if (s.Note is not null) console.MarkupLine($"[grey]{Markup.Escape(s.Note)}[/]");
+        List("error", "red", report.Errors);
+        List("warning", "yellow", report.Warnings);
+        if (split is not null)
+            console.MarkupLine($"split: [green]{Markup.Escape(split.TrainPath)}[/] ({split.TrainExamples} examples), [green]{Markup.Escape(split.ValidationPath)}[/] ({split.ValidationExamples} examples)");
+        console.MarkupLine(report.Valid
+            ? "[green]valid[/]" + (report.Warnings.Count > 0 ? $" ({report.Warnings.Count} warnings)" : "")
+            : $"[red]invalid[/]: {report.Errors.Count} errors on {s.InvalidLines} lines");
+
+        void List(string kind, string colour, IReadOnlyList<DatasetIssue> issues)
+        {
+            foreach (var issue in issues.Take(MaxListed))
+                console.MarkupLine($"[{colour}]{kind}[/] {Markup.Escape(issue.ToString())}");
+            if (issues.Count > MaxListed) console.MarkupLine($"[{colour}]… {issues.Count - MaxListed} more {kind}s[/] (all of them with --json)");
+        }
     }
 }

@@ -75,7 +75,7 @@ internal static class EvalCommands
                         var label = adapter is null ? spec : $"{spec} + adapter {adapter}";
                         selected.Add(lower == "ft"
                             ? new Models.Evaluation.ClosedBookMode(client, "ft", label, chatOptions)
-                            : new Models.Evaluation.RaftMode(book, client, label, r.GetValue(k), searchMode, chatOptions: chatOptions));
+                            : new Models.Evaluation.RaftMode(book, client, "raft", label, r.GetValue(k), searchMode, chatOptions));
                         break;
                     }
                     default:

@@ -106,7 +106,7 @@ internal static class FineTuneCommands
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         Cli.SetHandler(cmd, (r, ct) =>
         {
-            var options = o.Build(r, r.GetValue(data)!, r.GetValue(output)!, "chat", DataCommands.ParseFormat(r.GetValue(format)!), DataCommands.ParseColumns(r.GetValue(columns)));
+            var options = o.Build(r, r.GetValue(data)!, r.GetValue(output)!, "chat", TrainingData.ParseFormat(r.GetValue(format)!), r.GetValue(columns) is { } c ? CsvColumns.Parse(c) : null);
             return Task.FromResult(Run(r, options, o, ct));
         });
         return cmd;

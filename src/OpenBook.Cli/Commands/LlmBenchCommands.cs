@@ -102,7 +102,7 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
         var context = new JsonArray();
         int longContext = quick ? 256 : 1024;
         int steps = quick ? 9 : 33;
-        foreach (var format in new[] { WeightFormat.F32, WeightFormat.Bf16, WeightFormat.Int8 })
+        foreach (var format in new[] { WeightFormat.F32, WeightFormat.Bf16, WeightFormat.Int8, WeightFormat.Nf4 })
         {
             ct.ThrowIfCancellationRequested();
             model.ConvertWeights(format);

@@ -12,77 +12,123 @@ internal static class RaftCommands
     {
         var raft = new Command("raft", "Retrieval-Augmented Fine-Tuning (RAFT) datasets");
         raft.Subcommands.Add(Generate());
+        raft.Subcommands.Add(Train());
         return raft;
+    }
+
+    /// <summary>Options of dataset generation, shared by <c>raft generate</c> and <c>raft train</c>.</summary>
+    private sealed class GenerationOptions(string generatorOption, string seedOption)
+    {
+        public readonly Option<string?> Generator = new(generatorOption) { Description = "Generator model: a local model directory, a cached Hub id, or openai:URL#name" };
+        public readonly Option<string?> FromQuestions = new("--from-questions") { Description = "Build examples from an existing question set (question, answer, source, quote) instead of a generator model" };
+        public readonly Option<double> Holdout = new("--holdout") { Description = "With --from-questions: fraction of questions kept out of training and written to heldout.questions.jsonl for eval", DefaultValueFactory = _ => 0.0 };
+        public readonly Option<string?> Collection = new("--collection", "-c") { Description = "Collection whose chunks become oracle documents (default: all)" };
+        public readonly Option<int> Questions = new("--questions") { Description = "Questions per chunk", DefaultValueFactory = _ => 3 };
+        public readonly Option<int> Distractors = new("--distractors") { Description = "Distractor documents per example (k)", DefaultValueFactory = _ => 4 };
+        public readonly Option<double> P = new("--p") { Description = "Fraction of examples that keep the oracle document", DefaultValueFactory = _ => 0.8 };
+        public readonly Option<bool> Hard = new("--hard-negatives") { Description = "Distractors from BM25 results for the question instead of random chunks" };
+        public readonly Option<int> Seed = new(seedOption) { Description = "Random seed of the dataset (same seed and replies → same dataset)", DefaultValueFactory = _ => 42 };
+        public readonly Option<int?> MaxChunks = new("--max-chunks") { Description = "Use a seeded sample of at most N chunks" };
+        public readonly Option<int> Workers = new("--workers") { Description = "Chunks processed concurrently", DefaultValueFactory = _ => 2 };
+
+        public IEnumerable<Option> All() => [Generator, FromQuestions, Holdout, Collection, Questions, Distractors, P, Hard, Seed, MaxChunks, Workers];
+
+        /// <summary>Generates (or resumes) the dataset into <paramref name="outDir"/>; returns it and the held-out questions file, if any.</summary>
+        public async Task<(RaftDataset Dataset, string? HeldOut)> RunAsync(ParseResult r, string outDir, CancellationToken ct)
+        {
+            Directory.CreateDirectory(outDir);
+            var options = new RaftOptions
+            {
+                Collection = r.GetValue(Collection), QuestionsPerChunk = r.GetValue(Questions), Distractors = r.GetValue(Distractors),
+                OracleProbability = r.GetValue(P), DistractorSource = r.GetValue(Hard) ? DistractorSource.HardNegatives : DistractorSource.Random,
+                Seed = r.GetValue(Seed), MaxChunks = r.GetValue(MaxChunks), Workers = r.GetValue(Workers),
+                CheckpointPath = Path.Combine(outDir, "checkpoint.jsonl"),
+            };
+            options.Validate();
+            await using var book = await CoreCommands.OpenBook(r, ct);
+            if (r.GetValue(FromQuestions) is { } questionsPath)
+            {
+                var (train, heldOut) = Split(OpenBook.Evaluation.QuestionSet.Load(questionsPath), r.GetValue(Holdout), r.GetValue(Seed));
+                var dataset = await new RaftGenerator(new NoModel(), options).FromQuestionsAsync(book, train, ct);
+                if (heldOut.Count == 0) return (dataset, null);
+                var heldOutPath = Path.Combine(outDir, "heldout.questions.jsonl");
+                File.WriteAllLines(heldOutPath, heldOut.Select(q => System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    id = q.Id, question = q.Question, answer = q.Answer, answers = q.Answers, source = q.Source, quote = q.Quote,
+                    collection = q.Collection, type = q.Type, answerable = q.Answerable,
+                })));
+                return (dataset, heldOutPath);
+            }
+            using var client = ChatClients.Create(r.GetValue(Generator) ?? throw new OpenBookException($"RAFT data needs a generator ({Generator.Name} SPEC) or --from-questions FILE."));
+            return (await GenerateAsync(r, new RaftGenerator(client, options), book, ct), null);
+        }
+    }
+
+    private static void PrintSummary(ParseResult r, RaftSummary s, IEnumerable<string> files)
+    {
+        var console = Cli.Out(r);
+        console.MarkupLine($"{s.Chunks} chunks ({s.ResumedChunks} resumed from the checkpoint), {s.Questions} questions → [green]{s.Kept} examples kept[/] ({s.WithOracle} with the oracle in context).");
+        foreach (var (reason, n) in s.Dropped.OrderByDescending(d => d.Value))
+            console.MarkupLine($"  dropped {n}: {Markup.Escape(reason)}");
+        foreach (var f in files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
     }
 
     private static Command Generate()
     {
-        var model = new Option<string?>("--model") { Description = "Generator model: a local model directory, a cached Hub id, or openai:URL#name" };
-        var fromQuestions = new Option<string?>("--from-questions") { Description = "Build examples from an existing question set (question, answer, source, quote) instead of a generator model" };
-        var holdout = new Option<double>("--holdout") { Description = "With --from-questions: fraction of questions kept out of training and written to heldout.questions.jsonl for eval", DefaultValueFactory = _ => 0.0 };
-        var collection = new Option<string?>("--collection", "-c") { Description = "Collection whose chunks become oracle documents (default: all)" };
+        var g = new GenerationOptions("--model", "--seed");
         var output = new Option<string>("--out") { Description = "Output directory", DefaultValueFactory = _ => "raft-dataset" };
-        var questions = new Option<int>("--questions") { Description = "Questions per chunk", DefaultValueFactory = _ => 3 };
-        var distractors = new Option<int>("--distractors") { Description = "Distractor documents per example (k)", DefaultValueFactory = _ => 4 };
-        var p = new Option<double>("--p") { Description = "Fraction of examples that keep the oracle document", DefaultValueFactory = _ => 0.8 };
-        var hard = new Option<bool>("--hard-negatives") { Description = "Distractors from BM25 results for the question instead of random chunks" };
-        var seed = new Option<int>("--seed") { Description = "Random seed (same seed and replies → same dataset)", DefaultValueFactory = _ => 42 };
-        var maxChunks = new Option<int?>("--max-chunks") { Description = "Use a seeded sample of at most N chunks" };
-        var workers = new Option<int>("--workers") { Description = "Chunks processed concurrently", DefaultValueFactory = _ => 2 };
         var formats = new Option<string[]>("--formats") { Description = "hf, chat, completion, eval (default: all)", AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("generate", "Generate questions, quoted chain-of-thought answers and distractor contexts from ingested chunks (resumable)")
-        {
-            model, fromQuestions, holdout, collection, output, questions, distractors, p, hard, seed, maxChunks, workers, formats,
-        };
+        var cmd = new Command("generate", "Generate questions, quoted chain-of-thought answers and distractor contexts from ingested chunks (resumable)") { output, formats };
+        foreach (var o in g.All()) cmd.Options.Add(o);
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var outDir = r.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
-            var options = new RaftOptions
-            {
-                Collection = r.GetValue(collection), QuestionsPerChunk = r.GetValue(questions), Distractors = r.GetValue(distractors),
-                OracleProbability = r.GetValue(p), DistractorSource = r.GetValue(hard) ? DistractorSource.HardNegatives : DistractorSource.Random,
-                Seed = r.GetValue(seed), MaxChunks = r.GetValue(maxChunks), Workers = r.GetValue(workers),
-                CheckpointPath = Path.Combine(outDir, "checkpoint.jsonl"),
-            };
-            options.Validate();
             var selected = ParseFormats(CoreCommands.Split(r.GetValue(formats)));
-            await using var book = await CoreCommands.OpenBook(r, ct);
-            RaftDataset dataset;
-            string? heldOutPath = null;
-            if (r.GetValue(fromQuestions) is { } questionsPath)
-            {
-                var (train, heldOut) = Split(OpenBook.Evaluation.QuestionSet.Load(questionsPath), r.GetValue(holdout), r.GetValue(seed));
-                dataset = await new RaftGenerator(new NoModel(), options).FromQuestionsAsync(book, train, ct);
-                if (heldOut.Count > 0)
-                {
-                    heldOutPath = Path.Combine(outDir, "heldout.questions.jsonl");
-                    File.WriteAllLines(heldOutPath, heldOut.Select(q => System.Text.Json.JsonSerializer.Serialize(new
-                    {
-                        id = q.Id, question = q.Question, answer = q.Answer, answers = q.Answers, source = q.Source, quote = q.Quote,
-                        collection = q.Collection, type = q.Type, answerable = q.Answerable,
-                    })));
-                }
-            }
-            else
-            {
-                using var client = ChatClients.Create(r.GetValue(model) ?? throw new OpenBookException("raft generate needs --model (a generator) or --from-questions FILE."));
-                dataset = await GenerateAsync(r, new RaftGenerator(client, options), book, ct);
-            }
+            var (dataset, heldOut) = await g.RunAsync(r, outDir, ct);
             var files = RaftExport.Write(dataset, outDir, selected).ToList();
-            if (heldOutPath is not null) files.Add(heldOutPath);
+            if (heldOut is not null) files.Add(heldOut);
             var s = dataset.Summary;
             if (r.GetValue(Cli.Json))
             {
                 Cli.WriteJson(new { chunks = s.Chunks, resumedChunks = s.ResumedChunks, questions = s.Questions, kept = s.Kept, withOracle = s.WithOracle, dropped = s.Dropped, files });
                 return 0;
             }
-            var console = Cli.Out(r);
-            console.MarkupLine($"{s.Chunks} chunks ({s.ResumedChunks} resumed from the checkpoint), {s.Questions} questions → [green]{s.Kept} examples kept[/] ({s.WithOracle} with the oracle in context).");
-            foreach (var (reason, n) in s.Dropped.OrderByDescending(d => d.Value))
-                console.MarkupLine($"  dropped {n}: {Markup.Escape(reason)}");
-            foreach (var f in files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
+            PrintSummary(r, s, files);
             return s.Kept > 0 ? 0 : 1;
+        });
+        return cmd;
+    }
+
+    /// <summary>
+    /// <c>openbook raft train</c>: generate the RAFT dataset (unless <c>--dataset</c> points at one) and fine-tune on its
+    /// chat format; the adapter is marked <c>prompt_format: raft</c> so <c>ask --adapter</c> and <c>eval --modes raft</c>
+    /// prompt it exactly as it was trained.
+    /// </summary>
+    private static Command Train()
+    {
+        var g = new GenerationOptions("--generator", "--raft-seed");
+        var ft = new FineTuneCommands.RunOptions();
+        var dataset = new Option<string?>("--dataset") { Description = "An existing `raft generate` output directory (uses its raft.chat.jsonl)" };
+        var output = new Option<string>("--out") { Description = "Output directory: dataset/ and the adapter", DefaultValueFactory = _ => "raft-adapter" };
+        var cmd = new Command("train", "Generate RAFT data (or use --dataset) and train a LoRA/QLoRA adapter on it, for retrieval-augmented answering") { dataset, output };
+        foreach (var o in g.All().Concat(ft.All())) cmd.Options.Add(o);
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            var outDir = r.GetValue(output)!;
+            string dataDir;
+            if (r.GetValue(dataset) is { } existing) dataDir = existing;
+            else
+            {
+                dataDir = Path.Combine(outDir, "dataset");
+                var (generated, heldOut) = await g.RunAsync(r, dataDir, ct);
+                var files = RaftExport.Write(generated, dataDir, RaftFormats.All).ToList();
+                if (heldOut is not null) files.Add(heldOut);
+                if (!r.GetValue(Cli.Quiet) && !r.GetValue(Cli.Json)) PrintSummary(r, generated.Summary, files);
+                if (generated.Summary.Kept == 0) throw new OpenBookException("RAFT generation kept no example: nothing to train on (see the drop reasons above).");
+            }
+            var chat = Path.Combine(dataDir, "raft.chat.jsonl");
+            if (!File.Exists(chat)) throw new OpenBookException($"--dataset {dataDir}: raft.chat.jsonl not found (run `openbook raft generate --formats chat` into it).");
+            return FineTuneCommands.Run(r, ft.Build(r, chat, outDir, promptFormat: "raft"), ft, ct);
         });
         return cmd;
     }

@@ -157,8 +157,8 @@ internal static class TrainBenchCommands
         var run = raw["results"] is JsonArray { Count: > 0 } list ? list[0]!.AsObject() : raw;
         return new JsonObject
         {
-            ["method"] = "pytorch-lora", ["seq"] = seq, ["stepMs"] = run["step_ms"]?.DeepClone(), ["tokensPerSecond"] = run["tokens_per_second"]?.DeepClone(),
-            ["peakWorkingSetMiB"] = run["peak_rss_mb"]?.DeepClone(), ["trainableParameters"] = run["lora_parameters"]?.DeepClone(),
+            ["method"] = "pytorch-lora", ["seq"] = seq, ["stepMs"] = run["step_ms"]?.DeepClone(), ["tokensPerSecond"] = run["tokens_per_s"]?.DeepClone(),
+            ["peakWorkingSetMiB"] = run["peak_rss_mb"]?.DeepClone(), ["trainableParameters"] = run["lora_params"]?.DeepClone(),
             ["torch"] = raw["torch"]?.DeepClone() ?? run["torch"]?.DeepClone(),
         };
     }

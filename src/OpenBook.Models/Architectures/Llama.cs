@@ -115,6 +115,15 @@ public class LlamaForCausalLM : ICausalLM
         return this;
     }
 
+    /// <summary>
+    /// Bytes held by the decoder-layer projections (q, k, v, o, gate, up, down) in their current format: the frozen base
+    /// that <see cref="ConvertLinears"/> quantises for QLoRA. Compare with <see cref="FrozenLinearParameters"/> × 4 (fp32).
+    /// </summary>
+    public long FrozenLinearBytes() => Layers.SelectMany(layer => layer.Linears()).Sum(l => l.Weight.ByteSize);
+
+    /// <summary>Number of weights in the decoder-layer projections (q, k, v, o, gate, up, down).</summary>
+    public long FrozenLinearParameters() => Layers.SelectMany(layer => layer.Linears()).Sum(l => (long)l.Weight.Rows * l.Weight.Cols);
+
     /// <summary>Bytes of weights one decode step streams (all linears incl. lm_head; norms and one embedding row are negligible).</summary>
     public long DecodeWeightBytes() => Linears().Sum(l => l.Weight.ByteSize);
 

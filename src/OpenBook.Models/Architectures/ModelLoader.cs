@@ -17,7 +17,9 @@ public sealed record ModelLoadOptions
 {
     /// <summary>
     /// Storage for linear weights and embeddings. Null = as stored: bf16 checkpoints stay bf16, fp32/fp16 become fp32.
-    /// <see cref="WeightFormat.Int8"/> quantizes per output channel after loading (decode speed, ~¼ the memory).
+    /// <see cref="WeightFormat.Int8"/> quantizes per output channel after loading (decode speed, ~¼ the memory);
+    /// <see cref="WeightFormat.Nf4"/> quantizes to 4-bit NormalFloat (~0.13× fp32; for QLoRA prefer
+    /// <see cref="LlamaForCausalLM.ConvertLinears"/>, which leaves the embedding and lm_head as stored).
     /// </summary>
     public WeightFormat? WeightFormat { get; init; }
 }
@@ -69,7 +71,7 @@ public sealed class CheckpointWeightSource(SafetensorsCheckpoint checkpoint, Wei
         {
             WeightFormat.Bf16 => WeightMatrix.FromBf16(checkpoint.ReadBf16(name), rows, cols),
             WeightFormat.F32 => WeightMatrix.FromF32(checkpoint.ReadFloat32(name), rows, cols),
-            _ => WeightMatrix.FromF32(checkpoint.ReadFloat32(name), rows, cols).ConvertTo(WeightFormat.Int8),
+            _ => WeightMatrix.FromF32(checkpoint.ReadFloat32(name), rows, cols).ConvertTo(target),
         };
     }
 

@@ -67,10 +67,10 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
 /// <c>&lt;ANSWER&gt;:</c> (the whole reply when the marker is missing); the citations are the passages its
 /// <c>##begin_quote##</c> quotes come from verbatim (whitespace collapsed), and quotes found in no passage are counted.
 /// </summary>
-public sealed class RaftMode(Book book, IChatClient client, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto, string name = "raft",
+public sealed class RaftMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
     ChatOptions? chatOptions = null) : IContextEvalMode
 {
-    private readonly RaftAnswerer _answerer = new(client, chatOptions);
+    private readonly RaftAnswerer _answerer = new(client, chatOptions ?? new ChatOptions { Temperature = 0, MaxOutputTokens = 256 });
 
     /// <inheritdoc />
     public string Name => name;

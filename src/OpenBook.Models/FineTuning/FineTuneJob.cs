@@ -136,24 +136,6 @@ public sealed class FineTuneJob
         return bytes;
     }
 
-    /// <summary>Batches of one epoch from the planner, as the training graph takes them.</summary>
-    private sealed class PlannedBatches(IReadOnlyList<TokenizedExample> examples, BatchOptions options) : ITrainingBatches
-    {
-        private readonly Dictionary<int, IReadOnlyList<SequenceBatch>> _cache = [];
-
-        public IReadOnlyList<SequenceBatch> Epoch(int epoch)
-        {
-            if (_cache.TryGetValue(epoch, out var hit)) return hit;
-            if (_cache.Count > 2) _cache.Clear();
-            var batches = BatchPlanner.Plan(examples, options, epoch).Select(ToSequenceBatch).ToList();
-            _cache[epoch] = batches;
-            return batches;
-        }
-    }
-
-    /// <summary>A planned batch as the training graph's input.</summary>
-    public static SequenceBatch ToSequenceBatch(TrainingBatch b) => new(b.Batch, b.Seq, b.Tokens, b.Targets, b.Positions, b.Segments);
-
     /// <summary>Trains and saves the adapter into the output directory.</summary>
     public FineTuneResult Run(IProgress<TrainerProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -166,7 +148,7 @@ public sealed class FineTuneJob
             {
                 BatchSize = _o.BatchSize, MaxLength = _o.MaxLength, Packing = _o.Packing, GroupByLength = _o.GroupByLength, Seed = _o.Trainer.Seed, PadTokenId = pad,
             };
-            var validation = BatchPlanner.Plan(Validation, batchOptions with { GroupByLength = false }, 0).Select(ToSequenceBatch).ToList();
+            var validation = BatchPlanner.Plan(Validation, batchOptions with { GroupByLength = false }, 0).Select(b => b.ToSequenceBatch()).ToList();
             var trainer = new LoraTrainer(lora, new PlannedBatches(Train, batchOptions), validation, _o.Trainer, _o.OutputDirectory);
             if (_o.Resume) trainer.Resume();
             double? initial = validation.Count > 0 && !_o.Resume ? trainer.ValidationLoss() : null;

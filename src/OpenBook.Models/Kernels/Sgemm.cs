@@ -75,14 +75,30 @@ public static unsafe class Sgemm
         Bf16Rows,
         /// <summary>int8 n×k row-major weights with one fp32 scale per row.</summary>
         Int8Rows,
+        /// <summary>NF4 n×k row-major weights (<see cref="Kernels.Nf4.Quantized"/>).</summary>
+        Nf4Rows,
+        /// <summary>bf16 k×n row-major weights used as stored (op(B) = W, e.g. the input gradient dy·W).</summary>
+        Bf16Cols,
+        /// <summary>int8 k×n row-major weights with one fp32 scale per stored row (= per k index), used as stored.</summary>
+        Int8Cols,
+        /// <summary>NF4 k×n row-major weights used as stored.</summary>
+        Nf4Cols,
     }
 
-    internal readonly struct PanelSource(PanelKind kind, void* data, int ld, float* scales = null)
+    /// <summary>Where packing reads B: raw storage (<paramref name="data"/>, row stride <paramref name="ld"/>) and, for int8, per-row scales; for NF4 the quantised tensor (row stride <paramref name="ld"/> in elements).</summary>
+    internal readonly struct PanelSource(PanelKind kind, void* data, int ld, float* scales = null, Nf4.Quantized? nf4 = null)
     {
         public readonly PanelKind Kind = kind;
         public readonly void* Data = data;
         public readonly int Ld = ld;
         public readonly float* Scales = scales;
+        public readonly Nf4.Quantized? Nf4 = nf4;
+
+        /// <summary>An NF4 source (no pinned pointer needed: packing pins the codes itself).</summary>
+        public static PanelSource FromNf4(PanelKind kind, Nf4.Quantized q, int ld) => new(kind, null, ld, null, q);
+
+        /// <summary>True when op(B) is B as stored (k×n): panel rows are contiguous runs of a stored row.</summary>
+        public bool ColumnPanels => Kind is PanelKind.F32Cols or PanelKind.Bf16Cols or PanelKind.Int8Cols or PanelKind.Nf4Cols;
     }
 
     /// <summary>
@@ -102,7 +118,8 @@ public static unsafe class Sgemm
         long flops = 2L * m * n * k;
         // Two tasks per thread let a thread that was not preempted pick up the slack of one that was.
         int tasks = flops < 4_000_000 || KernelThreads.Max == 1 ? 1 : 2 * KernelThreads.Max;
-        int mParts = Math.Min(mBlocks, tasks), nParts = Math.Min(nPanels, Math.Max(1, tasks / mParts));
+        // Enough N parts that the task count reaches the target (3 M blocks × 2 N parts, not 3 tasks on 2 threads).
+        int mParts = Math.Min(mBlocks, tasks), nParts = Math.Min(nPanels, (tasks + mParts - 1) / mParts);
         nint aPtr = (nint)a, cPtr = (nint)c;
         void Task(int t)
         {
@@ -240,27 +257,15 @@ public static unsafe class Sgemm
     private static void PackB(PanelSource bs, int pc, int kc, int jc0, int p0, int p1, int n, float* dst)
     {
         float** rows = stackalloc float*[NR];
-        float[]? scratchArray = bs.Kind is PanelKind.Bf16Rows or PanelKind.Int8Rows ? System.Buffers.ArrayPool<float>.Shared.Rent(NR * KC) : null;
+        float[]? scratchArray = bs.ColumnPanels || bs.Kind == PanelKind.F32Rows ? null : System.Buffers.ArrayPool<float>.Shared.Rent(NR * KC);
         fixed (float* scratch = scratchArray)
         for (int p = p0; p < p1; p++)
         {
             int jc = jc0 + p * NR, nr = Math.Min(NR, n - jc);
             float* panel = dst + (long)p * NR * kc;
-            if (bs.Kind == PanelKind.F32Cols)
+            if (bs.ColumnPanels)
             {
-                float* b = (float*)bs.Data;
-                for (int kk = 0; kk < kc; kk++)
-                {
-                    float* src = b + (long)(pc + kk) * bs.Ld + jc;
-                    float* d = panel + kk * NR;
-                    if (nr == NR) Buffer.MemoryCopy(src, d, NR * sizeof(float), NR * sizeof(float));
-                    else
-                    {
-                        int j = 0;
-                        for (; j < nr; j++) d[j] = src[j];
-                        for (; j < NR; j++) d[j] = 0f;
-                    }
-                }
+                for (int kk = 0; kk < kc; kk++) PackColumnRun(bs, pc + kk, jc, nr, panel + kk * NR);
                 continue;
             }
             // Row-stored weights [n, k]: column j of op(B) is row jc+j of the storage. Gather NR row pointers (widening
@@ -276,6 +281,10 @@ public static unsafe class Sgemm
                     case PanelKind.Bf16Rows:
                         rows[j] = scratch + j * KC;
                         Bf16.ToFloat(new ReadOnlySpan<ushort>((ushort*)bs.Data + row * bs.Ld + pc, kc), new Span<float>(rows[j], kc));
+                        break;
+                    case PanelKind.Nf4Rows:
+                        rows[j] = scratch + j * KC;
+                        Nf4.Dequantize(bs.Nf4!, row * bs.Ld + pc, rows[j], kc);
                         break;
                     default:
                         rows[j] = scratch + j * KC;
@@ -305,6 +314,52 @@ public static unsafe class Sgemm
                 }
         }
         if (scratchArray is not null) System.Buffers.ArrayPool<float>.Shared.Return(scratchArray);
+    }
+
+    /// <summary>
+    /// One row of a column panel: elements <c>B[row, jc..jc+nr)</c> of a k×n stored B, widened/dequantised to fp32 and
+    /// zero padded to <see cref="NR"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PackColumnRun(PanelSource bs, int row, int jc, int nr, float* d)
+    {
+        long offset = (long)row * bs.Ld + jc;
+        switch (bs.Kind)
+        {
+            case PanelKind.F32Cols:
+                if (nr == NR) Buffer.MemoryCopy((float*)bs.Data + offset, d, NR * sizeof(float), NR * sizeof(float));
+                else Buffer.MemoryCopy((float*)bs.Data + offset, d, nr * sizeof(float), nr * sizeof(float));
+                break;
+            case PanelKind.Bf16Cols:
+            {
+                ushort* src = (ushort*)bs.Data + offset;
+                if (nr == NR && Vector512.IsHardwareAccelerated)
+                {
+                    var v = Vector512.Load(src);
+                    Vector512.ShiftLeft(Vector512.WidenLower(v), 16).AsSingle().Store(d);
+                    Vector512.ShiftLeft(Vector512.WidenUpper(v), 16).AsSingle().Store(d + 16);
+                }
+                else Bf16.ToFloat(new ReadOnlySpan<ushort>(src, nr), new Span<float>(d, nr));
+                break;
+            }
+            case PanelKind.Int8Cols:
+            {
+                sbyte* src = (sbyte*)bs.Data + offset;
+                float scale = bs.Scales[row];
+                if (nr == NR && Avx512F.IsSupported)
+                {
+                    var s = Vector512.Create(scale);
+                    (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(src))) * s).Store(d);
+                    (Avx512F.ConvertToVector512Single(Avx512F.ConvertToVector512Int32(Vector128.Load(src + 16))) * s).Store(d + 16);
+                }
+                else Int8Weights.Dequantize(new ReadOnlySpan<sbyte>(src, nr), scale, new Span<float>(d, nr));
+                break;
+            }
+            default:
+                Nf4.Dequantize(bs.Nf4!, offset, d, nr);
+                break;
+        }
+        for (int j = nr; j < NR; j++) d[j] = 0f;
     }
 
     /// <summary>

@@ -20,9 +20,10 @@ public enum WeightFormat
 
 /// <summary>
 /// A row-major [Rows, Cols] weight matrix in PyTorch <c>nn.Linear</c> layout (rows = output features,
-/// cols = input features), stored as fp32, bf16 or int8+scales. <see cref="MultiplyTransposed"/> computes
-/// <c>y = x·Wᵀ</c>: a weight-streaming GEMV kernel for a few rows of x (decode) and the packed SGEMM
-/// (with bf16/int8 widened while packing) for many rows (prefill).
+/// cols = input features), stored as fp32, bf16, int8+scales or NF4 (<see cref="Nf4"/>). <see cref="MultiplyTransposed"/>
+/// computes <c>y = x·Wᵀ</c>: a weight-streaming GEMV kernel for a few rows of x (decode) and the packed SGEMM (with
+/// bf16/int8/NF4 widened while packing) for many rows (prefill). <see cref="Multiply"/> computes <c>dy·W</c>, the input
+/// gradient of a frozen linear layer, through the same SGEMM with W used as stored.
 /// </summary>
 public sealed unsafe class WeightMatrix
 {
@@ -142,79 +143,47 @@ public sealed unsafe class WeightMatrix
         if (x.Length < (long)m * Cols) throw new ArgumentException($"x holds {x.Length} values, need {m}×{Cols}.");
         if (y.Length < (long)m * Rows) throw new ArgumentException($"y holds {y.Length} values, need {m}×{Rows}.");
         if (m == 0) return;
-        if (Format == WeightFormat.Nf4)
-        {
-            var w = RentDequantized();
-            try { Sgemm.Multiply(Transpose.No, Transpose.Yes, m, Rows, Cols, x, Cols, w, Cols, y, Rows, 1f, beta); }
-            finally { System.Buffers.ArrayPool<float>.Shared.Return(w); }
-            return;
-        }
         fixed (float* px = x, py = y)
         {
             if (m <= SmallBatchRows) StreamingMultiply(px, m, py, beta);
-            else
-            {
-                fixed (float* f = _f32)
-                fixed (ushort* h = _bf16)
-                fixed (sbyte* q = _int8)
-                fixed (float* s = _scales)
-                {
-                    var source = Format switch
-                    {
-                        WeightFormat.F32 => new Sgemm.PanelSource(Sgemm.PanelKind.F32Rows, f, Cols),
-                        WeightFormat.Bf16 => new Sgemm.PanelSource(Sgemm.PanelKind.Bf16Rows, h, Cols),
-                        _ => new Sgemm.PanelSource(Sgemm.PanelKind.Int8Rows, q, Cols, s),
-                    };
-                    Sgemm.Run(Transpose.No, m, Rows, Cols, px, Cols, source, py, Rows, 1f, beta);
-                }
-            }
+            else PackedMultiply(asStored: false, m, px, py, beta);
         }
     }
 
     /// <summary>
     /// <c>dx[m, Cols] = dy[m, Rows]·W + beta·dx</c>: the input gradient of <c>y = x·Wᵀ</c> (the weight itself is frozen).
-    /// fp32 runs the packed SGEMM on W as stored; bf16/int8/NF4 are dequantised once per call into a pooled fp32 buffer
-    /// (O(Rows·Cols) work against the product's O(m·Rows·Cols)).
+    /// Runs the packed SGEMM with W used as stored (k = Rows); bf16/int8/NF4 panels are widened/dequantised while packing,
+    /// so no fp32 copy of W is ever made.
     /// </summary>
     public void Multiply(ReadOnlySpan<float> dy, int m, Span<float> dx, float beta = 0f)
     {
         if (dy.Length < (long)m * Rows) throw new ArgumentException($"dy holds {dy.Length} values, need {m}×{Rows}.");
         if (dx.Length < (long)m * Cols) throw new ArgumentException($"dx holds {dx.Length} values, need {m}×{Cols}.");
         if (m == 0) return;
-        if (_f32 is not null)
-        {
-            Sgemm.Multiply(Transpose.No, Transpose.No, m, Cols, Rows, dy, Rows, _f32, Cols, dx, Cols, 1f, beta);
-            return;
-        }
-        var w = RentDequantized();
-        try { Sgemm.Multiply(Transpose.No, Transpose.No, m, Cols, Rows, dy, Rows, w, Cols, dx, Cols, 1f, beta); }
-        finally { System.Buffers.ArrayPool<float>.Shared.Return(w); }
+        fixed (float* pdy = dy, pdx = dx) PackedMultiply(asStored: true, m, pdy, pdx, beta);
     }
 
-    /// <summary>An fp32 copy of the weights in a buffer rented from the shared pool (the caller returns it).</summary>
-    private float[] RentDequantized()
+    /// <summary>
+    /// The packed SGEMM with this matrix as B, widened/dequantised while packing: <c>c = a·Wᵀ + beta·c</c> (row panels) or,
+    /// <paramref name="asStored"/>, <c>c = a·W + beta·c</c> (column panels).
+    /// </summary>
+    private void PackedMultiply(bool asStored, int m, float* a, float* c, float beta)
     {
-        long n = (long)Rows * Cols;
-        var buffer = System.Buffers.ArrayPool<float>.Shared.Rent((int)n);
+        fixed (float* f = _f32)
+        fixed (ushort* h = _bf16)
+        fixed (sbyte* q = _int8)
+        fixed (float* s = _scales)
         {
-            int chunkRows = Math.Max(1, 1 << 16 >> Math.Max(0, (int)Math.Log2(Math.Max(1, Cols))));
-            int chunks = (Rows + chunkRows - 1) / chunkRows;
-            ParallelRanges.For(chunks, c =>
+            var source = Format switch
             {
-                int r0 = c * chunkRows, r1 = Math.Min(Rows, r0 + chunkRows);
-                var dst = buffer.AsSpan(r0 * Cols, (r1 - r0) * Cols);
-                switch (Format)
-                {
-                    case WeightFormat.Bf16: Bf16.ToFloat(_bf16.AsSpan(r0 * Cols, dst.Length), dst); break;
-                    case WeightFormat.Nf4: Nf4.Dequantize(_nf4!, (long)r0 * Cols, dst); break;
-                    case WeightFormat.Int8:
-                        for (int r = r0; r < r1; r++) Int8Weights.Dequantize(_int8.AsSpan(r * Cols, Cols), _scales![r], buffer.AsSpan(r * Cols, Cols));
-                        break;
-                    default: _f32.AsSpan(r0 * Cols, dst.Length).CopyTo(dst); break;
-                }
-            }, work: n * 4);
+                WeightFormat.F32 => new Sgemm.PanelSource(asStored ? Sgemm.PanelKind.F32Cols : Sgemm.PanelKind.F32Rows, f, Cols),
+                WeightFormat.Bf16 => new Sgemm.PanelSource(asStored ? Sgemm.PanelKind.Bf16Cols : Sgemm.PanelKind.Bf16Rows, h, Cols),
+                WeightFormat.Nf4 => Sgemm.PanelSource.FromNf4(asStored ? Sgemm.PanelKind.Nf4Cols : Sgemm.PanelKind.Nf4Rows, _nf4!, Cols),
+                _ => new Sgemm.PanelSource(asStored ? Sgemm.PanelKind.Int8Cols : Sgemm.PanelKind.Int8Rows, q, Cols, s),
+            };
+            if (asStored) Sgemm.Run(Transpose.No, m, Cols, Rows, a, Rows, source, c, Cols, 1f, beta);
+            else Sgemm.Run(Transpose.No, m, Rows, Cols, a, Cols, source, c, Rows, 1f, beta);
         }
-        return buffer;
     }
 
     private void StreamingMultiply(float* x, int m, float* y, float beta)
@@ -226,8 +195,14 @@ public sealed unsafe class WeightMatrix
         {
             int r0 = c * rowsPerChunk, r1 = Math.Min(Rows, r0 + rowsPerChunk);
             StreamRows(r0, r1, (float*)xp, m, (float*)yp, beta);
-        }, work: ByteSize + (long)m * ByteSize / 8);
+        }, work: StreamCost + (long)m * StreamCost / 8);
     }
+
+    /// <summary>
+    /// Work of one streaming pass for the parallel threshold: the bytes read, except for NF4, whose decode (about as costly
+    /// as reading fp32) dominates its 0.5 byte per weight.
+    /// </summary>
+    private long StreamCost => Format == WeightFormat.Nf4 ? 4L * Rows * Cols : ByteSize;
 
     /// <summary>~64 KB of weights per work item keeps scheduling overhead small relative to the memory traffic.</summary>
     private int RowsPerChunk => Math.Max(16, (int)(65536 / Math.Max(1, ByteSize / Rows)));
@@ -240,7 +215,7 @@ public sealed unsafe class WeightMatrix
     public static void MultiplyTransposedMany(float[] x, int m, IReadOnlyList<WeightMatrix> matrices, IReadOnlyList<float[]> outputs)
     {
         if (matrices.Count != outputs.Count) throw new ArgumentException("One output per matrix.");
-        if (m > SmallBatchRows || matrices.Count == 1 || matrices.Any(w => w.Format == WeightFormat.Nf4))
+        if (m > SmallBatchRows || matrices.Count == 1)
         {
             for (int i = 0; i < matrices.Count; i++) matrices[i].MultiplyTransposed(x, m, outputs[i]);
             return;
@@ -253,7 +228,7 @@ public sealed unsafe class WeightMatrix
                 throw new ArgumentException($"Matrix {i}: shapes of x, W [{w.Rows}, {w.Cols}] and y do not agree.");
             for (int r0 = 0; r0 < w.Rows; r0 += w.RowsPerChunk) chunks.Add((i, r0, Math.Min(w.Rows, r0 + w.RowsPerChunk)));
         }
-        long bytes = matrices.Sum(w => w.ByteSize);
+        long bytes = matrices.Sum(w => w.StreamCost);
         ParallelRanges.For(chunks.Count, c =>
         {
             var (i, r0, r1) = chunks[c];
@@ -265,25 +240,36 @@ public sealed unsafe class WeightMatrix
     private void StreamRows(int r0, int r1, float* x, int m, float* y, float beta)
     {
         int cols = Cols, rows = Rows;
-        fixed (float* f = _f32)
-        fixed (ushort* h = _bf16)
-        fixed (sbyte* q = _int8)
+        // NF4 rows are decoded once into a scratch row (L1-resident) and then dotted with every row of x.
+        float[]? rowBuffer = _nf4 is null ? null : System.Buffers.ArrayPool<float>.Shared.Rent(cols);
+        try
         {
-            for (int r = r0; r < r1; r++)
+            fixed (float* f = _f32, decoded = rowBuffer)
+            fixed (ushort* h = _bf16)
+            fixed (sbyte* q = _int8)
             {
-                for (int i = 0; i < m; i++)
+                for (int r = r0; r < r1; r++)
                 {
-                    float* xi = x + (long)i * cols;
-                    float v = Format switch
+                    if (_nf4 is not null) Nf4.Dequantize(_nf4, (long)r * cols, decoded, cols);
+                    for (int i = 0; i < m; i++)
                     {
-                        WeightFormat.F32 => Dot(xi, f + (long)r * cols, cols),
-                        WeightFormat.Bf16 => Bf16.Dot(xi, h + (long)r * cols, cols),
-                        _ => Int8Weights.Dot(xi, q + (long)r * cols, cols) * _scales![r],
-                    };
-                    float* dst = y + (long)i * rows + r;
-                    *dst = beta == 0f ? v : beta * *dst + v;
+                        float* xi = x + (long)i * cols;
+                        float v = Format switch
+                        {
+                            WeightFormat.F32 => Dot(xi, f + (long)r * cols, cols),
+                            WeightFormat.Bf16 => Bf16.Dot(xi, h + (long)r * cols, cols),
+                            WeightFormat.Nf4 => Dot(xi, decoded, cols),
+                            _ => Int8Weights.Dot(xi, q + (long)r * cols, cols) * _scales![r],
+                        };
+                        float* dst = y + (long)i * rows + r;
+                        *dst = beta == 0f ? v : beta * *dst + v;
+                    }
                 }
             }
+        }
+        finally
+        {
+            if (rowBuffer is not null) System.Buffers.ArrayPool<float>.Shared.Return(rowBuffer);
         }
     }
 

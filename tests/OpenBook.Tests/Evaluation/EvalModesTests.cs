@@ -58,7 +58,7 @@ public class EvalModesTests
             ["Who is the CEO?"] = "The answer is not in the documents.",
         };
         var client = new ScriptedChatClient(prompt => replies.Single(r => prompt.EndsWith(r.Key, StringComparison.Ordinal)).Value);
-        var mode = new RaftMode(book, client, "scripted");
+        var mode = new RaftMode(book, client, "raft", "scripted");
         var rows = new List<QuestionResult>();
         foreach (var q in questions)
             rows.Add(EvalRunner.Score(q, await mode.AnswerWithContextAsync(q, [leave, vpn], CancellationToken.None), true, 1));
@@ -188,7 +188,7 @@ public class DistractorSweepTests
             var first = prompt[(prompt.IndexOf("<DOCUMENT>", StringComparison.Ordinal) + 10)..prompt.IndexOf("</DOCUMENT>", StringComparison.Ordinal)];
             return $"##begin_quote##{first.Trim()}##end_quote##\n<ANSWER>: 31 March";
         });
-        var results = await EvalRunner.SweepAsync([new RaftMode(book, client, "scripted"), new ExtractiveMode(book)], sweep);
+        var results = await EvalRunner.SweepAsync([new RaftMode(book, client, "raft", "scripted"), new ExtractiveMode(book)], sweep);
         Assert.Equal([("raft", 0), ("raft", 2), ("extractive", 0), ("extractive", 2)], results.Select(r => (r.Mode, r.Distractors)));
         Assert.Equal([1, 1, 3, 3], sizes);
         var raft0 = results[0].Result;

@@ -1,216 +1,320 @@
+using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using OpenBook.Ingestion;
 
 namespace OpenBook.Models.FineTuning.Datasets;
 
-/// <summary>Training-data file formats.</summary>
-public enum DatasetFormat
-{
-    /// <summary>Detected: .csv/.tsv → CSV; JSONL by the keys of the first valid line.</summary>
-    Auto,
-    /// <summary>OpenAI chat JSONL: <c>{"messages":[{"role":…,"content":…,"weight":0|1}]}</c>.</summary>
-    Chat,
-    /// <summary><c>{"prompt":…,"completion":…}</c>.</summary>
-    PromptCompletion,
-    /// <summary>Alpaca: <c>{"instruction":…,"input":…,"output":…}</c>.</summary>
-    Instruction,
-    /// <summary>CSV/TSV with a header row and a column mapping.</summary>
-    Csv,
-}
-
-/// <summary>Which CSV columns hold the user turn, the assistant turn and (optionally) the system prompt.</summary>
-public sealed record CsvColumns(string User, string Assistant, string? System = null)
-{
-    /// <summary>Parses <c>user=question,assistant=answer[,system=sys]</c>.</summary>
-    public static CsvColumns Parse(string text)
-    {
-        string? user = null, assistant = null, system = null;
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var kv = part.Split('=', 2, StringSplitOptions.TrimEntries);
-            if (kv.Length != 2 || kv[1].Length == 0) throw new OpenBookException($"--columns: '{part}' is not role=column.");
-            switch (kv[0].ToLowerInvariant())
-            {
-                case "user": user = kv[1]; break;
-                case "assistant": assistant = kv[1]; break;
-                case "system": system = kv[1]; break;
-                default: throw new OpenBookException($"--columns: unknown role '{kv[0]}' (user, assistant, system).");
-            }
-        }
-        return new CsvColumns(user ?? throw new OpenBookException("--columns needs user=COLUMN."), assistant ?? throw new OpenBookException("--columns needs assistant=COLUMN."), system);
-    }
-}
-
-/// <summary>One message of a training conversation; assistant turns with weight 0 are context, not targets.</summary>
-public sealed record TrainingMessage(ChatRole Role, string Content, float Weight = 1);
-
-/// <summary>A training conversation and the 1-based line (or CSV record start line) it came from.</summary>
-public sealed record ChatExample(IReadOnlyList<TrainingMessage> Messages, int Line);
-
-/// <summary>A problem in a data file, at a 1-based line.</summary>
-public sealed record DatasetIssue(int Line, string Message);
-
-/// <summary>Valid examples and every problem found.</summary>
-public sealed record DatasetLoadResult(IReadOnlyList<ChatExample> Examples, IReadOnlyList<DatasetIssue> Errors, IReadOnlyList<DatasetIssue> Warnings, DatasetFormat Format);
-
 /// <summary>
-/// Reads fine-tuning data. Bad lines never stop the read: each is reported with its line number and a precise reason
-/// (invalid JSON, missing or unknown role, empty content, no assistant turn, wrong types…), and the valid lines are kept.
+/// Reads fine-tuning datasets: OpenAI chat JSONL, prompt/completion JSONL, Alpaca instruction JSONL and CSV/TSV with a
+/// column mapping, all into <see cref="ChatExample"/> conversations. Every bad line is reported with its 1-based line
+/// number and a precise message (invalid JSON, missing or unknown role, empty content, no assistant turn, wrong
+/// types, unknown format) and skipped; only an unreadable file throws.
 /// </summary>
-public static class TrainingData
+public static partial class TrainingData
 {
-    /// <summary>Loads <paramref name="path"/>; throws only when the file cannot be read or the format cannot be determined.</summary>
+    /// <summary>Loads <paramref name="path"/>; bad lines end up in <see cref="DatasetLoadResult.Errors"/>, never thrown.</summary>
+    /// <exception cref="OpenBookException">The file is missing or cannot be read.</exception>
     public static DatasetLoadResult Load(string path, DatasetFormat format = DatasetFormat.Auto, CsvColumns? columns = null)
     {
-        if (!File.Exists(path)) throw new OpenBookException($"{path}: file not found.");
+        if (!File.Exists(path)) throw new OpenBookException($"{path}: dataset file not found");
         var ext = Path.GetExtension(path).ToLowerInvariant();
-        if (format == DatasetFormat.Csv || format == DatasetFormat.Auto && ext is ".csv" or ".tsv")
-            return LoadCsv(path, columns ?? throw new OpenBookException($"{path}: CSV data needs a column mapping (--columns user=COLUMN,assistant=COLUMN[,system=COLUMN])."), ext == ".tsv" ? '\t' : ',');
-        var examples = new List<ChatExample>();
-        var errors = new List<DatasetIssue>();
-        var warnings = new List<DatasetIssue>();
+        if (format == DatasetFormat.Auto && ext is ".csv" or ".tsv") format = DatasetFormat.Csv;
+        var sink = new Sink();
+        try
+        {
+            using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+            if (format == DatasetFormat.Csv) LoadCsv(path, reader, ext == ".tsv" ? '\t' : ',', columns, sink);
+            else format = LoadJsonl(reader, format, sink);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new OpenBookException($"{path}: cannot read the dataset ({ex.Message})", ex);
+        }
+        return new DatasetLoadResult(sink.Examples, sink.Errors, sink.Warnings) { Format = format };
+    }
+
+    /// <summary>The CLI name of a format (auto, chat, prompt-completion, instruction, csv).</summary>
+    public static string Name(this DatasetFormat format) => format switch
+    {
+        DatasetFormat.PromptCompletion => "prompt-completion",
+        _ => format.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>Parses a CLI format name (see <see cref="Name"/>).</summary>
+    public static DatasetFormat ParseFormat(string name) => name.ToLowerInvariant() switch
+    {
+        "auto" => DatasetFormat.Auto,
+        "chat" or "messages" => DatasetFormat.Chat,
+        "prompt-completion" or "completion" => DatasetFormat.PromptCompletion,
+        "instruction" or "alpaca" => DatasetFormat.Instruction,
+        "csv" or "tsv" => DatasetFormat.Csv,
+        _ => throw new OpenBookException($"--format: unknown format '{name}' (expected auto, chat, prompt-completion, instruction or csv)"),
+    };
+
+    private sealed class Sink
+    {
+        public readonly List<ChatExample> Examples = [];
+        public readonly List<DatasetIssue> Errors = [];
+        public readonly List<DatasetIssue> Warnings = [];
+    }
+
+    // ---- JSONL ------------------------------------------------------------------------------------------------
+
+    private static DatasetFormat LoadJsonl(TextReader reader, DatasetFormat format, Sink sink)
+    {
+        int formatLine = 0; // line the format was detected from (0 = given by the caller)
         int lineNo = 0;
-        foreach (var line in File.ReadLines(path))
+        for (var line = reader.ReadLine(); line is not null; line = reader.ReadLine())
         {
             lineNo++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonElement root;
-            try
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(line); }
+            catch (JsonException ex)
             {
-                using var doc = JsonDocument.Parse(line);
-                root = doc.RootElement.Clone();
-            }
-            catch (JsonException e)
-            {
-                errors.Add(new(lineNo, $"invalid JSON ({e.Message.Split(" LineNumber")[0].TrimEnd('.', ' ')})"));
+                var hint = lineNo == 1 && line.TrimStart().StartsWith('[') ? " (the file looks like a JSON array; expected JSON Lines, one object per line)" : "";
+                sink.Errors.Add(new DatasetIssue(lineNo, $"invalid JSON{At(ex)}: {JsonReason(ex)}{hint}"));
                 continue;
             }
-            if (root.ValueKind != JsonValueKind.Object) { errors.Add(new(lineNo, $"expected a JSON object, found {root.ValueKind.ToString().ToLowerInvariant()}")); continue; }
-            var lineFormat = format == DatasetFormat.Auto ? Detect(root) : format;
-            if (lineFormat == DatasetFormat.Auto)
+            using (doc)
             {
-                errors.Add(new(lineNo, "unknown format: expected \"messages\", \"prompt\"/\"completion\" or \"instruction\"/\"output\""));
-                continue;
-            }
-            if (format == DatasetFormat.Auto) format = lineFormat;
-            try
-            {
-                var messages = lineFormat switch
+                var root = doc.RootElement;
+                if (root.ValueKind != JsonValueKind.Object)
                 {
-                    DatasetFormat.Chat => ParseChat(root),
-                    DatasetFormat.PromptCompletion => [new(ChatRole.User, Text(root, "prompt")), new(ChatRole.Assistant, Text(root, "completion"))],
-                    _ => ParseInstruction(root),
+                    sink.Errors.Add(new DatasetIssue(lineNo, $"expected a JSON object, got {Kind(root)}"));
+                    continue;
+                }
+                var shape = Shape(root);
+                if (format == DatasetFormat.Auto)
+                {
+                    if (shape is null)
+                    {
+                        sink.Errors.Add(new DatasetIssue(lineNo, UnknownFormat(root)));
+                        continue;
+                    }
+                    format = shape.Value;
+                    formatLine = lineNo;
+                }
+                else if (shape is { } s && s != format)
+                {
+                    var why = formatLine > 0 ? $"detected from line {formatLine}" : "as requested";
+                    sink.Errors.Add(new DatasetIssue(lineNo, $"this line is {s.Name()} format but the file is {format.Name()} ({why})"));
+                    continue;
+                }
+                var line1 = new LineContext(lineNo, sink);
+                var messages = format switch
+                {
+                    DatasetFormat.Chat => ReadChat(root, line1),
+                    DatasetFormat.PromptCompletion => ReadPair(root, line1, "prompt", "completion", null),
+                    _ => ReadPair(root, line1, "instruction", "output", "input"),
                 };
-                examples.Add(new ChatExample(messages, lineNo));
-            }
-            catch (LineException e)
-            {
-                errors.Add(new(lineNo, e.Message));
+                if (messages is not null && !line1.Failed)
+                    sink.Examples.Add(new ChatExample(messages, lineNo) { Raw = line });
             }
         }
-        if (lineNo == 0 || examples.Count == 0 && errors.Count == 0) warnings.Add(new(0, "the file has no examples"));
-        return new DatasetLoadResult(examples, errors, warnings, format);
+        return format;
     }
 
-    private sealed class LineException(string message) : Exception(message);
-
-    private static DatasetFormat Detect(JsonElement o) =>
-        o.TryGetProperty("messages", out _) ? DatasetFormat.Chat
-        : o.TryGetProperty("prompt", out _) || o.TryGetProperty("completion", out _) ? DatasetFormat.PromptCompletion
-        : o.TryGetProperty("instruction", out _) || o.TryGetProperty("output", out _) ? DatasetFormat.Instruction
-        : DatasetFormat.Auto;
-
-    private static string Text(JsonElement o, string key, bool optional = false)
+    /// <summary>The format a JSON object's keys suggest, or null.</summary>
+    private static DatasetFormat? Shape(JsonElement root)
     {
-        if (!o.TryGetProperty(key, out var v) || v.ValueKind == JsonValueKind.Null)
-            return optional ? "" : throw new LineException($"missing \"{key}\"");
-        if (v.ValueKind != JsonValueKind.String) throw new LineException($"\"{key}\" must be a string, found {v.ValueKind.ToString().ToLowerInvariant()}");
-        var s = v.GetString()!;
-        if (!optional && string.IsNullOrWhiteSpace(s)) throw new LineException($"\"{key}\" is empty");
-        return s;
+        if (root.TryGetProperty("messages", out _)) return DatasetFormat.Chat;
+        if (root.TryGetProperty("prompt", out _) || root.TryGetProperty("completion", out _)) return DatasetFormat.PromptCompletion;
+        if (root.TryGetProperty("instruction", out _) || root.TryGetProperty("output", out _)) return DatasetFormat.Instruction;
+        return null;
     }
 
-    private static List<TrainingMessage> ParseChat(JsonElement root)
+    private static string UnknownFormat(JsonElement root)
     {
-        if (!root.TryGetProperty("messages", out var arr) || arr.ValueKind != JsonValueKind.Array)
-            throw new LineException("\"messages\" must be an array");
-        if (arr.GetArrayLength() == 0) throw new LineException("\"messages\" is empty");
-        var list = new List<TrainingMessage>();
-        int i = 0;
-        foreach (var m in arr.EnumerateArray())
+        var keys = root.EnumerateObject().Select(p => p.Name).ToList();
+        return "unknown format: expected \"messages\" (chat), \"prompt\"/\"completion\" or \"instruction\"/\"output\" keys; " +
+               (keys.Count == 0 ? "the object is empty" : "found " + string.Join(", ", keys.Select(k => $"\"{k}\"")));
+    }
+
+    /// <summary>Collects the errors and warnings of one line.</summary>
+    private sealed class LineContext(int line, Sink sink)
+    {
+        public int Line { get; } = line;
+        public bool Failed { get; private set; }
+        public void Error(string message) { Failed = true; sink.Errors.Add(new DatasetIssue(Line, message)); }
+        public void Warning(string message) => sink.Warnings.Add(new DatasetIssue(Line, message));
+    }
+
+    private static readonly HashSet<string> MessageFields = ["role", "content", "weight", "name"];
+
+    private static List<TrainingMessage>? ReadChat(JsonElement root, LineContext cx)
+    {
+        if (!root.TryGetProperty("messages", out var array)) { cx.Error("missing \"messages\""); return null; }
+        if (array.ValueKind != JsonValueKind.Array) { cx.Error($"\"messages\" must be an array (got {Kind(array)})"); return null; }
+        if (array.GetArrayLength() == 0) { cx.Error("\"messages\" is empty"); return null; }
+        var messages = new List<TrainingMessage>();
+        int i = -1;
+        foreach (var m in array.EnumerateArray())
         {
             i++;
-            if (m.ValueKind != JsonValueKind.Object) throw new LineException($"messages[{i}] must be an object");
-            if (!m.TryGetProperty("role", out var r) || r.ValueKind != JsonValueKind.String) throw new LineException($"messages[{i}]: missing \"role\"");
-            var role = r.GetString() switch
+            var at = $"messages[{i}]";
+            if (m.ValueKind != JsonValueKind.Object) { cx.Error($"{at} must be an object (got {Kind(m)})"); continue; }
+            ChatRole? role = null;
+            if (!m.TryGetProperty("role", out var r)) cx.Error($"{at}: missing \"role\"");
+            else if (r.ValueKind != JsonValueKind.String) cx.Error($"{at}.role must be a string (got {Kind(r)})");
+            else role = r.GetString() switch
             {
                 "system" => ChatRole.System,
                 "user" => ChatRole.User,
                 "assistant" => ChatRole.Assistant,
-                var other => throw new LineException($"messages[{i}]: unknown role \"{other}\" (system, user, assistant)"),
+                var other => Fail(cx, $"{at}: unknown role \"{other}\" (expected system, user or assistant)"),
             };
-            if (!m.TryGetProperty("content", out var c) || c.ValueKind == JsonValueKind.Null) throw new LineException($"messages[{i}]: missing \"content\"");
-            if (c.ValueKind != JsonValueKind.String) throw new LineException($"messages[{i}]: \"content\" must be a string, found {c.ValueKind.ToString().ToLowerInvariant()}");
-            var content = c.GetString()!;
-            if (string.IsNullOrWhiteSpace(content)) throw new LineException($"messages[{i}] ({r.GetString()}): empty content");
+            var roleName = role?.Value ?? "?";
+            string? content = null;
+            if (!m.TryGetProperty("content", out var c)) cx.Error($"{at} ({roleName}): missing \"content\"");
+            else content = ReadContent(c, $"{at}.content", cx);
+            if (content is not null && string.IsNullOrWhiteSpace(content)) { cx.Error($"{at} ({roleName}): empty content"); content = null; }
             float weight = 1;
             if (m.TryGetProperty("weight", out var w))
             {
-                if (w.ValueKind != JsonValueKind.Number || !w.TryGetInt32(out var wi) || wi is not (0 or 1))
-                    throw new LineException($"messages[{i}]: \"weight\" must be 0 or 1");
-                if (role != ChatRole.Assistant) throw new LineException($"messages[{i}]: \"weight\" is only allowed on assistant messages");
-                weight = wi;
+                if (role is { } known && known != ChatRole.Assistant) cx.Error($"{at}: \"weight\" is only allowed on assistant messages (this one is {known.Value})");
+                else if (w.ValueKind != JsonValueKind.Number) cx.Error($"{at}.weight must be 0 or 1 (got {Kind(w)})");
+                else if (w.GetDouble() is var d && d != 0 && d != 1) cx.Error($"{at}.weight must be 0 or 1 (got {w.GetRawText()})");
+                else weight = (float)w.GetDouble();
             }
-            list.Add(new TrainingMessage(role, content, weight));
+            foreach (var p in m.EnumerateObject())
+                if (!MessageFields.Contains(p.Name)) cx.Warning($"{at}: ignoring unknown field \"{p.Name}\"");
+            if (role is { } ok && content is not null) messages.Add(new TrainingMessage(ok, content, weight));
         }
-        if (!list.Any(x => x.Role == ChatRole.Assistant)) throw new LineException("no assistant message");
-        if (!list.Any(x => x.Role == ChatRole.Assistant && x.Weight > 0)) throw new LineException("every assistant message has weight 0: nothing to learn");
-        if (list[^1].Role != ChatRole.Assistant) throw new LineException("the last message must be the assistant's");
-        return list;
+        if (cx.Failed) return null;
+        var assistants = messages.Where(m => m.Role == ChatRole.Assistant).ToList();
+        if (assistants.Count == 0) { cx.Error("no assistant message (nothing to train on)"); return null; }
+        if (assistants.All(m => m.Weight == 0)) cx.Warning("every assistant message has weight 0 (nothing to train on)");
+        for (int k = 1; k < messages.Count; k++)
+            if (messages[k].Role == ChatRole.System) cx.Warning($"messages[{k}]: system message after the first turn");
+        if (messages[^1].Role != ChatRole.Assistant)
+            cx.Warning($"the conversation ends with a {messages[^1].Role.Value} message, which is not trained on");
+        return messages;
     }
 
-    private static List<TrainingMessage> ParseInstruction(JsonElement root)
+    private static ChatRole? Fail(LineContext cx, string message) { cx.Error(message); return null; }
+
+    /// <summary>A string, or an OpenAI content-part array whose parts are all text (joined).</summary>
+    private static string? ReadContent(JsonElement c, string at, LineContext cx)
     {
-        var instruction = Text(root, "instruction");
-        var input = Text(root, "input", optional: true);
-        var output = Text(root, "output");
-        return [new(ChatRole.User, input.Length > 0 ? instruction + "\n\n" + input : instruction), new(ChatRole.Assistant, output)];
+        if (c.ValueKind == JsonValueKind.String) return c.GetString()!;
+        if (c.ValueKind != JsonValueKind.Array) { cx.Error($"{at} must be a string (got {Kind(c)})"); return null; }
+        var sb = new StringBuilder();
+        int j = -1;
+        foreach (var part in c.EnumerateArray())
+        {
+            j++;
+            if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var t) && t.ValueEquals("text")
+                && part.TryGetProperty("text", out var text) && text.ValueKind == JsonValueKind.String)
+                sb.Append(text.GetString());
+            else { cx.Error($"{at}[{j}] must be a text part {{\"type\":\"text\",\"text\":\"…\"}} (only text content can be trained on)"); return null; }
+        }
+        return sb.ToString();
     }
 
-    private static DatasetLoadResult LoadCsv(string path, CsvColumns columns, char delimiter)
+    /// <summary>prompt/completion or instruction[/input]/output → user + assistant.</summary>
+    private static List<TrainingMessage>? ReadPair(JsonElement root, LineContext cx, string userField, string assistantField, string? inputField)
     {
-        var examples = new List<ChatExample>();
-        var errors = new List<DatasetIssue>();
-        using var reader = new StreamReader(path);
+        string? Field(string name, bool required)
+        {
+            if (!root.TryGetProperty(name, out var v) || (!required && v.ValueKind == JsonValueKind.Null))
+            {
+                if (required) cx.Error($"missing \"{name}\"");
+                return null;
+            }
+            if (v.ValueKind != JsonValueKind.String) { cx.Error($"\"{name}\" must be a string (got {Kind(v)})"); return null; }
+            var s = v.GetString()!;
+            if (required && string.IsNullOrWhiteSpace(s)) { cx.Error($"empty \"{name}\""); return null; }
+            return s;
+        }
+        var user = Field(userField, true);
+        var input = inputField is null ? null : Field(inputField, false);
+        var assistant = Field(assistantField, true);
+        if (cx.Failed) return null;
+        if (!string.IsNullOrWhiteSpace(input)) user += "\n\n" + input;
+        return [new TrainingMessage(ChatRole.User, user!), new TrainingMessage(ChatRole.Assistant, assistant!)];
+    }
+
+    private static string Kind(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.True or JsonValueKind.False => "boolean",
+        var k => k.ToString().ToLowerInvariant(),
+    };
+
+    private static string At(JsonException ex) => ex.BytePositionInLine is { } b ? $" at character {b + 1}" : "";
+
+    /// <summary>System.Text.Json's message without its "LineNumber: 0 | BytePositionInLine: 7." suffix.</summary>
+    private static string JsonReason(JsonException ex)
+    {
+        var m = ex.Message;
+        var cut = m.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        return (cut >= 0 ? m[..cut] : m).TrimEnd('.', ' ');
+    }
+
+    // ---- CSV / TSV ---------------------------------------------------------------------------------------------
+
+    private static void LoadCsv(string path, TextReader reader, char delimiter, CsvColumns? columns, Sink sink)
+    {
         var csv = new CsvRecordReader(path, reader, delimiter);
         try
         {
-            if (!csv.TryRead(out var header, out _)) return new([], [], [new(0, "the file is empty")], DatasetFormat.Csv);
-            int Col(string? name)
+            if (!csv.TryRead(out var header, out _) || header is [""])
             {
-                if (name is null) return -1;
-                int i = header.FindIndex(h => h.Trim().Equals(name, StringComparison.OrdinalIgnoreCase));
-                return i >= 0 ? i : throw new OpenBookException($"{path}:1: no column '{name}' in the header ({string.Join(", ", header)}).");
+                sink.Errors.Add(new DatasetIssue(1, "the file is empty; a header row is required"));
+                return;
             }
-            int user = Col(columns.User), assistant = Col(columns.Assistant), system = Col(columns.System);
-            while (csv.TryRead(out var fields, out int line))
+            header = header.Select(h => h.Trim()).ToList();
+            var headerText = string.Join(", ", header);
+            if (columns is null)
             {
-                if (fields.Count == 1 && fields[0].Length == 0) continue;
-                if (fields.Count != header.Count) { errors.Add(new(line, $"{fields.Count} fields, the header has {header.Count}")); continue; }
+                if (!header.Contains(CsvColumns.Default.User) || !header.Contains(CsvColumns.Default.Assistant))
+                {
+                    sink.Errors.Add(new DatasetIssue(1, $"CSV needs a column mapping (--columns user=COLUMN,assistant=COLUMN[,system=COLUMN]); the header has: {headerText}"));
+                    return;
+                }
+                columns = CsvColumns.Default with { System = header.Contains("system") ? "system" : null };
+            }
+            int Index(string role, string column)
+            {
+                var i = header.IndexOf(column);
+                if (i < 0) sink.Errors.Add(new DatasetIssue(1, $"{role} column \"{column}\" not found in the header ({headerText})"));
+                return i;
+            }
+            int user = Index("user", columns.User), assistant = Index("assistant", columns.Assistant);
+            int system = columns.System is { } s ? Index("system", s) : -1;
+            if (user < 0 || assistant < 0 || (columns.System is not null && system < 0)) return;
+
+            while (csv.TryRead(out var fields, out var line))
+            {
+                if (fields is [""]) continue; // blank line
+                if (fields.Count != header.Count)
+                {
+                    sink.Errors.Add(new DatasetIssue(line, $"{fields.Count} fields but the header has {header.Count}"));
+                    continue;
+                }
+                var cx = new LineContext(line, sink);
+                if (string.IsNullOrWhiteSpace(fields[user])) cx.Error($"empty user column \"{columns.User}\"");
+                if (string.IsNullOrWhiteSpace(fields[assistant])) cx.Error($"empty assistant column \"{columns.Assistant}\"");
+                if (cx.Failed) continue;
                 var messages = new List<TrainingMessage>();
-                if (system >= 0 && fields[system].Trim().Length > 0) messages.Add(new(ChatRole.System, fields[system]));
-                if (fields[user].Trim().Length == 0) { errors.Add(new(line, $"empty '{columns.User}' (user)")); continue; }
-                if (fields[assistant].Trim().Length == 0) { errors.Add(new(line, $"empty '{columns.Assistant}' (assistant)")); continue; }
-                messages.Add(new(ChatRole.User, fields[user]));
-                messages.Add(new(ChatRole.Assistant, fields[assistant]));
-                examples.Add(new ChatExample(messages, line));
+                if (system >= 0 && !string.IsNullOrWhiteSpace(fields[system])) messages.Add(new TrainingMessage(ChatRole.System, fields[system]));
+                messages.Add(new TrainingMessage(ChatRole.User, fields[user]));
+                messages.Add(new TrainingMessage(ChatRole.Assistant, fields[assistant]));
+                sink.Examples.Add(new ChatExample(messages, line));
             }
         }
-        catch (DocumentLoadException e)
+        catch (DocumentLoadException ex)
         {
-            errors.Add(new(0, e.Message));
+            // Malformed quoting: the rest of the file cannot be split into records reliably.
+            var m = CsvLine().Match(ex.Reason);
+            sink.Errors.Add(m.Success
+                ? new DatasetIssue(int.Parse(m.Groups[1].Value), m.Groups[2].Value + " (the rest of the file was not read)")
+                : new DatasetIssue(0, ex.Reason));
         }
-        return new DatasetLoadResult(examples, errors, [], DatasetFormat.Csv);
     }
+
+    [GeneratedRegex(@"^line (\d+): (.*)$", RegexOptions.Singleline)]
+    private static partial Regex CsvLine();
 }

@@ -87,11 +87,25 @@ public sealed class ChatTemplate
     /// </summary>
     public static (int[] Ids, bool[] AssistantMask) EncodeForTraining(HfTokenizer tokenizer, IReadOnlyList<ChatMessage> messages)
     {
-        var template = FromTokenizer(tokenizer);
+        var (ids, spans) = EncodeAssistantSpans(tokenizer, messages);
+        var mask = new bool[ids.Length];
+        foreach (var span in spans) mask.AsSpan(span.Start, span.End - span.Start).Fill(true);
+        return (ids, mask);
+    }
+
+    /// <summary>
+    /// Like <see cref="EncodeForTraining"/>, but returns one token span per assistant message (its content and
+    /// end-of-turn marker, without the template's assistant header), so callers can weight turns separately.
+    /// Pass <paramref name="template"/> to avoid re-parsing the tokenizer's template for every conversation.
+    /// </summary>
+    public static (int[] Ids, IReadOnlyList<MessageSpan> AssistantSpans) EncodeAssistantSpans(
+        HfTokenizer tokenizer, IReadOnlyList<ChatMessage> messages, ChatTemplate? template = null)
+    {
+        template ??= FromTokenizer(tokenizer);
         int[] Encode(IEnumerable<ChatMessage> m, bool genPrompt) =>
             tokenizer.Encode(template.Render(m, genPrompt, tokenizer.BosToken, tokenizer.EosToken), addSpecialTokens: false);
         var ids = Encode(messages, false);
-        var mask = new bool[ids.Length];
+        var spans = new List<MessageSpan>();
         for (var i = 0; i < messages.Count; i++)
         {
             if (messages[i].Role != ChatRole.Assistant) continue;
@@ -101,10 +115,13 @@ public sealed class ChatTemplate
                 throw new OpenBookException(
                     $"chat template: the tokens before assistant message {i + 1} are not a prefix of the conversation's tokens; " +
                     "this template cannot be used to mask training targets");
-            for (var t = before.Length; t < through.Length; t++) mask[t] = true;
+            spans.Add(new MessageSpan(i, before.Length, through.Length));
         }
-        return (ids, mask);
+        return (ids, spans);
     }
 
     private static bool IsPrefix(int[] a, int[] b) => a.Length <= b.Length && a.AsSpan().SequenceEqual(b.AsSpan(0, a.Length));
 }
+
+/// <summary>The tokens [<see cref="Start"/>, <see cref="End"/>) that message <see cref="Message"/> (0-based) contributes.</summary>
+public readonly record struct MessageSpan(int Message, int Start, int End);

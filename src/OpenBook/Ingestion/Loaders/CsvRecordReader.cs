@@ -2,7 +2,11 @@ using System.Text;
 
 namespace OpenBook.Ingestion;
 
-/// <summary>RFC 4180 record reader that knows the line each record starts on (errors name the file and line).</summary>
+/// <summary>
+/// RFC 4180 record reader that knows the (1-based) line each record starts on: quoted fields may hold delimiters,
+/// doubled quotes and line breaks; CRLF and LF both end a record. Malformed quoting raises
+/// <see cref="DocumentLoadException"/> naming the file and line.
+/// </summary>
 public sealed class CsvRecordReader(string path, TextReader reader, char delimiter)
 {
     private int _line = 1;
