@@ -69,8 +69,7 @@ internal static class EvalCommands
                             throw new OpenBookException($"mode '{name}' needs a {(lower == "ft" ? "fine-tuned" : "RAFT-trained")} model: pass --{lower}-adapter DIR " +
                                                         $"(a LoRA adapter on --model) or --{lower}-model DIR|ID|openai:URL#name");
                         var spec = r.GetValue(specOption) ?? r.GetValue(model) ?? CoreCommands.AdapterBaseModel(adapter!, $"--{lower}-adapter");
-                        if (adapter is not null && File.Exists(Path.Combine(adapter, Models.Raft.AdapterInfo.FileName)) && Models.Raft.AdapterInfo.Read(adapter).PromptFormat is var format && (format == "raft") != (lower == "raft"))
-                            Cli.Out(r).MarkupLine($"[yellow]warning:[/] {Markup.Escape($"--{lower}-adapter {adapter} was trained with the {format} prompt format; mode '{lower}' prompts it in the {(lower == "raft" ? "RAFT" : "chat")} format")}");
+                        if (adapter is not null) WarnOnPromptFormat(r, lower, adapter);
                         var client = clients.Get(spec, adapter);
                         var label = adapter is null ? spec : $"{spec} + adapter {adapter}";
                         selected.Add(lower == "ft"
@@ -134,6 +133,16 @@ internal static class EvalCommands
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Warns when an adapter's recorded prompt format (openbook_adapter.json) is not the one the mode prompts with.</summary>
+    private static void WarnOnPromptFormat(ParseResult r, string mode, string adapter)
+    {
+        if (!File.Exists(Path.Combine(adapter, Models.Raft.AdapterInfo.FileName))) return;
+        var format = Models.Raft.AdapterInfo.Read(adapter).PromptFormat;
+        if ((format == "raft") == (mode == "raft")) return;
+        Cli.Out(r).MarkupLine("[yellow]warning:[/] " + Markup.Escape(
+            $"--{mode}-adapter {adapter} was trained with the {format} prompt format; mode '{mode}' prompts it in the {(mode == "raft" ? "RAFT" : "chat")} format"));
     }
 
     /// <summary>A console table of the rows, leaving out columns with no value in any row (the files keep them).</summary>
