@@ -16,6 +16,7 @@ internal static class CommandRegistry
         yield return CoreCommands.Stats();
         yield return DemoCommands.Demo();
         yield return EvalCommands.Eval();
+        yield return AdviseCommands.Advise();
         yield return RaftCommands.Build();
         yield return FineTuneCommands.FineTune();
         yield return FineTuneCommands.Merge();

@@ -158,9 +158,14 @@ internal static class CoreCommands
     public static string? ModelSpec(ParseResult r, Option<string?> model)
     {
         if (r.GetValue(model) is { } spec) return spec;
-        if (r.GetValue(Adapter) is not { } adapter) return null;
+        return r.GetValue(Adapter) is { } adapter ? AdapterBaseModel(adapter, "--adapter") : null;
+    }
+
+    /// <summary>The base model named by an adapter's adapter_config.json (<paramref name="optionName"/> names the option in errors).</summary>
+    public static string AdapterBaseModel(string adapter, string optionName)
+    {
         var configPath = Path.Combine(adapter, Models.FineTuning.Lora.LoraModel.ConfigFileName);
-        if (!File.Exists(configPath)) throw new OpenBookException($"--adapter {adapter}: {Models.FineTuning.Lora.LoraModel.ConfigFileName} not found.");
+        if (!File.Exists(configPath)) throw new OpenBookException($"{optionName} {adapter}: {Models.FineTuning.Lora.LoraModel.ConfigFileName} not found.");
         return Models.FineTuning.Lora.LoraConfig.FromPeftJson(File.ReadAllText(configPath), configPath).BaseModel
                ?? throw new OpenBookException($"{configPath}: base_model_name_or_path is empty; pass --model.");
     }

@@ -6,6 +6,12 @@ using OpenBook.Evaluation;
 
 namespace OpenBook.Cli.Reports;
 
+/// <summary>Everything one <c>openbook eval</c> run measured.</summary>
+internal sealed record EvalReport(string QuestionsPath, IReadOnlyList<ModeResult> Modes, SweepReport? Sweep);
+
+/// <summary>The distractor sweep's contexts and per-mode, per-k results.</summary>
+internal sealed record SweepReport(DistractorSweep Sweep, IReadOnlyList<SweepResult> Results);
+
 /// <summary>Writes an evaluation as results.json, report.md, report.html and PNG charts (ScottPlot).</summary>
 internal static class EvalReportWriter
 {
@@ -17,69 +23,139 @@ internal static class EvalReportWriter
         ("retrieval recall@k", m => m.RecallAtK),
         ("MRR", m => m.Mrr),
         ("citation correct", m => m.CitationCorrectness),
+        ("quotes verbatim", m => m.QuoteVerbatimRate),
         ("refusal (unanswerable)", m => m.RefusalRate),
         ("false refusal", m => m.FalseRefusalRate),
     ];
 
     /// <summary>Writes every report file into <paramref name="directory"/> and returns their paths.</summary>
-    public static IReadOnlyList<string> Write(string directory, string questionsPath, IReadOnlyList<ModeResult> results)
+    public static IReadOnlyList<string> Write(string directory, EvalReport report)
     {
         Directory.CreateDirectory(directory);
         var files = new List<string>
         {
-            WriteJson(Path.Combine(directory, "results.json"), questionsPath, results),
-            WriteChart(Path.Combine(directory, "metrics.png"), results),
-            WriteLatencyChart(Path.Combine(directory, "latency.png"), results),
+            WriteJson(Path.Combine(directory, "results.json"), report),
+            WriteChart(Path.Combine(directory, "metrics.png"), report.Modes),
+            WriteLatencyChart(Path.Combine(directory, "latency.png"), report.Modes),
         };
-        files.Add(WriteMarkdown(Path.Combine(directory, "report.md"), questionsPath, results));
-        files.Add(WriteHtml(Path.Combine(directory, "report.html"), questionsPath, results));
+        if (report.Sweep is { } sweep) files.Add(WriteSweepChart(Path.Combine(directory, "sweep.png"), sweep));
+        files.Add(WriteMarkdown(Path.Combine(directory, "report.md"), report));
+        files.Add(WriteHtml(Path.Combine(directory, "report.html"), report));
         return files;
     }
+
+    /// <summary>The aggregate metrics of one mode as written to results.json and printed by <c>--json</c>.</summary>
+    public static object Summary(ModeResult r) => new
+    {
+        mode = r.Mode, description = r.Description, questions = r.Questions, exactMatch = r.ExactMatch, f1 = r.F1, contained = r.Contained,
+        recallAtK = r.RecallAtK, mrr = r.Mrr, citationCorrectness = r.CitationCorrectness, quotes = r.Quotes, quoteVerbatimRate = r.QuoteVerbatimRate,
+        refusalRate = r.RefusalRate, falseRefusalRate = r.FalseRefusalRate, p50Ms = r.P50Milliseconds, p95Ms = r.P95Milliseconds,
+        inputTokens = r.InputTokens, outputTokens = r.OutputTokens,
+    };
+
+    /// <summary>The sweep section of results.json (null without a sweep).</summary>
+    public static object? SweepJson(SweepReport? report, bool withContexts = false) => report is null ? null : new
+    {
+        distractors = report.Sweep.Distractors,
+        seed = report.Sweep.Seed,
+        questions = report.Sweep.Contexts.Count,
+        skippedNoSource = report.Sweep.SkippedNoSource,
+        skippedSourceNotFound = report.Sweep.SkippedSourceNotFound,
+        results = report.Results.Select(x => new
+        {
+            mode = x.Mode, k = x.Distractors, contained = x.Result.Contained, f1 = x.Result.F1, exactMatch = x.Result.ExactMatch,
+            citationCorrectness = x.Result.CitationCorrectness, falseRefusalRate = x.Result.FalseRefusalRate, quoteVerbatimRate = x.Result.QuoteVerbatimRate,
+            inputTokens = x.Result.InputTokens, outputTokens = x.Result.OutputTokens,
+        }),
+        contexts = withContexts
+            ? report.Sweep.Contexts.Select(c => new { id = c.Question.Id, oracle = c.Oracle.ChunkId, oracleSource = c.Oracle.Source, distractors = c.Pool.Select(p => p.ChunkId) })
+            : null,
+    };
+
+    /// <summary>Header + one row per mode, shared by the console, Markdown and HTML tables.</summary>
+    public static IReadOnlyList<string[]> ModeTable(IReadOnlyList<ModeResult> results) =>
+    [
+        ["mode", .. Metrics.Select(m => m.Name), "p50 ms", "p95 ms", "tokens in", "tokens out"],
+        .. results.Select(r => (string[])[r.Mode, .. Metrics.Select(m => F(m.Value(r))), Ms(r.P50Milliseconds), Ms(r.P95Milliseconds),
+            r.InputTokens?.ToString(CultureInfo.InvariantCulture) ?? "–", r.OutputTokens?.ToString(CultureInfo.InvariantCulture) ?? "–"]),
+    ];
+
+    /// <summary>Header + one row per mode and k of the sweep.</summary>
+    public static IReadOnlyList<string[]> SweepTable(SweepReport sweep) =>
+    [
+        ["mode", "distractors", "answer contained", "token F1", "citation correct", "false refusal", "quotes verbatim"],
+        .. sweep.Results.Select(x => new[]
+        {
+            x.Mode, x.Distractors.ToString(CultureInfo.InvariantCulture), F(x.Result.Contained), F(x.Result.F1), F(x.Result.CitationCorrectness),
+            F(x.Result.FalseRefusalRate), F(x.Result.QuoteVerbatimRate),
+        }),
+    ];
+
+    /// <summary>"2 without a source, 0 whose source is not in the store".</summary>
+    public static string SkippedText(DistractorSweep sweep) =>
+        $"skipped {sweep.SkippedNoSource} without a source, {sweep.SkippedSourceNotFound.Count} whose source is not in the store";
 
     private static string F(double? v) => v is { } x ? x.ToString("0.000", CultureInfo.InvariantCulture) : "–";
     private static string Ms(double v) => v.ToString("0.0", CultureInfo.InvariantCulture);
 
-    private static string WriteJson(string path, string questionsPath, IReadOnlyList<ModeResult> results)
+    private static string WriteJson(string path, EvalReport report)
     {
         var json = JsonSerializer.Serialize(new
         {
-            questions = questionsPath,
+            questions = report.QuestionsPath,
             created = DateTimeOffset.UtcNow,
-            modes = results.Select(r => new
-            {
-                mode = r.Mode, description = r.Description, questions = r.Questions, exactMatch = r.ExactMatch, f1 = r.F1, contained = r.Contained,
-                recallAtK = r.RecallAtK, mrr = r.Mrr, citationCorrectness = r.CitationCorrectness, refusalRate = r.RefusalRate,
-                falseRefusalRate = r.FalseRefusalRate, p50Ms = r.P50Milliseconds, p95Ms = r.P95Milliseconds, inputTokens = r.InputTokens, outputTokens = r.OutputTokens,
-                rows = r.Rows,
-            }),
+            modes = report.Modes.Select(r => new { summary = Summary(r), rows = r.Rows }).Select(x => Merge(x.summary, x.rows)),
+            sweep = SweepJson(report.Sweep, withContexts: true),
         }, new JsonSerializerOptions(Cli.JsonOptions) { WriteIndented = true });
         File.WriteAllText(path, json);
         return path;
     }
 
-    private static string Table(IReadOnlyList<ModeResult> results, Func<string[], string> row, Func<string[], string> header)
+    /// <summary>The summary's properties plus "rows".</summary>
+    private static System.Text.Json.Nodes.JsonObject Merge(object summary, IReadOnlyList<QuestionResult> rows)
     {
-        var sb = new StringBuilder();
-        sb.Append(header(["mode", .. Metrics.Select(m => m.Name), "p50 ms", "p95 ms", "tokens in/out"]));
-        foreach (var r in results)
-            sb.Append(row([r.Mode, .. Metrics.Select(m => F(m.Value(r))), Ms(r.P50Milliseconds), Ms(r.P95Milliseconds),
-                r.InputTokens is null ? "–" : $"{r.InputTokens}/{r.OutputTokens}"]));
+        var o = JsonSerializer.SerializeToNode(summary, Cli.JsonOptions)!.AsObject();
+        o["rows"] = JsonSerializer.SerializeToNode(rows, Cli.JsonOptions);
+        return o;
+    }
+
+    private static string Table(IReadOnlyList<string[]> rows, Func<string[], string> row, Func<string[], string> header)
+    {
+        var sb = new StringBuilder(header(rows[0]));
+        foreach (var r in rows.Skip(1)) sb.Append(row(r));
         return sb.ToString();
     }
 
-    private static string WriteMarkdown(string path, string questionsPath, IReadOnlyList<ModeResult> results)
+    private static string MarkdownTable(IReadOnlyList<string[]> rows) => Table(rows,
+        cells => "| " + string.Join(" | ", cells) + " |\n",
+        cells => "| " + string.Join(" | ", cells) + " |\n|" + string.Concat(cells.Select(_ => "---|")) + "\n");
+
+    private static string HtmlTable(IReadOnlyList<string[]> rows) => "<table>" + Table(rows,
+        cells => "<tr>" + string.Concat(cells.Select(c => $"<td>{WebUtility.HtmlEncode(c)}</td>")) + "</tr>",
+        cells => "<tr>" + string.Concat(cells.Select(c => $"<th>{WebUtility.HtmlEncode(c)}</th>")) + "</tr>") + "</table>";
+
+    private static string SweepIntro(SweepReport s) =>
+        $"Distractor sweep (seed {s.Sweep.Seed}): each of {s.Sweep.Contexts.Count} questions is answered from its oracle passage plus k distractor " +
+        $"passages drawn from other documents, shuffled, instead of retrieval ({SkippedText(s.Sweep)}).";
+
+    private static string WriteMarkdown(string path, EvalReport report)
     {
+        var (questionsPath, results) = (report.QuestionsPath, report.Modes);
         var sb = new StringBuilder();
         sb.AppendLine("# OpenBook evaluation").AppendLine();
         sb.AppendLine($"Questions: `{questionsPath}` ({results[0].Questions}, of which {results[0].Rows.Count(r => !r.Answerable)} unanswerable). " +
                       $"Generated {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.").AppendLine();
-        sb.Append(Table(results,
-            cells => "| " + string.Join(" | ", cells) + " |\n",
-            cells => "| " + string.Join(" | ", cells) + " |\n|" + string.Concat(cells.Select(_ => "---|")) + "\n"));
+        sb.Append(MarkdownTable(ModeTable(results)));
         sb.AppendLine().AppendLine("![metrics](metrics.png)").AppendLine().AppendLine("![latency](latency.png)").AppendLine();
+        if (report.Sweep is { } sweep)
+        {
+            sb.AppendLine("## Distractor sweep").AppendLine().AppendLine(SweepIntro(sweep)).AppendLine();
+            sb.Append(MarkdownTable(SweepTable(sweep))).AppendLine().AppendLine("![sweep](sweep.png)").AppendLine();
+        }
         sb.AppendLine("Metrics: exact match, token F1 and answer-contained are over answerable questions (refusals score 0); retrieval " +
                       "recall@k and MRR locate the oracle document among the retrieved passages; citation correct = a cited passage " +
-                      "contains the gold answer or quote; refusal = unanswerable questions answered \"not in the documents\".").AppendLine();
+                      "contains the gold answer or quote; quotes verbatim = share of RAFT quotes found word for word in a passage; refusal = " +
+                      "unanswerable questions answered \"not in the documents\"; tokens = totals reported by the model.").AppendLine();
         foreach (var r in results)
         {
             sb.AppendLine($"## {r.Mode}").AppendLine().AppendLine(r.Description).AppendLine();
@@ -100,18 +176,20 @@ internal static class EvalReportWriter
         return flat.Length <= max ? flat : flat[..max] + "…";
     }
 
-    private static string WriteHtml(string path, string questionsPath, IReadOnlyList<ModeResult> results)
+    private static string WriteHtml(string path, EvalReport report)
     {
+        var (questionsPath, results) = (report.QuestionsPath, report.Modes);
         static string E(string s) => WebUtility.HtmlEncode(s);
         var sb = new StringBuilder();
         sb.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>OpenBook evaluation</title><style>")
           .Append("body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}")
           .Append("td:first-child,th:first-child{text-align:left}th{background:#f3f3f3}img{max-width:100%}</style></head><body>")
-          .Append("<h1>OpenBook evaluation</h1><p>Questions: <code>").Append(E(questionsPath)).Append("</code></p><table>");
-        sb.Append(Table(results,
-            cells => "<tr>" + string.Concat(cells.Select(c => $"<td>{E(c)}</td>")) + "</tr>",
-            cells => "<tr>" + string.Concat(cells.Select(c => $"<th>{E(c)}</th>")) + "</tr>"));
-        sb.Append("</table><p><img src=\"metrics.png\" alt=\"metrics\"></p><p><img src=\"latency.png\" alt=\"latency\"></p>");
+          .Append("<h1>OpenBook evaluation</h1><p>Questions: <code>").Append(E(questionsPath)).Append("</code></p>");
+        sb.Append(HtmlTable(ModeTable(results)));
+        sb.Append("<p><img src=\"metrics.png\" alt=\"metrics\"></p><p><img src=\"latency.png\" alt=\"latency\"></p>");
+        if (report.Sweep is { } sweep)
+            sb.Append("<h2>Distractor sweep</h2><p>").Append(E(SweepIntro(sweep))).Append("</p>").Append(HtmlTable(SweepTable(sweep)))
+              .Append("<p><img src=\"sweep.png\" alt=\"sweep\"></p>");
         foreach (var r in results)
         {
             sb.Append("<h2>").Append(E(r.Mode)).Append("</h2><p>").Append(E(r.Description)).Append("</p><table><tr><th>id</th><th>question</th><th>expected</th><th>answer</th><th>F1</th></tr>");
@@ -165,6 +243,31 @@ internal static class EvalReportWriter
         plot.Title("Latency by mode");
         plot.ShowLegend();
         plot.SavePng(path, 700, 420);
+        return path;
+    }
+
+    private static string WriteSweepChart(string path, SweepReport sweep)
+    {
+        var plot = new ScottPlot.Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var modes = sweep.Results.Select(x => x.Mode).Distinct().ToList();
+        for (var i = 0; i < modes.Count; i++)
+        {
+            var points = sweep.Results.Where(x => x.Mode == modes[i]).OrderBy(x => x.Distractors).ToList();
+            var line = plot.Add.Scatter(points.Select(x => (double)x.Distractors).ToArray(), points.Select(x => x.Result.Contained).ToArray());
+            line.LegendText = modes[i];
+            line.Color = palette.GetColor(i);
+            line.LineWidth = 2;
+            line.MarkerSize = 7;
+        }
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(
+            sweep.Sweep.Distractors.Select(k => (double)k).ToArray(), sweep.Sweep.Distractors.Select(k => k.ToString(CultureInfo.InvariantCulture)).ToArray());
+        plot.Axes.SetLimitsY(0, 1.05);
+        plot.XLabel("distractor passages beside the oracle (k)");
+        plot.YLabel("answer contained");
+        plot.Title("Robustness to distractors");
+        plot.ShowLegend();
+        plot.SavePng(path, 800, 480);
         return path;
     }
 }

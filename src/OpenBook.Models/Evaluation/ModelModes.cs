@@ -1,11 +1,12 @@
 using Microsoft.Extensions.AI;
 using OpenBook.Evaluation;
 using OpenBook.Models.Prompting;
+using OpenBook.Models.Raft;
 
 namespace OpenBook.Models.Evaluation;
 
 /// <summary>The model alone, closed-book: the question is sent without any document ("base", or "ft" with a fine-tuned model).</summary>
-public sealed class ClosedBookMode(IChatClient client, string name, string modelName) : IEvalMode
+public sealed class ClosedBookMode(IChatClient client, string name, string modelName, ChatOptions? chatOptions = null) : IEvalMode
 {
     /// <summary>System prompt: answer briefly, admit when unsure (so refusals can be counted).</summary>
     public const string SystemPrompt = "Answer the question briefly. If you do not know the answer, reply exactly: I don't know.";
@@ -23,17 +24,18 @@ public sealed class ClosedBookMode(IChatClient client, string name, string model
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
         var response = await client.GetResponseAsync(
-            [new ChatMessage(ChatRole.System, SystemPrompt), new ChatMessage(ChatRole.User, question.Question)], cancellationToken: cancellationToken).ConfigureAwait(false);
+            [new ChatMessage(ChatRole.System, SystemPrompt), new ChatMessage(ChatRole.User, question.Question)], chatOptions, cancellationToken).ConfigureAwait(false);
         var text = response.Text.Trim();
-        var refused = text.Contains("don't know", StringComparison.OrdinalIgnoreCase) || text.Contains(Answer.NotInDocuments, StringComparison.OrdinalIgnoreCase);
+        var refused = AnswerMetrics.IsRefusal(text);
         return new ModeAnswer(text, refused, [], [], response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
     }
 }
 
 /// <summary>Open-book: retrieval, then the model answers from numbered passages with [n] citations ("rag").</summary>
-public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto) : IEvalMode
+public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
+    ChatOptions? chatOptions = null) : IContextEvalMode
 {
-    private readonly GroundedAnswerer _answerer = new(client);
+    private readonly GroundedAnswerer _answerer = new(client, chatOptions: chatOptions);
 
     /// <inheritdoc />
     public string Name => name;
@@ -48,24 +50,33 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
         var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode }, cancellationToken).ConfigureAwait(false);
-        var answer = await _answerer.AnswerAsync(question.Question, hits, cancellationToken).ConfigureAwait(false);
-        return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, hits, answer.InputTokens, answer.OutputTokens);
+        return await AnswerWithContextAsync(question, hits, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    {
+        var answer = await _answerer.AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
+        return new ModeAnswer(answer.Text, !answer.Found || AnswerMetrics.IsRefusal(answer.Text), answer.Citations, context, answer.InputTokens, answer.OutputTokens);
     }
 }
 
 /// <summary>
-/// RAFT: retrieval, then a RAFT-trained model answers with the RAFT prompt (documents in &lt;DOCUMENT&gt; tags) and a
-/// chain of thought; citations are the passages its quotes come from verbatim ("raft").
+/// RAFT ("raft"): retrieval, then the model is prompted exactly as RAFT training formats its examples (the passages in
+/// &lt;DOCUMENT&gt; tags, then the question; see <see cref="RaftAnswerer"/>). The final answer is read after
+/// <c>&lt;ANSWER&gt;:</c> (the whole reply when the marker is missing); the citations are the passages its
+/// <c>##begin_quote##</c> quotes come from verbatim (whitespace collapsed), and quotes found in no passage are counted.
 /// </summary>
-public sealed class RaftMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto) : IEvalMode
+public sealed class RaftMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
+    ChatOptions? chatOptions = null) : IContextEvalMode
 {
-    private readonly Raft.RaftAnswerer _answerer = new(client, new ChatOptions { Temperature = 0, MaxOutputTokens = 256 });
+    private readonly RaftAnswerer _answerer = new(client, chatOptions ?? new ChatOptions { Temperature = 0, MaxOutputTokens = 256 });
 
     /// <inheritdoc />
     public string Name => name;
 
     /// <inheritdoc />
-    public string Description => $"{modelName} with the top {k} passages in the RAFT prompt, quotes verified";
+    public string Description => $"{modelName} with the top {k} passages ({searchMode.ToString().ToLowerInvariant()} retrieval) in the RAFT prompt, verbatim quotes";
 
     /// <inheritdoc />
     public bool UsesRetrieval => true;
@@ -74,8 +85,14 @@ public sealed class RaftMode(Book book, IChatClient client, string name, string 
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
         var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode }, cancellationToken).ConfigureAwait(false);
-        var raft = await _answerer.AnswerAsync(question.Question, hits, cancellationToken).ConfigureAwait(false);
+        return await AnswerWithContextAsync(question, hits, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    {
+        var raft = await _answerer.AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
         var a = raft.Answer;
-        return new ModeAnswer(a.Text, !a.Found, a.Citations, hits, a.InputTokens, a.OutputTokens);
+        return new ModeAnswer(a.Text, !a.Found || AnswerMetrics.IsRefusal(a.Text), a.Citations, context, a.InputTokens, a.OutputTokens, raft.Quotes, raft.UnverifiedQuotes);
     }
 }

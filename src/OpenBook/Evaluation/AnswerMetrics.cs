@@ -24,6 +24,19 @@ public static partial class AnswerMetrics
     [GeneratedRegex(@"\[\d+(?:\s*,\s*\d+)*\]")]
     private static partial Regex Markers();
 
+    /// <summary>
+    /// True when an answer declines: it says the documents do not contain the answer ("The documents do not say",
+    /// "not in the documents/context") or that the model does not know.
+    /// </summary>
+    public static bool IsRefusal(string answer)
+    {
+        var a = answer.Replace('’', '\'');
+        return a.Trim().Length == 0 || RefusalPhrases.Any(p => a.Contains(p, StringComparison.OrdinalIgnoreCase));
+    }
+
+    private static readonly string[] RefusalPhrases =
+        ["don't know", "do not know", "The documents do not say", "not in the documents", "not in the provided documents", "not in the context", "cannot be answered from"];
+
     /// <summary>1 when the normalised prediction equals a normalised gold answer, else 0.</summary>
     public static double ExactMatch(string prediction, IReadOnlyList<string> golds)
     {

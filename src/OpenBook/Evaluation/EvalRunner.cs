@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OpenBook.Answering;
 
 namespace OpenBook.Evaluation;
 
@@ -9,8 +10,10 @@ namespace OpenBook.Evaluation;
 /// <param name="Retrieved">Passages retrieved for the question, best first (retrieval modes).</param>
 /// <param name="InputTokens">Prompt tokens, when a model reports them.</param>
 /// <param name="OutputTokens">Completion tokens, when a model reports them.</param>
+/// <param name="Quotes">Quotes the answer made (RAFT's ##begin_quote## … ##end_quote##), when the mode quotes.</param>
+/// <param name="UnverifiedQuotes">Of <paramref name="Quotes"/>, those found verbatim in no passage.</param>
 public sealed record ModeAnswer(string Text, bool Refused, IReadOnlyList<Citation> Citations, IReadOnlyList<SearchHit> Retrieved,
-    long? InputTokens = null, long? OutputTokens = null);
+    long? InputTokens = null, long? OutputTokens = null, int Quotes = 0, int UnverifiedQuotes = 0);
 
 /// <summary>One way of answering questions that the evaluation compares: base model, RAG, fine-tuned, RAFT, extractive…</summary>
 public interface IEvalMode
@@ -28,8 +31,18 @@ public interface IEvalMode
     Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken);
 }
 
+/// <summary>
+/// A retrieval mode that can also answer from a context chosen by the caller instead of its own retrieval (the
+/// distractor sweep: the oracle passage plus k distractors).
+/// </summary>
+public interface IContextEvalMode : IEvalMode
+{
+    /// <summary>Answers <paramref name="question"/> from exactly the passages in <paramref name="context"/>, in that order.</summary>
+    Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken);
+}
+
 /// <summary>The no-model mode: BM25 retrieval and extractive answers with citations.</summary>
-public sealed class ExtractiveMode(Book book, int k = 5) : IEvalMode
+public sealed class ExtractiveMode(Book book, int k = 5) : IContextEvalMode
 {
     /// <inheritdoc />
     public string Name => "extractive";
@@ -46,11 +59,20 @@ public sealed class ExtractiveMode(Book book, int k = 5) : IEvalMode
         var answer = await book.AskAsync(question.Question, new AskOptions { K = k }, cancellationToken).ConfigureAwait(false);
         return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, answer.Retrieved);
     }
+
+    /// <inheritdoc />
+    public Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    {
+        var index = book.LexicalIndex();
+        var answer = new ExtractiveAnswerer(t => index.Idf(t)).Answer(question.Question, context);
+        return Task.FromResult(new ModeAnswer(answer.Text, !answer.Found, answer.Citations, context));
+    }
 }
 
 /// <summary>Per-question outcome of one mode.</summary>
 public sealed record QuestionResult(string Id, string Question, string? Gold, string Prediction, bool Answerable, bool Refused,
-    double ExactMatch, double F1, double Contained, int? OracleRank, bool? CitationCorrect, double Milliseconds, long? InputTokens, long? OutputTokens);
+    double ExactMatch, double F1, double Contained, int? OracleRank, bool? CitationCorrect, double Milliseconds, long? InputTokens, long? OutputTokens,
+    int Quotes = 0, int UnverifiedQuotes = 0);
 
 /// <summary>Aggregate metrics of one mode.</summary>
 public sealed record ModeResult
@@ -85,6 +107,10 @@ public sealed record ModeResult
     public long? InputTokens { get; init; }
     /// <summary>Total completion tokens (null when the mode uses no model).</summary>
     public long? OutputTokens { get; init; }
+    /// <summary>Quotes the mode made (RAFT), over every question.</summary>
+    public int Quotes { get; init; }
+    /// <summary>Share of <see cref="Quotes"/> found verbatim in a passage of the context (null: the mode made no quotes).</summary>
+    public double? QuoteVerbatimRate { get; init; }
     /// <summary>Per-question rows.</summary>
     public IReadOnlyList<QuestionResult> Rows { get; init; } = [];
 }
@@ -115,6 +141,32 @@ public static class EvalRunner
         return results;
     }
 
+    /// <summary>
+    /// The robustness sweep: every mode answers every sweep context (the oracle passage plus k distractors) instead of
+    /// retrieving; one <see cref="ModeResult"/> per mode and k. <paramref name="progress"/> receives ("mode k=…", done, total).
+    /// </summary>
+    public static async Task<IReadOnlyList<SweepResult>> SweepAsync(IReadOnlyList<IContextEvalMode> modes, DistractorSweep sweep,
+        IProgress<(string Mode, int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var results = new List<SweepResult>();
+        foreach (var mode in modes)
+            foreach (var k in sweep.Distractors)
+            {
+                var rows = new List<QuestionResult>();
+                foreach (var c in sweep.Contexts)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var context = c.Context(k);
+                    var sw = Stopwatch.StartNew();
+                    var a = await mode.AnswerWithContextAsync(c.Question, context, cancellationToken).ConfigureAwait(false);
+                    rows.Add(Score(c.Question, a, mode.UsesRetrieval, sw.Elapsed.TotalMilliseconds));
+                    progress?.Report(($"{mode.Name} k={k}", rows.Count, sweep.Contexts.Count));
+                }
+                results.Add(new SweepResult(mode.Name, k, Aggregate(mode, rows)));
+            }
+        return results;
+    }
+
     /// <summary>Scores one answer.</summary>
     public static QuestionResult Score(EvalQuestion q, ModeAnswer a, bool usesRetrieval, double milliseconds)
     {
@@ -133,7 +185,7 @@ public static class EvalRunner
             answered ? AnswerMetrics.ExactMatch(a.Text, q.Answers) : 0,
             answered ? AnswerMetrics.TokenF1(a.Text, q.Answers) : 0,
             answered ? AnswerMetrics.Contains(a.Text, q.Answers) : 0,
-            rank, citationCorrect, milliseconds, a.InputTokens, a.OutputTokens);
+            rank, citationCorrect, milliseconds, a.InputTokens, a.OutputTokens, a.Quotes, a.UnverifiedQuotes);
     }
 
     /// <summary>Aggregates per-question rows into the mode's metrics.</summary>
@@ -144,6 +196,7 @@ public static class EvalRunner
         var cited = answerable.Where(r => r.CitationCorrect is not null).ToList();
         var latencies = rows.Select(r => r.Milliseconds).ToList();
         double Mean(IEnumerable<double> xs) => xs.DefaultIfEmpty(0).Average();
+        var quotes = rows.Sum(r => r.Quotes);
         return new ModeResult
         {
             Mode = mode.Name,
@@ -161,6 +214,8 @@ public static class EvalRunner
             P95Milliseconds = AnswerMetrics.Percentile(latencies, 0.95),
             InputTokens = rows.Any(r => r.InputTokens is not null) ? rows.Sum(r => r.InputTokens ?? 0) : null,
             OutputTokens = rows.Any(r => r.OutputTokens is not null) ? rows.Sum(r => r.OutputTokens ?? 0) : null,
+            Quotes = quotes,
+            QuoteVerbatimRate = quotes == 0 ? null : 1.0 - rows.Sum(r => r.UnverifiedQuotes) / (double)quotes,
             Rows = rows,
         };
     }

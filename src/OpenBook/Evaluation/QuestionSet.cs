@@ -75,7 +75,12 @@ public static class QuestionSet
                         JsonValueKind.False => false,
                         _ => throw new OpenBookException($"{path}:{lineNo}: field \"answerable\" must be true or false"),
                     };
-                result.Add(new EvalQuestion(id, Field("question", true)!, answers.FirstOrDefault(), source, Field("quote", false),
+                var question = Field("question", true)!;
+                if (answerable == true && answers.Count == 0)
+                    throw new OpenBookException($"{path}:{lineNo}: \"answerable\" is true but there is no \"answer\" (or \"answers\")");
+                if (answerable == false && answers.Count > 0)
+                    throw new OpenBookException($"{path}:{lineNo}: \"answerable\" is false but an \"answer\" is given");
+                result.Add(new EvalQuestion(id, question, answers.FirstOrDefault(), source, Field("quote", false),
                     Field("collection", false), Field("type", false))
                 {
                     Answers = answers,

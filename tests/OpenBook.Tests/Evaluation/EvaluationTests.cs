@@ -79,6 +79,14 @@ public class QuestionSetTests
     [InlineData("{\"question\":\"q\",\"answers\":\"x\"}", ":1: field \"answers\" must be an array")]
     [InlineData("{\"question\":\"q\",\"answerable\":\"yes\"}", ":1: field \"answerable\" must be true or false")]
     [InlineData("{\"id\":\"a\",\"question\":\"q\"}\n{\"id\":\"a\",\"question\":\"r\"}", ":2: duplicate id \"a\"")]
+    [InlineData("{\"question\":\"ok\"}\n\n[1,2]", ":3: expected a JSON object")]
+    [InlineData("{\"question\":\"\"}", ":1: field \"question\" is missing or empty")]
+    [InlineData("{\"question\":42}", ":1: field \"question\" must be a string")]
+    [InlineData("{\"question\":\"q\",\"answer\":30}", ":1: field \"answer\" must be a string")]
+    [InlineData("{\"question\":\"q\",\"source\":[\"a.md\"]}", ":1: field \"source\" must be a string")]
+    [InlineData("{\"question\":\"q\",\"answers\":[\"a\",3]}", ":1: field \"answers\" must be an array of strings")]
+    [InlineData("{\"question\":\"ok\"}\n{\"question\":\"q\",\"source\":\"a.md\",\"answerable\":true}", ":2: \"answerable\" is true but there is no \"answer\"")]
+    [InlineData("{\"question\":\"q\",\"answer\":\"x\",\"answerable\":false}", ":1: \"answerable\" is false but an \"answer\" is given")]
     public void Bad_lines_are_reported_with_file_and_line(string content, string expected)
     {
         using var dir = new TempDir();

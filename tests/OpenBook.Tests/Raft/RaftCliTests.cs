@@ -16,9 +16,12 @@ internal sealed class ScriptedChatServer : IDisposable
     private readonly HttpListener _listener = new();
     private readonly CancellationTokenSource _stop = new();
     public int Requests;
+    private readonly Func<string, string?>? _script;
 
-    public ScriptedChatServer()
+    /// <param name="script">Optional: replies to the last message first (null falls back to the default replies).</param>
+    public ScriptedChatServer(Func<string, string?>? script = null)
     {
+        _script = script;
         var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
         var port = ((IPEndPoint)probe.LocalEndpoint).Port;
@@ -42,7 +45,7 @@ internal sealed class ScriptedChatServer : IDisposable
             Interlocked.Increment(ref Requests);
             using var body = JsonDocument.Parse(await new StreamReader(ctx.Request.InputStream).ReadToEndAsync());
             var prompt = body.RootElement.GetProperty("messages").EnumerateArray().Last().GetProperty("content").GetString()!;
-            var reply = Reply(prompt);
+            var reply = _script?.Invoke(prompt) ?? Reply(prompt);
             if (body.RootElement.TryGetProperty("stream", out var stream) && stream.ValueKind == JsonValueKind.True)
             {
                 // Server-sent events, as OpenAI streams: the reply in two deltas, a finish chunk, then [DONE].
