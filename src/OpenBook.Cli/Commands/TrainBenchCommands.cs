@@ -108,8 +108,17 @@ internal static class TrainBenchCommands
         var batch = new SequenceBatch(1, seq, Enumerable.Range(0, seq).Select(_ => rng.Next(config.VocabSize)).ToArray(), Enumerable.Repeat(1f, seq).ToArray());
         var times = new List<double>();
         double loss = 0;
+        long allocatedBefore = 0;
+        var pauseBefore = TimeSpan.Zero;
+        int gen2Before = 0;
         for (int s = 0; s <= steps; s++)
         {
+            if (s == 1)
+            {
+                allocatedBefore = GC.GetTotalAllocatedBytes();
+                pauseBefore = GC.GetTotalPauseDuration();
+                gen2Before = GC.CollectionCount(2);
+            }
             var watch = Stopwatch.StartNew();
             loss = graph.ForwardBackward(batch, 1f / (seq - 1)).Mean;
             optimizer.ClipGradients(1.0);
@@ -117,14 +126,19 @@ internal static class TrainBenchCommands
             lora.ZeroGrad();
             if (s > 0) times.Add(watch.Elapsed.TotalSeconds);
         }
+        var inOrder = times.Select(t => (JsonNode)Math.Round(t * 1000, 1)).ToArray();
         times.Sort();
         double median = times[times.Count / 2];
         return new JsonObject
         {
             ["method"] = method, ["seq"] = seq, ["stepMs"] = Math.Round(median * 1000, 1), ["tokensPerSecond"] = Math.Round(seq / median, 1),
-            ["peakWorkingSetMiB"] = Process.GetCurrentProcess().PeakWorkingSet64 >> 20, ["frozenWeightMiB"] = Math.Round(frozenBytes / 1048576.0, 1),
+            ["peakWorkingSetMiB"] = Process.GetCurrentProcess().PeakWorkingSet64 >> 20, ["workingSetAfterStepsMiB"] = Process.GetCurrentProcess().WorkingSet64 >> 20, ["frozenWeightMiB"] = Math.Round(frozenBytes / 1048576.0, 1),
             ["fp32FrozenWeightMiB"] = Math.Round(fp32Bytes / 1048576.0, 1), ["frozenRatioToFp32"] = Math.Round((double)frozenBytes / fp32Bytes, 3),
             ["trainableParameters"] = lora.TrainableParameters, ["loss"] = Math.Round(loss, 4),
+            ["stepsMs"] = new JsonArray(inOrder),
+            ["allocatedMiBPerStep"] = Math.Round((GC.GetTotalAllocatedBytes() - allocatedBefore) / 1048576.0 / steps, 1),
+            ["gcPauseMsPerStep"] = Math.Round((GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds / steps, 1),
+            ["gen2CollectionsPerStep"] = Math.Round((GC.CollectionCount(2) - gen2Before) / (double)steps, 2),
         };
     }
 

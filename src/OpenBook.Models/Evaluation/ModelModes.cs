@@ -31,20 +31,23 @@ public sealed class ClosedBookMode(IChatClient client, string name, string model
     }
 }
 
-/// <summary>Open-book: retrieval, then the model answers from numbered passages with [n] citations ("rag").</summary>
-public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
-    ChatOptions? chatOptions = null) : IContextEvalMode
+/// <summary>
+/// A model mode that answers from retrieved passages: it searches the book for the top <paramref name="k"/> passages,
+/// then answers with them (or with any context a distractor sweep hands it).
+/// </summary>
+public abstract class RetrievalModelMode(Book book, string name, int k, SearchMode searchMode) : IContextEvalMode
 {
-    private readonly GroundedAnswerer _answerer = new(client, chatOptions: chatOptions);
-
     /// <inheritdoc />
     public string Name => name;
 
     /// <inheritdoc />
-    public string Description => $"{modelName} with the top {k} passages ({searchMode.ToString().ToLowerInvariant()} retrieval), cite [n]";
+    public abstract string Description { get; }
 
     /// <inheritdoc />
     public bool UsesRetrieval => true;
+
+    /// <summary>How the passages were retrieved, for <see cref="Description"/>.</summary>
+    protected string RetrievalDescription => $"the top {k} passages ({searchMode.ToString().ToLowerInvariant()} retrieval)";
 
     /// <inheritdoc />
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
@@ -54,7 +57,20 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
     }
 
     /// <inheritdoc />
-    public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    public abstract Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken);
+}
+
+/// <summary>Open-book: retrieval, then the model answers from numbered passages with [n] citations ("rag").</summary>
+public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
+    ChatOptions? chatOptions = null) : RetrievalModelMode(book, name, k, searchMode)
+{
+    private readonly GroundedAnswerer _answerer = new(client, chatOptions: chatOptions);
+
+    /// <inheritdoc />
+    public override string Description => $"{modelName} with {RetrievalDescription}, cite [n]";
+
+    /// <inheritdoc />
+    public override async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
     {
         var answer = await _answerer.AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
         return new ModeAnswer(answer.Text, !answer.Found || AnswerMetrics.IsRefusal(answer.Text), answer.Citations, context, answer.InputTokens, answer.OutputTokens);
@@ -68,28 +84,15 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
 /// <c>##begin_quote##</c> quotes come from verbatim (whitespace collapsed), and quotes found in no passage are counted.
 /// </summary>
 public sealed class RaftMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
-    ChatOptions? chatOptions = null) : IContextEvalMode
+    ChatOptions? chatOptions = null) : RetrievalModelMode(book, name, k, searchMode)
 {
     private readonly RaftAnswerer _answerer = new(client, chatOptions ?? new ChatOptions { Temperature = 0, MaxOutputTokens = 256 });
 
     /// <inheritdoc />
-    public string Name => name;
+    public override string Description => $"{modelName} with {RetrievalDescription} in the RAFT prompt, verbatim quotes";
 
     /// <inheritdoc />
-    public string Description => $"{modelName} with the top {k} passages ({searchMode.ToString().ToLowerInvariant()} retrieval) in the RAFT prompt, verbatim quotes";
-
-    /// <inheritdoc />
-    public bool UsesRetrieval => true;
-
-    /// <inheritdoc />
-    public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
-    {
-        var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode }, cancellationToken).ConfigureAwait(false);
-        return await AnswerWithContextAsync(question, hits, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <inheritdoc />
-    public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    public override async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
     {
         var raft = await _answerer.AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
         var a = raft.Answer;

@@ -87,31 +87,16 @@ public sealed class RotaryEmbedding
     }
 
     /// <summary>Rotates <paramref name="heads"/> consecutive head vectors of one token at <paramref name="position"/> in place.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void Apply(Span<float> x, int heads, int position)
-    {
-        EnsurePositions(position + 1);
-        int half = HeadDim / 2;
-        var cos = _cos.AsSpan(position * half, half);
-        var sin = _sin.AsSpan(position * half, half);
-        for (int h = 0; h < heads; h++)
-        {
-            var v = x.Slice(h * HeadDim, HeadDim);
-            for (int i = 0; i < half; i++)
-            {
-                float a = v[i], b = v[i + half];
-                v[i] = a * cos[i] - b * sin[i];
-                v[i + half] = b * cos[i] + a * sin[i];
-            }
-        }
-    }
+    public void Apply(Span<float> x, int heads, int position) => Rotate(x, heads, position, 1f);
 
     /// <summary>
     /// The transpose (= inverse) of <see cref="Apply"/>: rotates by the negative angle. It is the backward pass of
     /// RoPE: the gradient of a rotated vector is rotated back.
     /// </summary>
+    public void ApplyInverse(Span<float> x, int heads, int position) => Rotate(x, heads, position, -1f);
+
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public void ApplyInverse(Span<float> x, int heads, int position)
+    private void Rotate(Span<float> x, int heads, int position, float direction)
     {
         EnsurePositions(position + 1);
         int half = HeadDim / 2;
@@ -122,9 +107,9 @@ public sealed class RotaryEmbedding
             var v = x.Slice(h * HeadDim, HeadDim);
             for (int i = 0; i < half; i++)
             {
-                float a = v[i], b = v[i + half];
-                v[i] = a * cos[i] + b * sin[i];
-                v[i + half] = b * cos[i] - a * sin[i];
+                float a = v[i], b = v[i + half], s = direction * sin[i];
+                v[i] = a * cos[i] - b * s;
+                v[i + half] = b * cos[i] + a * s;
             }
         }
     }

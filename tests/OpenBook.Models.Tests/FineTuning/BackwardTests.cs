@@ -212,4 +212,29 @@ public class BackwardTests
         for (int i = 0; i < before.Count; i++) Assert.Equal(before[i], after[i]);
         Assert.All(lora.Adapters, a => Assert.Contains(a.GradA, v => v != 0));
     }
+
+    [Theory]
+    [InlineData("llama-dropout")]
+    [InlineData("llama-packed")]
+    [InlineData("llama-qlora")]
+    public void A_graph_reusing_its_buffers_gives_the_gradients_of_a_fresh_graph(string name)
+    {
+        var (model, lora, batch) = Setup(name);
+        float[][] Gradients() => [.. lora.Adapters.SelectMany(a => new[] { (float[])a.GradA.Clone(), (float[])a.GradB.Clone() })];
+        var fresh = new LlamaTrainingGraph(model).ForwardBackward(batch, 1f, 11);
+        var expected = Gradients();
+        lora.ZeroGrad();
+
+        var reused = new LlamaTrainingGraph(model);
+        // Earlier passes of other shapes and seeds leave other values in the buffers the next pass rents.
+        reused.ForwardBackward(TinyModels.Batch(40, 1, 9, seed: 2), 1f, 5);
+        reused.Loss(TinyModels.Batch(40, 3, 5, seed: 3));
+        reused.ForwardBackward(batch, 0.5f, 12);
+        lora.ZeroGrad();
+        var again = reused.ForwardBackward(batch, 1f, 11);
+
+        Assert.Equal(fresh.LossSum, again.LossSum);
+        var actual = Gradients();
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i]);
+    }
 }

@@ -57,8 +57,13 @@ public sealed class LlamaTrainingGraph
     private readonly LlamaForCausalLM _model;
     private readonly int _hidden, _heads, _kvHeads, _headDim, _inter, _vocab, _window;
     private readonly float _eps;
+    private readonly BufferArena _arena = new();
+    private int _busy;
 
-    /// <summary>A graph over <paramref name="model"/> (with or without LoRA adapters attached).</summary>
+    /// <summary>
+    /// A graph over <paramref name="model"/> (with or without LoRA adapters attached). One pass at a time: its buffers
+    /// are reused from pass to pass (see <see cref="BufferArena"/>).
+    /// </summary>
     public LlamaTrainingGraph(LlamaForCausalLM model)
     {
         _model = model;
@@ -73,43 +78,62 @@ public sealed class LlamaTrainingGraph
     /// Dropout masks derive from <paramref name="dropoutSeed"/>. When <paramref name="inputGradient"/> is not null it
     /// receives the gradient with respect to the embedding output (inputs_embeds) [rows, hidden].
     /// </summary>
-    public PassLoss ForwardBackward(SequenceBatch batch, float gradScale, int dropoutSeed = 0, float[]? inputGradient = null)
+    public PassLoss ForwardBackward(SequenceBatch batch, float gradScale, int dropoutSeed = 0, float[]? inputGradient = null) => InPass(() =>
     {
         var ctx = new Context(batch.Validate(), this);
         var saved = new List<LayerSaved>(_model.Layers.Count);
         var x = Embed(batch);
         for (int l = 0; l < _model.Layers.Count; l++)
             saved.Add(LayerForward(_model.Layers[l], x, ctx, train: true, dropoutSeed: Mix(dropoutSeed, l)));
-        var dx = new float[x.Length];
+        var dx = _arena.Rent(x.Length);
         var loss = Head(x, ctx, gradScale, dx);
         int lowest = inputGradient is not null ? 0 : LowestAdaptedLayer();
         for (int l = _model.Layers.Count - 1; l >= 0 && l >= lowest; l--)
+        {
             LayerBackward(_model.Layers[l], saved[l], dx, ctx, needInputGrad: l > lowest || inputGradient is not null);
+            saved[l].ReturnTo(_arena);
+        }
         if (inputGradient is not null) dx.AsSpan().CopyTo(inputGradient);
         return loss;
-    }
+    });
 
     /// <summary>The loss without gradients (evaluation; no dropout).</summary>
-    public PassLoss Loss(SequenceBatch batch)
+    public PassLoss Loss(SequenceBatch batch) => InPass(() =>
     {
         var ctx = new Context(batch.Validate(), this);
         var x = Embed(batch);
-        foreach (var layer in _model.Layers) LayerForward(layer, x, ctx, train: false, dropoutSeed: 0);
+        foreach (var layer in _model.Layers) LayerForward(layer, x, ctx, train: false, dropoutSeed: 0).ReturnTo(_arena);
         return Head(x, ctx, 0f, null);
-    }
+    });
 
     /// <summary>Logits of every position [rows, vocab] through the training forward (used to check it against inference).</summary>
-    public float[] Logits(SequenceBatch batch)
+    public float[] Logits(SequenceBatch batch) => InPass(() =>
     {
         var ctx = new Context(batch.Validate(), this);
         var x = Embed(batch);
-        foreach (var layer in _model.Layers) LayerForward(layer, x, ctx, train: false, dropoutSeed: 0);
+        foreach (var layer in _model.Layers) LayerForward(layer, x, ctx, train: false, dropoutSeed: 0).ReturnTo(_arena);
         int rows = ctx.Rows;
         var normed = new float[x.Length];
         RmsNormForward(x, _model.Norm, rows, normed, new float[rows]);
         var logits = new float[(long)rows * _vocab];
         _model.LmHead.Forward(normed, rows, logits);
         return logits;
+    });
+
+    /// <summary>Runs one pass; its buffers go back to the arena afterwards (also when it throws).</summary>
+    private T InPass<T>(Func<T> pass)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+            throw new InvalidOperationException("LlamaTrainingGraph runs one pass at a time; use one graph per thread.");
+        try
+        {
+            return pass();
+        }
+        finally
+        {
+            _arena.Reset();
+            Volatile.Write(ref _busy, 0);
+        }
     }
 
     private int LowestAdaptedLayer()
@@ -123,7 +147,7 @@ public sealed class LlamaTrainingGraph
 
     private float[] Embed(SequenceBatch b)
     {
-        var x = new float[b.Tokens.Length * _hidden];
+        var x = _arena.Rent(b.Tokens.Length * _hidden, clear: false);
         for (int r = 0; r < b.Tokens.Length; r++)
         {
             if ((uint)b.Tokens[r] >= (uint)_vocab) throw new ArgumentOutOfRangeException(nameof(b), $"Token id {b.Tokens[r]} is outside the vocabulary (0..{_vocab - 1}).");
@@ -168,19 +192,27 @@ public sealed class LlamaTrainingGraph
         public required float[] X, Rstd1, H1, Q, K, V, Attn, X2, Rstd2, H2, Gate, Up, Mh;
         public required float[][] Probs;
         public required LoraState?[] Lora; // q, k, v, o, gate, up, down
+
+        /// <summary>Gives every saved buffer back once the layer's backward is done.</summary>
+        public void ReturnTo(BufferArena arena)
+        {
+            arena.Return(X, Rstd1, H1, Q, K, V, Attn, X2, Rstd2, H2, Gate, Up, Mh);
+            arena.Return(Probs);
+            foreach (var state in Lora) state?.ReturnTo(arena);
+        }
     }
 
     private LayerSaved LayerForward(LlamaDecoderLayer layer, float[] x, Context ctx, bool train, int dropoutSeed)
     {
         int rows = ctx.Rows, qd = _heads * _headDim, kvd = _kvHeads * _headDim;
         var lora = new LoraState?[7];
-        var xIn = (float[])x.Clone();
-        var rstd1 = new float[rows];
-        var h1 = new float[rows * _hidden];
+        var xIn = _arena.RentCopy(x);
+        var rstd1 = _arena.Rent(rows, clear: false);
+        var h1 = _arena.Rent(rows * _hidden, clear: false);
         RmsNormForward(x, layer.InputLayerNorm, rows, h1, rstd1);
-        var q = new float[rows * qd];
-        var k = new float[rows * kvd];
-        var v = new float[rows * kvd];
+        var q = _arena.Rent(rows * qd, clear: false);
+        var k = _arena.Rent(rows * kvd, clear: false);
+        var v = _arena.Rent(rows * kvd, clear: false);
         lora[0] = LinearForward(layer.QProj, h1, rows, q, train, dropoutSeed + 1);
         lora[1] = LinearForward(layer.KProj, h1, rows, k, train, dropoutSeed + 2);
         lora[2] = LinearForward(layer.VProj, h1, rows, v, train, dropoutSeed + 3);
@@ -189,23 +221,24 @@ public sealed class LlamaTrainingGraph
             _model.Rope.Apply(q.AsSpan(r * qd, qd), _heads, ctx.Positions[r]);
             _model.Rope.Apply(k.AsSpan(r * kvd, kvd), _kvHeads, ctx.Positions[r]);
         }
-        var attn = new float[rows * qd];
+        var attn = _arena.Rent(rows * qd, clear: false);
         var probs = AttentionForward(q, k, v, ctx, attn);
-        var proj = new float[rows * _hidden];
+        var proj = _arena.Rent(rows * _hidden, clear: false);
         lora[3] = LinearForward(layer.OProj, attn, rows, proj, train, dropoutSeed + 4);
         TensorPrimitives.Add(x, proj, x);
-        var x2 = (float[])x.Clone();
-        var rstd2 = new float[rows];
-        var h2 = new float[rows * _hidden];
+        var x2 = _arena.RentCopy(x);
+        var rstd2 = _arena.Rent(rows, clear: false);
+        var h2 = _arena.Rent(rows * _hidden, clear: false);
         RmsNormForward(x, layer.PostAttentionLayerNorm, rows, h2, rstd2);
-        var gate = new float[rows * _inter];
-        var up = new float[rows * _inter];
+        var gate = _arena.Rent(rows * _inter, clear: false);
+        var up = _arena.Rent(rows * _inter, clear: false);
         lora[4] = LinearForward(layer.GateProj, h2, rows, gate, train, dropoutSeed + 5);
         lora[5] = LinearForward(layer.UpProj, h2, rows, up, train, dropoutSeed + 6);
-        var mh = new float[rows * _inter];
+        var mh = _arena.Rent(rows * _inter, clear: false);
         Ops.SwiGlu(gate, up, mh);
         lora[6] = LinearForward(layer.DownProj, mh, rows, proj, train, dropoutSeed + 7);
         TensorPrimitives.Add(x, proj, x);
+        _arena.Return(proj);
         return new LayerSaved
         {
             X = xIn, Rstd1 = rstd1, H1 = h1, Q = q, K = k, V = v, Attn = attn, X2 = x2, Rstd2 = rstd2, H2 = h2,
@@ -217,55 +250,53 @@ public sealed class LlamaTrainingGraph
     {
         int rows = ctx.Rows, qd = _heads * _headDim, kvd = _kvHeads * _headDim;
         // MLP block: x = x2 + down(silu(gate)·up), gate/up = proj(h2), h2 = rmsnorm(x2).
-        var dMh = new float[rows * _inter];
+        var dMh = _arena.Rent(rows * _inter);
         LinearBackward(layer.DownProj, s.Mh, dx, rows, s.Lora[6], dMh, needDx: true);
-        var dGate = new float[rows * _inter];
-        var dUp = new float[rows * _inter];
+        var dGate = _arena.Rent(rows * _inter, clear: false);
+        var dUp = _arena.Rent(rows * _inter, clear: false);
         SwiGluBackward(s.Gate, s.Up, dMh, dGate, dUp);
-        var dH2 = new float[rows * _hidden];
+        var dH2 = _arena.Rent(rows * _hidden);
         LinearBackward(layer.GateProj, s.H2, dGate, rows, s.Lora[4], dH2, needDx: true);
         LinearBackward(layer.UpProj, s.H2, dUp, rows, s.Lora[5], dH2, needDx: true);
         RmsNormBackward(s.X2, s.Rstd2, layer.PostAttentionLayerNorm, dH2, rows, dx);
         // Attention block: x2 = x + o_proj(attn).
-        var dAttn = new float[rows * qd];
+        _arena.Return(dMh, dGate, dUp, dH2);
+        var dAttn = _arena.Rent(rows * qd);
         LinearBackward(layer.OProj, s.Attn, dx, rows, s.Lora[3], dAttn, needDx: true);
-        var dQ = new float[rows * qd];
-        var dK = new float[rows * kvd];
-        var dV = new float[rows * kvd];
+        var dQ = _arena.Rent(rows * qd, clear: false);
+        var dK = _arena.Rent(rows * kvd);
+        var dV = _arena.Rent(rows * kvd);
         AttentionBackward(s, dAttn, ctx, dQ, dK, dV);
         for (int r = 0; r < rows; r++)
         {
             _model.Rope.ApplyInverse(dQ.AsSpan(r * qd, qd), _heads, ctx.Positions[r]);
             _model.Rope.ApplyInverse(dK.AsSpan(r * kvd, kvd), _kvHeads, ctx.Positions[r]);
         }
-        var dH1 = new float[rows * _hidden];
+        var dH1 = _arena.Rent(rows * _hidden);
         LinearBackward(layer.QProj, s.H1, dQ, rows, s.Lora[0], dH1, needInputGrad);
         LinearBackward(layer.KProj, s.H1, dK, rows, s.Lora[1], dH1, needInputGrad);
         LinearBackward(layer.VProj, s.H1, dV, rows, s.Lora[2], dH1, needInputGrad);
         if (needInputGrad) RmsNormBackward(s.X, s.Rstd1, layer.InputLayerNorm, dH1, rows, dx);
+        _arena.Return(dAttn, dQ, dK, dV, dH1);
     }
 
     // ---- linear layers (frozen base + optional LoRA) ----
 
-    private static LoraState? LinearForward(Linear l, float[] x, int rows, float[] y, bool train, int dropoutSeed)
+    private LoraState? LinearForward(Linear l, float[] x, int rows, float[] y, bool train, int dropoutSeed)
     {
         l.Weight.MultiplyTransposed(x, rows, y);
         if (l.Bias is { } bias)
             for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.AsSpan(r * l.OutFeatures, l.OutFeatures), bias, y.AsSpan(r * l.OutFeatures, l.OutFeatures));
-        if (l.Adapter is LoraLinear lora && train) return lora.TrainForward(x, rows, y, dropoutSeed);
+        if (l.Adapter is LoraLinear lora && train) return lora.TrainForward(x, rows, y, dropoutSeed, _arena);
         l.Adapter?.AddTo(x.AsSpan(0, rows * l.InFeatures), rows, y);
         return null;
     }
 
     /// <summary>dx += dy·W (frozen base: no weight gradient) and the adapter's backward (dA, dB and its input gradient).</summary>
-    private static void LinearBackward(Linear l, float[] x, float[] dy, int rows, LoraState? state, float[] dx, bool needDx)
+    private void LinearBackward(Linear l, float[] x, float[] dy, int rows, LoraState? state, float[] dx, bool needDx)
     {
         if (needDx) InputGradient(l.Weight, dy, rows, dx);
-        if (state is not null)
-        {
-            var lora = (LoraLinear)l.Adapter!;
-            lora.Backward(x, dy, rows, state, needDx ? dx : new float[rows * l.InFeatures]);
-        }
+        if (state is not null) ((LoraLinear)l.Adapter!).Backward(x, dy, rows, state, needDx ? dx : default, _arena);
     }
 
     /// <summary><c>dx[m, in] += dy[m, out]·W[out, in]</c>.</summary>
@@ -333,7 +364,7 @@ public sealed class LlamaTrainingGraph
         ParallelRanges.For(probs.Length, item =>
         {
             int b = item / _heads, h = item % _heads, g = h / group;
-            var p = new float[seq * seq];
+            var p = _arena.Rent(seq * seq, clear: false);
             Sgemm.Multiply(Transpose.No, Transpose.Yes, seq, seq, hd, q.AsSpan(b * seq * qd + h * hd), qd, k.AsSpan(b * seq * kvd + g * hd), kvd, p, seq, scale);
             for (int i = 0; i < seq; i++)
             {
@@ -368,9 +399,9 @@ public sealed class LlamaTrainingGraph
             var vh = s.V.AsSpan(b * seq * kvd + g * hd);
             var kh = s.K.AsSpan(b * seq * kvd + g * hd);
             var qh = s.Q.AsSpan(b * seq * qd + h * hd);
-            var dP = new float[seq * seq];
+            var dP = _arena.Rent(seq * seq, clear: false);
             Sgemm.Multiply(Transpose.No, Transpose.Yes, seq, seq, hd, dO, qd, vh, kvd, dP, seq);
-            var dv = new float[seq * hd];
+            var dv = _arena.Rent(seq * hd, clear: false);
             Sgemm.Multiply(Transpose.Yes, Transpose.No, seq, hd, seq, p, seq, dO, qd, dv, hd);
             for (int i = 0; i < seq; i++)
             {
@@ -384,8 +415,9 @@ public sealed class LlamaTrainingGraph
                 dP.AsSpan(i * seq + i + 1, seq - i - 1).Clear();
             }
             Sgemm.Multiply(Transpose.No, Transpose.No, seq, hd, seq, dP, seq, kh, kvd, dQ.AsSpan(b * seq * qd + h * hd), qd, scale);
-            var dk = new float[seq * hd];
+            var dk = _arena.Rent(seq * hd, clear: false);
             Sgemm.Multiply(Transpose.Yes, Transpose.No, seq, hd, seq, dP, seq, qh, qd, dk, hd, scale);
+            _arena.Return(dP);
             dKh[item] = dk;
             dVh[item] = dv;
         }, work: (long)items * seq * seq * hd * 8);
@@ -398,6 +430,7 @@ public sealed class LlamaTrainingGraph
                 TensorPrimitives.Add(dK.AsSpan(off, hd), dKh[item].AsSpan(t * hd, hd), dK.AsSpan(off, hd));
                 TensorPrimitives.Add(dV.AsSpan(off, hd), dVh[item].AsSpan(t * hd, hd), dV.AsSpan(off, hd));
             }
+            _arena.Return(dKh[item], dVh[item]);
         }
     }
 
@@ -423,12 +456,12 @@ public sealed class LlamaTrainingGraph
         for (int c0 = 0; c0 < rowsToScore.Count; c0 += HeadChunkRows)
         {
             int m = Math.Min(HeadChunkRows, rowsToScore.Count - c0);
-            var xs = new float[m * n];
+            var xs = _arena.Rent(m * n, clear: false);
             for (int i = 0; i < m; i++) x.AsSpan(rowsToScore[c0 + i].Row * n, n).CopyTo(xs.AsSpan(i * n, n));
-            var normed = new float[m * n];
-            var rstd = new float[m];
+            var normed = _arena.Rent(m * n, clear: false);
+            var rstd = _arena.Rent(m, clear: false);
             RmsNormForward(xs, _model.Norm, m, normed, rstd);
-            var logits = new float[(long)m * _vocab];
+            var logits = _arena.Rent(m * _vocab, clear: false);
             _model.LmHead.Forward(normed, m, logits);
             var losses = new double[m];
             ParallelRanges.For(m, i =>
@@ -452,16 +485,22 @@ public sealed class LlamaTrainingGraph
                 lossSum += losses[i];
                 weightSum += rowsToScore[c0 + i].Weight;
             }
-            if (dx is null) continue;
-            var dNormed = new float[m * n];
+            _arena.Return(normed);
+            if (dx is null)
+            {
+                _arena.Return(xs, rstd, logits);
+                continue;
+            }
+            var dNormed = _arena.Rent(m * n);
             InputGradient(_model.LmHead.Weight, logits, m, dNormed);
-            var dxs = new float[m * n];
+            var dxs = _arena.Rent(m * n);
             RmsNormBackward(xs, rstd, _model.Norm, dNormed, m, dxs);
             for (int i = 0; i < m; i++)
             {
                 var dst = dx.AsSpan(rowsToScore[c0 + i].Row * n, n);
                 TensorPrimitives.Add(dst, dxs.AsSpan(i * n, n), dst);
             }
+            _arena.Return(xs, rstd, logits, dNormed, dxs);
         }
         return new PassLoss(lossSum, weightSum);
     }

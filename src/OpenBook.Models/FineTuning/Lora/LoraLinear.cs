@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using OpenBook.Models.Architectures;
 using OpenBook.Models.Kernels;
+using OpenBook.Models.Tensors;
 
 namespace OpenBook.Models.FineTuning.Lora;
 
@@ -60,64 +61,73 @@ public sealed class LoraLinear : ILinearAdapter
     /// <summary>
     /// Training forward: adds the adapter term to <paramref name="y"/> and returns what <see cref="Backward"/> needs
     /// (the rank-r projection and the dropout seed; the mask is regenerated from the seed instead of stored).
+    /// Scratch and the returned projection come from <paramref name="arena"/> when one is given.
     /// </summary>
-    public LoraState TrainForward(ReadOnlySpan<float> x, int rows, Span<float> y, int dropoutSeed)
+    public LoraState TrainForward(ReadOnlySpan<float> x, int rows, Span<float> y, int dropoutSeed, BufferArena? arena = null)
     {
         float[]? dropped = null;
         var input = x[..(rows * InFeatures)];
         if (Dropout > 0)
         {
-            dropped = new float[rows * InFeatures];
-            var mask = DropoutMask(rows, dropoutSeed);
-            TensorPrimitives.Multiply(input, mask, dropped);
+            dropped = Rent(arena, rows * InFeatures);
+            FillDropoutMask(dropped, dropoutSeed);
+            TensorPrimitives.Multiply(input, dropped, dropped);
             input = dropped;
         }
-        var t = new float[rows * Rank];
+        var t = Rent(arena, rows * Rank);
         Sgemm.Multiply(Transpose.No, Transpose.Yes, rows, Rank, InFeatures, input, InFeatures, A, InFeatures, t, Rank);
         Sgemm.Multiply(Transpose.No, Transpose.Yes, rows, OutFeatures, Rank, t, Rank, B, Rank, y, OutFeatures, Scaling, 1f);
+        if (dropped is not null) arena?.Return(dropped);
         return new LoraState(t, dropoutSeed);
     }
 
     /// <summary>
     /// Backward of the adapter term for upstream gradient <paramref name="dy"/> [rows, out] with the layer input
     /// <paramref name="x"/> [rows, in]: accumulates <c>dB += s·dyᵀ·t</c>, <c>dA += s·(dy·B)ᵀ·dropout(x)</c> and adds the
-    /// input gradient <c>s·(dy·B)·A</c> (through the dropout mask) to <paramref name="dx"/>.
+    /// input gradient <c>s·(dy·B)·A</c> (through the dropout mask) to <paramref name="dx"/> — skipped when
+    /// <paramref name="dx"/> is empty (no gradient is needed below this layer).
     /// </summary>
-    public void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int rows, LoraState state, Span<float> dx)
+    public void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int rows, LoraState state, Span<float> dx, BufferArena? arena = null)
     {
         float s = Scaling;
         Sgemm.Multiply(Transpose.Yes, Transpose.No, OutFeatures, Rank, rows, dy, OutFeatures, state.Projected, Rank, GradB, Rank, s, 1f);
-        var u = new float[rows * Rank];
+        var u = Rent(arena, rows * Rank);
         Sgemm.Multiply(Transpose.No, Transpose.No, rows, Rank, OutFeatures, dy, OutFeatures, B, Rank, u, Rank);
         var input = x[..(rows * InFeatures)];
-        float[]? mask = null;
+        float[]? mask = null, dropped = null;
         if (Dropout > 0)
         {
-            mask = DropoutMask(rows, state.DropoutSeed);
-            var dropped = new float[rows * InFeatures];
+            mask = Rent(arena, rows * InFeatures);
+            FillDropoutMask(mask, state.DropoutSeed);
+            dropped = Rent(arena, rows * InFeatures);
             TensorPrimitives.Multiply(input, mask, dropped);
             input = dropped;
         }
         Sgemm.Multiply(Transpose.Yes, Transpose.No, Rank, InFeatures, rows, u, Rank, input, InFeatures, GradA, InFeatures, s, 1f);
-        if (mask is null)
-            Sgemm.Multiply(Transpose.No, Transpose.No, rows, InFeatures, Rank, u, Rank, A, InFeatures, dx, InFeatures, s, 1f);
-        else
+        if (!dx.IsEmpty)
         {
-            var g = new float[rows * InFeatures];
-            Sgemm.Multiply(Transpose.No, Transpose.No, rows, InFeatures, Rank, u, Rank, A, InFeatures, g, InFeatures, s);
-            TensorPrimitives.Multiply(g, mask, g);
-            TensorPrimitives.Add(dx[..g.Length], g, dx[..g.Length]);
+            if (mask is null)
+                Sgemm.Multiply(Transpose.No, Transpose.No, rows, InFeatures, Rank, u, Rank, A, InFeatures, dx, InFeatures, s, 1f);
+            else
+            {
+                var g = dropped!; // reused: the dropped input is no longer needed
+                Sgemm.Multiply(Transpose.No, Transpose.No, rows, InFeatures, Rank, u, Rank, A, InFeatures, g, InFeatures, s);
+                TensorPrimitives.Multiply(g, mask, g);
+                TensorPrimitives.Add(dx[..g.Length], g, dx[..g.Length]);
+            }
         }
+        arena?.Return(u);
+        if (mask is not null) arena?.Return(mask, dropped!);
     }
 
-    /// <summary>Inverted-dropout multipliers (0 or 1/(1−p)) for <paramref name="rows"/> inputs, reproducible from the seed.</summary>
-    private float[] DropoutMask(int rows, int seed)
+    private static float[] Rent(BufferArena? arena, int length) => arena?.Rent(length, clear: false) ?? new float[length];
+
+    /// <summary>Inverted-dropout multipliers (0 or 1/(1−p)), reproducible from the seed.</summary>
+    private void FillDropoutMask(float[] mask, int seed)
     {
-        var mask = new float[rows * InFeatures];
         var rng = new Random(seed);
         float keep = 1f / (1f - Dropout);
         for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextSingle() < Dropout ? 0f : keep;
-        return mask;
     }
 
     /// <summary>Clears the accumulated gradients.</summary>
@@ -137,4 +147,8 @@ public sealed class LoraLinear : ILinearAdapter
 }
 
 /// <summary>What one adapter keeps from its training forward: t = dropout(x)·Aᵀ [rows, r] and the dropout seed.</summary>
-public sealed record LoraState(float[] Projected, int DropoutSeed);
+public sealed record LoraState(float[] Projected, int DropoutSeed)
+{
+    /// <summary>Gives <see cref="Projected"/> back to the arena it was rented from.</summary>
+    internal void ReturnTo(BufferArena arena) => arena.Return(Projected);
+}
