@@ -210,4 +210,33 @@ public class Nf4Tests
         Assert.InRange(dot / Math.Sqrt(na * nc), 0.8, 0.999);
         Assert.True(nf4.DecodeWeightBytes() * 7 < f32.DecodeWeightBytes());
     }
+
+    [Theory]
+    [InlineData("qwen2-bf16")]
+    [InlineData("llama-untied-sharded")]
+    public void QLoRA_loading_quantises_each_projection_as_read_and_equals_converting_afterwards(string fixture)
+    {
+        var dir = ModelFixtureTests.FixtureDir(fixture);
+        var direct = ModelLoader.Load(dir, OpenBook.Models.FineTuning.FineTuneJob.QLoraLoadOptions);
+        var converted = ModelLoader.Load(dir);
+        converted.ConvertWeights(WeightFormat.Bf16);
+        converted.ConvertLinears(WeightFormat.Nf4);
+
+        Assert.All(direct.Layers.SelectMany(l => l.Linears()), l => Assert.Equal(WeightFormat.Nf4, l.Weight.Format));
+        Assert.Equal(WeightFormat.Bf16, direct.EmbedTokens.Format);
+        Assert.Equal(WeightFormat.Bf16, direct.LmHead.Weight.Format);
+        Assert.Equal(OpenBook.Models.FineTuning.FineTuneJob.FrozenBytes(converted, fp32: false), OpenBook.Models.FineTuning.FineTuneJob.FrozenBytes(direct, fp32: false));
+        var tokens = new[] { 1, 5, 9, 2, 7 };
+        var a = direct.Forward(tokens, direct.CreateCache(1, tokens.Length), LogitsMode.AllPositions);
+        var b = converted.Forward(tokens, converted.CreateCache(1, tokens.Length), LogitsMode.AllPositions);
+        if (fixture == "qwen2-bf16")
+        {
+            Assert.Equal(b, a); // bf16 checkpoint: quantised from the same values
+            return;
+        }
+        // fp32 checkpoint: loading quantises the fp32 values themselves (converting afterwards quantised bf16-rounded ones).
+        var fp32 = ModelLoader.Load(dir);
+        var expected = fp32.Layers[1].DownProj.Weight.ConvertTo(WeightFormat.Nf4).ToFloat();
+        Assert.Equal(expected, direct.Layers[1].DownProj.Weight.ToFloat());
+    }
 }

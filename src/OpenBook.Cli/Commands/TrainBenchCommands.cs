@@ -91,15 +91,10 @@ internal static class TrainBenchCommands
     internal static JsonObject RunOne(Models.Formats.ModelConfig config, string method, int seq, int steps, int rank, int threads)
     {
         KernelThreads.Max = threads;
-        var model = ModelLoader.Create(config, new RandomWeightSource(42));
+        // QLoRA as `finetune --method qlora` loads it: projections NF4, embedding / lm_head bf16, each converted as created.
+        var q = FineTuneJob.QLoraLoadOptions;
+        var model = ModelLoader.Create(config, method == "qlora" ? new RandomWeightSource(42, q.WeightFormat!.Value, q.ProjectionFormat) : new RandomWeightSource(42));
         long fp32Bytes = FineTuneJob.FrozenBytes(model, fp32: true);
-        if (method == "qlora")
-        {
-            // QLoRA's memory recipe: projections in NF4 (double-quantised), embedding / tied lm_head in bf16, norms fp32.
-            model.ConvertWeights(WeightFormat.Bf16);
-            model.ConvertLinears(WeightFormat.Nf4);
-        }
-        GC.Collect();
         long frozenBytes = FineTuneJob.FrozenBytes(model, fp32: false);
         var lora = LoraModel.Create(model, new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = 0 }, seed: 1);
         var optimizer = new AdamW(lora.Adapters.SelectMany(a => new[] { new Parameter(a.PeftNameA, a.A, a.GradA), new Parameter(a.PeftNameB, a.B, a.GradB) }).ToList());

@@ -22,6 +22,20 @@ public sealed record ModelLoadOptions
     /// <see cref="LlamaForCausalLM.ConvertLinears"/>, which leaves the embedding and lm_head as stored).
     /// </summary>
     public WeightFormat? WeightFormat { get; init; }
+
+    /// <summary>
+    /// Storage for the decoder layers' projection weights (q/k/v/o, gate/up/down) only, overriding
+    /// <see cref="WeightFormat"/> for them. QLoRA loads with <c>WeightFormat = Bf16, ProjectionFormat = Nf4</c>: each
+    /// tensor is converted as it is read, so the full-precision model is never in memory at once.
+    /// </summary>
+    public WeightFormat? ProjectionFormat { get; init; }
+
+    /// <summary>The format a matrix named <paramref name="name"/> gets, or null for "as stored".</summary>
+    internal WeightFormat? FormatOf(string name, bool isEmbedding) =>
+        !isEmbedding && ProjectionFormat is { } p && IsProjection(name) ? p : WeightFormat;
+
+    /// <summary>True for the weight of a decoder layer's linear projection (<c>model.layers.N.….weight</c>).</summary>
+    internal static bool IsProjection(string name) => name.StartsWith("model.layers.", StringComparison.Ordinal) && name.EndsWith(".weight", StringComparison.Ordinal);
 }
 
 /// <summary>
@@ -47,7 +61,7 @@ public static class ModelLoader
         var config = ModelConfig.Load(directory);
         var factory = Create(config, Path.Combine(directory, "config.json"));
         using var checkpoint = SafetensorsCheckpoint.Open(directory);
-        var source = new CheckpointWeightSource(checkpoint, options?.WeightFormat);
+        var source = new CheckpointWeightSource(checkpoint, options);
         return factory(config, source);
     }
 
@@ -60,13 +74,13 @@ public static class ModelLoader
 }
 
 /// <summary>Reads parameters from a safetensors checkpoint, checking every shape against config.json.</summary>
-public sealed class CheckpointWeightSource(SafetensorsCheckpoint checkpoint, WeightFormat? format = null) : IWeightSource
+public sealed class CheckpointWeightSource(SafetensorsCheckpoint checkpoint, ModelLoadOptions? options = null) : IWeightSource
 {
     /// <inheritdoc />
     public WeightMatrix Matrix(string name, int rows, int cols, bool isEmbedding = false)
     {
         var info = checkpoint.Expect(name, rows, cols);
-        var target = format ?? (info.Dtype == SafetensorsDtype.BF16 ? WeightFormat.Bf16 : WeightFormat.F32);
+        var target = options?.FormatOf(name, isEmbedding) ?? (info.Dtype == SafetensorsDtype.BF16 ? WeightFormat.Bf16 : WeightFormat.F32);
         return target switch
         {
             WeightFormat.Bf16 => WeightMatrix.FromBf16(checkpoint.ReadBf16(name), rows, cols),
@@ -87,7 +101,7 @@ public sealed class CheckpointWeightSource(SafetensorsCheckpoint checkpoint, Wei
 /// Deterministic random parameters (normal, std 0.02 as HF's initializer_range; norms = 1, biases small) for
 /// benchmarks and tests that need real shapes without files.
 /// </summary>
-public sealed class RandomWeightSource(int seed, WeightFormat format = WeightFormat.F32) : IWeightSource
+public sealed class RandomWeightSource(int seed, WeightFormat format = WeightFormat.F32, WeightFormat? projectionFormat = null) : IWeightSource
 {
     private readonly Random _random = new(seed);
 
@@ -97,7 +111,8 @@ public sealed class RandomWeightSource(int seed, WeightFormat format = WeightFor
         var data = new float[(long)rows * cols];
         Fill(data, 0.02f);
         var m = WeightMatrix.FromF32(data, rows, cols);
-        return format == WeightFormat.F32 ? m : m.ConvertTo(format);
+        var target = !isEmbedding && projectionFormat is { } p && ModelLoadOptions.IsProjection(name) ? p : format;
+        return target == WeightFormat.F32 ? m : m.ConvertTo(target);
     }
 
     /// <inheritdoc />

@@ -81,16 +81,15 @@ public sealed class FineTuneJob
         Validation = options.ValidationPath is null ? [] : Encode(options.ValidationPath, out _);
         Skipped = skippedTrain;
         if (Train.Count == 0) throw new OpenBookException($"{options.DataPath}: no example fits in --max-length {options.MaxLength} with an assistant token to learn.");
-        Model = ModelLoader.Load(options.ModelDirectory);
+        // QLoRA's memory recipe: projections in NF4 (double-quantised), embedding / lm_head in bf16, norms fp32 — each
+        // tensor converted as it is read, so the peak stays near the quantised size.
+        Model = ModelLoader.Load(options.ModelDirectory, options.Method == FineTuneMethod.QLora ? QLoraLoadOptions : null);
         Fp32WeightBytes = FrozenBytes(Model, fp32: true);
-        if (options.Method == FineTuneMethod.QLora)
-        {
-            Model.ConvertWeights(WeightFormat.Bf16);
-            Model.ConvertLinears(WeightFormat.Nf4);
-            GC.Collect();
-        }
         FrozenWeightBytes = FrozenBytes(Model, fp32: false);
     }
+
+    /// <summary>How QLoRA loads the frozen base: NF4 projections, bf16 embedding and lm_head.</summary>
+    public static ModelLoadOptions QLoraLoadOptions { get; } = new() { WeightFormat = WeightFormat.Bf16, ProjectionFormat = WeightFormat.Nf4 };
 
     /// <summary>The base model (frozen; adapters are attached by <see cref="Run"/>).</summary>
     public LlamaForCausalLM Model { get; }
