@@ -113,16 +113,11 @@ internal static class CoreCommands
         var hits = await book.SearchAsync(question, search, ct);
         var adapter = r.GetValue(Adapter);
         using var client = Models.Chat.ChatClients.Create(spec, adapter: adapter);
-        if (adapter is not null && Models.Raft.AdapterInfo.Read(adapter).PromptFormat == "raft")
+        if (RaftAnswerer(adapter, client, maxTokens) is { } raftAnswerer)
         {
-            var raft = await new Models.Raft.RaftAnswerer(client, new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 }).AnswerAsync(question, hits, ct);
+            var raft = await raftAnswerer.AnswerAsync(question, hits, ct);
             if (r.GetValue(Cli.Json)) WriteAnswerJson(raft.Answer);
-            else
-            {
-                var console = Cli.Out(r);
-                console.MarkupLine($"[grey]{Markup.Escape(raft.Reasoning.Trim())}[/]");
-                PrintAnswer(console, raft.Answer, explainMode: false);
-            }
+            else PrintRaftAnswer(Cli.Out(r), raft);
             return 0;
         }
         var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 });
@@ -133,6 +128,22 @@ internal static class CoreCommands
         }
         await StreamAnswerAsync(Cli.Out(r), answerer, question, hits, ct);
         return 0;
+    }
+
+    /// <summary>
+    /// For an adapter trained with the RAFT prompt format (<c>openbook raft train</c>), the answerer that prompts it the
+    /// same way; null for other adapters and for none.
+    /// </summary>
+    private static Models.Raft.RaftAnswerer? RaftAnswerer(string? adapter, Microsoft.Extensions.AI.IChatClient client, int maxTokens) =>
+        adapter is not null && Models.Raft.AdapterInfo.Read(adapter).PromptFormat == "raft"
+            ? new Models.Raft.RaftAnswerer(client, new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 })
+            : null;
+
+    /// <summary>A RAFT answer: its reasoning (with the quotes) in grey, then the final answer and the cited passages.</summary>
+    private static void PrintRaftAnswer(IAnsiConsole console, Models.Raft.RaftAnswer raft)
+    {
+        console.MarkupLine($"[grey]{Markup.Escape(raft.Reasoning.Trim())}[/]");
+        PrintAnswer(console, raft.Answer, explainMode: false);
     }
 
     /// <summary>Streams a grounded answer to stdout, then lists its citations.</summary>
@@ -186,6 +197,7 @@ internal static class CoreCommands
             await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
             using var client = Models.Chat.ChatClients.Create(spec, adapter: r.GetValue(Adapter));
             var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 });
+            var raftAnswerer = RaftAnswerer(r.GetValue(Adapter), client, r.GetValue(maxTokens));
             var console = Cli.ErrConsole;
             console.MarkupLine("[grey]Ask about your documents; an empty line quits.[/]");
             while (!ct.IsCancellationRequested)
@@ -194,7 +206,8 @@ internal static class CoreCommands
                 var line = await Console.In.ReadLineAsync(ct);
                 if (string.IsNullOrWhiteSpace(line)) break;
                 var hits = await opened.Book.SearchAsync(line, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
-                await StreamAnswerAsync(console, answerer, line, hits, ct);
+                if (raftAnswerer is not null) PrintRaftAnswer(Cli.Out(r), await raftAnswerer.AnswerAsync(line, hits, ct));
+                else await StreamAnswerAsync(console, answerer, line, hits, ct);
             }
             return 0;
         });

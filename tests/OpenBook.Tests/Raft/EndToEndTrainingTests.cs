@@ -78,6 +78,17 @@ public class EndToEndTrainingTests
         var ask = await Json("ask", "How many vacation days do Berlin employees get?", "--adapter", P("raft"), "--model", P("tiny"), "--store", store,
             "--max-tokens", "16", "--json");
         Assert.Equal("llm", ask.GetProperty("mode").GetString());
+
+        // chat with the RAFT adapter prompts it as ask does (the RAFT format, not the grounded [n] prompt): greedy
+        // decoding of the same prompt gives the same reply.
+        const string question = "How many vacation days do Berlin employees get?";
+        string[] common = ["--adapter", P("raft"), "--model", P("tiny"), "--store", store, "--max-tokens", "16"];
+        var asked = await CliProcess.RunAsync(["ask", question, .. common]);
+        Assert.True(asked.Code == 0, asked.Stderr);
+        var chatted = await CliProcess.RunWithInputAsync(null, question + "\n\n", ["chat", .. common]);
+        Assert.True(chatted.Code == 0, chatted.Stderr);
+        Assert.False(string.IsNullOrWhiteSpace(asked.Stdout));
+        Assert.Contains(asked.Stdout.Trim(), chatted.Stdout);
     }
 
     /// <summary>
