@@ -116,14 +116,14 @@ internal static class CoreCommands
         if (RaftAnswerer(adapter, client, maxTokens) is { } raftAnswerer)
         {
             var raft = await raftAnswerer.AnswerAsync(question, hits, ct);
-            if (r.GetValue(Cli.Json)) WriteAnswerJson(raft.Answer);
+            if (r.GetValue(Cli.Json)) WriteAnswerJson(raft.Answer, "raft");
             else PrintRaftAnswer(Cli.Out(r), raft);
             return 0;
         }
         var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 });
         if (r.GetValue(Cli.Json))
         {
-            WriteAnswerJson(await answerer.AnswerAsync(question, hits, ct));
+            WriteAnswerJson(await answerer.AnswerAsync(question, hits, ct), "grounded");
             return 0;
         }
         await StreamAnswerAsync(Cli.Out(r), answerer, question, hits, ct);
@@ -186,7 +186,8 @@ internal static class CoreCommands
         var model = new Option<string?>("--model") { Description = "Language model: a local model directory, a cached Hub id, or openai:URL#name (or the --adapter's base model)" };
         var k = new Option<int>("-k", "--top") { Description = "Passages retrieved per question", DefaultValueFactory = _ => 5 };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
-        var cmd = new Command("chat", "Interactive questions answered from the documents by a language model (empty line or Ctrl+D to quit)")
+        var cmd = new Command("chat", "Interactive questions answered from the documents by a language model (empty line or Ctrl+D to quit; " +
+                                      "with --json one JSON object per answer, as ask --json prints it)")
         {
             model, Adapter, k, maxTokens, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed,
         };
@@ -206,7 +207,13 @@ internal static class CoreCommands
                 var line = await Console.In.ReadLineAsync(ct);
                 if (string.IsNullOrWhiteSpace(line)) break;
                 var hits = await opened.Book.SearchAsync(line, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
-                if (raftAnswerer is not null) PrintRaftAnswer(Cli.Out(r), await raftAnswerer.AnswerAsync(line, hits, ct));
+                if (raftAnswerer is not null)
+                {
+                    var raft = await raftAnswerer.AnswerAsync(line, hits, ct);
+                    if (r.GetValue(Cli.Json)) WriteAnswerJson(raft.Answer, "raft");
+                    else PrintRaftAnswer(Cli.Out(r), raft);
+                }
+                else if (r.GetValue(Cli.Json)) WriteAnswerJson(await answerer.AnswerAsync(line, hits, ct), "grounded");
                 else await StreamAnswerAsync(console, answerer, line, hits, ct);
             }
             return 0;
@@ -214,11 +221,18 @@ internal static class CoreCommands
         return cmd;
     }
 
-    public static void WriteAnswerJson(Answer answer) => Cli.WriteJson(new
+    /// <summary>
+    /// One answer as JSON: text, mode, citations, and for model answers the prompt format ("grounded" or "raft") and
+    /// the token counts the model reported.
+    /// </summary>
+    public static void WriteAnswerJson(Answer answer, string? prompt = null) => Cli.WriteJson(new
     {
         answer = answer.Text,
         mode = answer.Mode == AnswerMode.Llm ? "llm" : "extractive",
         citations = answer.Citations.Select(c => new { n = c.N, source = c.Source, page = c.Page, text = c.Text }),
+        prompt,
+        inputTokens = answer.InputTokens,
+        outputTokens = answer.OutputTokens,
     });
 
     public static void PrintAnswer(IAnsiConsole console, Answer answer, bool explainMode = true)
@@ -227,7 +241,8 @@ internal static class CoreCommands
             console.MarkupLine("[grey]Extractive mode: no language model is configured, so these are the sentences of your documents that best match the question. " +
                                "To get generated answers, pass a model (e.g. --model openai:http://localhost:11434/v1#llama3 or a local model directory) once model support is installed.[/]");
         console.WriteLine();
-        console.MarkupLine(answer.Found ? Markup.Escape(answer.Text) : $"[yellow]{Markup.Escape(answer.Text)}[/]");
+        if (string.IsNullOrWhiteSpace(answer.Text)) console.MarkupLine("[yellow](the model returned an empty answer)[/]");
+        else console.MarkupLine(answer.Found ? Markup.Escape(answer.Text) : $"[yellow]{Markup.Escape(answer.Text)}[/]");
         if (answer.Citations.Count > 0)
         {
             console.WriteLine();

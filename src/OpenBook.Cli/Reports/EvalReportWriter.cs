@@ -49,7 +49,7 @@ internal static class EvalReportWriter
     {
         mode = r.Mode, description = r.Description, questions = r.Questions, exactMatch = r.ExactMatch, f1 = r.F1, contained = r.Contained,
         recallAtK = r.RecallAtK, mrr = r.Mrr, citationCorrectness = r.CitationCorrectness, quotes = r.Quotes, quoteVerbatimRate = r.QuoteVerbatimRate,
-        refusalRate = r.RefusalRate, falseRefusalRate = r.FalseRefusalRate, p50Ms = r.P50Milliseconds, p95Ms = r.P95Milliseconds,
+        refusalRate = r.RefusalRate, falseRefusalRate = r.FalseRefusalRate, emptyRate = r.EmptyRate, p50Ms = r.P50Milliseconds, p95Ms = r.P95Milliseconds,
         inputTokens = r.InputTokens, outputTokens = r.OutputTokens,
     };
 
@@ -75,8 +75,8 @@ internal static class EvalReportWriter
     /// <summary>Header + one row per mode, shared by the console, Markdown and HTML tables.</summary>
     public static IReadOnlyList<string[]> ModeTable(IReadOnlyList<ModeResult> results) =>
     [
-        ["mode", .. Metrics.Select(m => m.Name), "p50 ms", "p95 ms", "tokens in", "tokens out"],
-        .. results.Select(r => (string[])[r.Mode, .. Metrics.Select(m => F(m.Value(r))), Ms(r.P50Milliseconds), Ms(r.P95Milliseconds),
+        ["mode", .. Metrics.Select(m => m.Name), "empty answers", "p50 ms", "p95 ms", "tokens in", "tokens out"],
+        .. results.Select(r => (string[])[r.Mode, .. Metrics.Select(m => F(m.Value(r))), F(r.EmptyRate), Ms(r.P50Milliseconds), Ms(r.P95Milliseconds),
             r.InputTokens?.ToString(CultureInfo.InvariantCulture) ?? "–", r.OutputTokens?.ToString(CultureInfo.InvariantCulture) ?? "–"]),
     ];
 
@@ -155,7 +155,8 @@ internal static class EvalReportWriter
         sb.AppendLine("Metrics: exact match, token F1 and answer-contained are over answerable questions (refusals score 0); retrieval " +
                       "recall@k and MRR locate the oracle document among the retrieved passages; citation correct = a cited passage " +
                       "contains the gold answer or quote; quotes verbatim = share of RAFT quotes found word for word in a passage; refusal = " +
-                      "unanswerable questions answered \"not in the documents\"; tokens = totals reported by the model.").AppendLine();
+                      "unanswerable questions answered \"not in the documents\" (or \"I don't know\"); empty answers = questions answered with no " +
+                      "text at all (not counted as refusals); tokens = totals reported by the model.").AppendLine();
         foreach (var r in results)
         {
             sb.AppendLine($"## {r.Mode}").AppendLine().AppendLine(r.Description).AppendLine();

@@ -41,7 +41,7 @@ public sealed class RaftAnswerer(IChatClient client, ChatOptions? chatOptions = 
             if (index < 0) unverified++;
             else if (!cited.Contains(index)) cited.Add(index);
         }
-        bool refused = final.Length == 0 || final.Contains("don't know", StringComparison.OrdinalIgnoreCase) ||
+        bool refused = final.Contains("don't know", StringComparison.OrdinalIgnoreCase) ||
                        final.Contains(Answer.NotInDocuments.TrimEnd('.'), StringComparison.OrdinalIgnoreCase);
         var answer = new Answer
         {

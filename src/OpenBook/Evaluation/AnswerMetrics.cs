@@ -26,13 +26,17 @@ public static partial class AnswerMetrics
 
     /// <summary>
     /// True when an answer declines: it says the documents do not contain the answer ("The documents do not say",
-    /// "not in the documents/context") or that the model does not know.
+    /// "not in the documents/context") or that the model does not know. An empty answer is not a refusal (a model that
+    /// says nothing has not declined; it counts as an empty answer, see <see cref="IsEmpty"/>).
     /// </summary>
     public static bool IsRefusal(string answer)
     {
         var a = answer.Replace('’', '\'');
-        return a.Trim().Length == 0 || RefusalPhrases.Any(p => a.Contains(p, StringComparison.OrdinalIgnoreCase));
+        return RefusalPhrases.Any(p => a.Contains(p, StringComparison.OrdinalIgnoreCase));
     }
+
+    /// <summary>True when the answer has no visible text.</summary>
+    public static bool IsEmpty(string answer) => string.IsNullOrWhiteSpace(answer);
 
     private static readonly string[] RefusalPhrases =
         ["don't know", "do not know", "The documents do not say", "not in the documents", "not in the provided documents", "not in the context", "cannot be answered from"];

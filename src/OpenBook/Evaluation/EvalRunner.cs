@@ -99,6 +99,8 @@ public sealed record ModeResult
     public double? RefusalRate { get; init; }
     /// <summary>Share of answerable questions the mode refused (lower is better).</summary>
     public double FalseRefusalRate { get; init; }
+    /// <summary>Share of all questions answered with no text at all (a broken or untrained model; lower is better).</summary>
+    public double EmptyRate { get; init; }
     /// <summary>Median latency per question, ms.</summary>
     public double P50Milliseconds { get; init; }
     /// <summary>95th percentile latency per question, ms.</summary>
@@ -210,6 +212,7 @@ public static class EvalRunner
             CitationCorrectness = cited.Count == 0 ? null : Mean(cited.Select(r => r.CitationCorrect == true ? 1.0 : 0)),
             RefusalRate = unanswerable.Count == 0 ? null : Mean(unanswerable.Select(r => r.Refused ? 1.0 : 0)),
             FalseRefusalRate = Mean(answerable.Select(r => r.Refused ? 1.0 : 0)),
+            EmptyRate = Mean(rows.Select(r => AnswerMetrics.IsEmpty(r.Prediction) ? 1.0 : 0)),
             P50Milliseconds = AnswerMetrics.Percentile(latencies, 0.50),
             P95Milliseconds = AnswerMetrics.Percentile(latencies, 0.95),
             InputTokens = rows.Any(r => r.InputTokens is not null) ? rows.Sum(r => r.InputTokens ?? 0) : null,

@@ -103,9 +103,22 @@ public class EvalModesTests
     [InlineData("I don’t know", true)]
     [InlineData("The documents do not say.", true)]
     [InlineData("That is not in the documents.", true)]
-    [InlineData("", true)]
+    [InlineData("", false)]
+    [InlineData("  \n", false)]
     [InlineData("30 days, as the documents say.", false)]
     public void Refusals_are_recognised(string answer, bool refused) => Assert.Equal(refused, AnswerMetrics.IsRefusal(answer));
+
+    [Fact]
+    public void Empty_answers_are_counted_apart_from_refusals()
+    {
+        QuestionResult Row(string id, bool answerable, string prediction) =>
+            new(id, "q", answerable ? "a" : null, prediction, answerable, AnswerMetrics.IsRefusal(prediction), 0, 0, 0, null, null, 1, null, null);
+        var mode = new ExtractiveMode(null!);
+        var result = EvalRunner.Aggregate(mode, [Row("1", true, ""), Row("2", true, "a"), Row("3", false, " "), Row("4", false, "I don't know.")]);
+        Assert.Equal(0.5, result.EmptyRate);
+        Assert.Equal(0.5, result.RefusalRate); // the empty reply to an unanswerable question is not a refusal
+        Assert.Equal(0.0, result.FalseRefusalRate);
+    }
 }
 
 public class DistractorSweepTests

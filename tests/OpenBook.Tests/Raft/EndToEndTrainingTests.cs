@@ -79,16 +79,21 @@ public class EndToEndTrainingTests
             "--max-tokens", "16", "--json");
         Assert.Equal("llm", ask.GetProperty("mode").GetString());
 
-        // chat with the RAFT adapter prompts it as ask does (the RAFT format, not the grounded [n] prompt): greedy
-        // decoding of the same prompt gives the same reply.
+        // chat with the RAFT adapter prompts it as ask does (the RAFT format, not the grounded [n] prompt): the same
+        // prompt (token count) and, greedy, the same reply; the grounded prompt of the plain model differs.
         const string question = "How many vacation days do Berlin employees get?";
-        string[] common = ["--adapter", P("raft"), "--model", P("tiny"), "--store", store, "--max-tokens", "16"];
-        var asked = await CliProcess.RunAsync(["ask", question, .. common]);
-        Assert.True(asked.Code == 0, asked.Stderr);
-        var chatted = await CliProcess.RunWithInputAsync(null, question + "\n\n", ["chat", .. common]);
+        string[] common = ["--model", P("tiny"), "--store", store, "--max-tokens", "16", "--json"];
+        var asked = await Json(["ask", question, "--adapter", P("raft"), .. common]);
+        Assert.Equal("raft", asked.GetProperty("prompt").GetString());
+        var chatted = await CliProcess.RunWithInputAsync(null, question + "\n\n", ["chat", "--adapter", P("raft"), .. common]);
         Assert.True(chatted.Code == 0, chatted.Stderr);
-        Assert.False(string.IsNullOrWhiteSpace(asked.Stdout));
-        Assert.Contains(asked.Stdout.Trim(), chatted.Stdout);
+        var chatAnswer = JsonDocument.Parse(chatted.Stdout.Trim()).RootElement;
+        Assert.Equal("raft", chatAnswer.GetProperty("prompt").GetString());
+        Assert.Equal(asked.GetProperty("inputTokens").GetInt64(), chatAnswer.GetProperty("inputTokens").GetInt64());
+        Assert.Equal(asked.GetProperty("answer").GetString(), chatAnswer.GetProperty("answer").GetString());
+        var grounded = JsonDocument.Parse((await CliProcess.RunWithInputAsync(null, question + "\n\n", ["chat", .. common])).Stdout.Trim()).RootElement;
+        Assert.Equal("grounded", grounded.GetProperty("prompt").GetString());
+        Assert.NotEqual(asked.GetProperty("inputTokens").GetInt64(), grounded.GetProperty("inputTokens").GetInt64());
     }
 
     /// <summary>
