@@ -59,7 +59,8 @@ internal static class FineTuneCommands
             double warmup = r.GetValue(Warmup);
             return new FineTuneOptions
             {
-                ModelDirectory = dir, BaseModelName = spec, DataPath = dataPath, ValidationPath = r.GetValue(Val), OutputDirectory = outDir,
+                // A local directory is recorded as a full path, so the adapter finds its base from any working directory.
+                ModelDirectory = dir, BaseModelName = Directory.Exists(spec) ? Path.GetFullPath(spec) : spec, DataPath = dataPath, ValidationPath = r.GetValue(Val), OutputDirectory = outDir,
                 Format = format, Columns = columns, PromptFormat = promptFormat,
                 Method = r.GetValue(Method)!.ToLowerInvariant() switch
                 {

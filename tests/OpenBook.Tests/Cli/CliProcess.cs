@@ -23,10 +23,19 @@ internal static class CliProcess
     public static Task<(int Code, string Stdout, string Stderr)> RunAsync(IReadOnlyDictionary<string, string>? environment, params string[] args) =>
         RunWithInputAsync(environment, null, args);
 
+    /// <summary>Runs the CLI in <paramref name="workingDirectory"/> (for relative paths in the arguments).</summary>
+    public static Task<(int Code, string Stdout, string Stderr)> RunInAsync(string workingDirectory, params string[] args) =>
+        RunWithInputAsync(null, null, args, workingDirectory);
+
     /// <summary>Runs the CLI with extra environment variables and text on its standard input.</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> RunWithInputAsync(IReadOnlyDictionary<string, string>? environment, string? input, params string[] args)
+    public static Task<(int Code, string Stdout, string Stderr)> RunWithInputAsync(IReadOnlyDictionary<string, string>? environment, string? input, params string[] args) =>
+        RunWithInputAsync(environment, input, args, null);
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunWithInputAsync(IReadOnlyDictionary<string, string>? environment, string? input, string[] args,
+        string? workingDirectory)
     {
         var psi = StartInfo(args);
+        if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
         psi.RedirectStandardInput = input is not null;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) psi.Environment[key] = value;
         using var p = Process.Start(psi)!;

@@ -49,10 +49,15 @@ public class EndToEndTrainingTests
         Assert.Equal(0, validate.Code);
         Assert.True(JsonDocument.Parse(validate.Stdout).RootElement.GetProperty("valid").GetBoolean());
 
-        var ft = await Json("finetune", "--model", P("tiny"), "--data", P("qa.jsonl"), "--out", P("ft"), "--max-steps", "6", "--grad-accum", "2",
-            "--batch-size", "4", "--max-length", "96", "--lr", "5e-3", "--rank", "4", "--json");
+        // The model as a relative path: the adapter records its full path, so it finds its base from anywhere.
+        var ftRun = await CliProcess.RunInAsync(dir.Path, "finetune", "--model", "tiny", "--data", P("qa.jsonl"), "--out", P("ft"), "--max-steps", "6",
+            "--grad-accum", "2", "--batch-size", "4", "--max-length", "96", "--lr", "5e-3", "--rank", "4", "--json");
+        Assert.True(ftRun.Code == 0, ftRun.Stderr);
+        var ft = JsonDocument.Parse(ftRun.Stdout).RootElement;
         Assert.Equal(6, ft.GetProperty("steps").GetInt32());
         Assert.True(File.Exists(P("ft/adapter_model.safetensors")) && File.Exists(P("ft/loss.png")));
+        using (var peft = JsonDocument.Parse(File.ReadAllText(P("ft/adapter_config.json"))))
+            Assert.Equal(Path.GetFullPath(P("tiny")), peft.RootElement.GetProperty("base_model_name_or_path").GetString());
 
         var raft = await Json("raft", "train", "--dataset", P("raft-data"), "--model", P("tiny"), "--out", P("raft"), "--max-steps", "3", "--grad-accum", "1",
             "--max-length", "320", "--truncation", "left", "--rank", "4", "--store", store, "--json");
