@@ -97,7 +97,7 @@ internal static class TrainBenchCommands
         long fp32Bytes = FineTuneJob.FrozenBytes(model, fp32: true);
         long frozenBytes = FineTuneJob.FrozenBytes(model, fp32: false);
         var lora = LoraModel.Create(model, new LoraConfig { Rank = rank, Alpha = 2 * rank, Dropout = 0 }, seed: 1);
-        var optimizer = new AdamW(lora.Adapters.SelectMany(a => new[] { new Parameter(a.PeftNameA, a.A, a.GradA), new Parameter(a.PeftNameB, a.B, a.GradB) }).ToList());
+        var optimizer = new AdamW(lora.Parameters());
         var graph = new LlamaTrainingGraph(model);
         var rng = new Random(7);
         var batch = new SequenceBatch(1, seq, Enumerable.Range(0, seq).Select(_ => rng.Next(config.VocabSize)).ToArray(), Enumerable.Repeat(1f, seq).ToArray());

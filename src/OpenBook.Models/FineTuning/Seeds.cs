@@ -10,14 +10,16 @@ public static class Seeds
     public static int Mix(params long[] parts)
     {
         ulong z = 0x9E3779B97F4A7C15UL;
-        foreach (var p in parts)
-        {
-            z += (ulong)p * 0xBF58476D1CE4E5B9UL + 0x9E3779B97F4A7C15UL;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            z ^= z >> 31;
-        }
+        foreach (var p in parts) z = Scramble(z + (ulong)p * 0xBF58476D1CE4E5B9UL + 0x9E3779B97F4A7C15UL);
         return (int)(z & 0x7FFFFFFF);
+    }
+
+    /// <summary>SplitMix64's output function: a bijective 64-bit mix in which every input bit affects every output bit.</summary>
+    internal static ulong Scramble(ulong z)
+    {
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
     }
 
     /// <summary>A stable 64-bit hash of a string (FNV-1a), for seeding by ids.</summary>

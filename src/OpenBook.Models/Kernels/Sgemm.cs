@@ -327,8 +327,7 @@ public static unsafe class Sgemm
         switch (bs.Kind)
         {
             case PanelKind.F32Cols:
-                if (nr == NR) Buffer.MemoryCopy((float*)bs.Data + offset, d, NR * sizeof(float), NR * sizeof(float));
-                else Buffer.MemoryCopy((float*)bs.Data + offset, d, nr * sizeof(float), nr * sizeof(float));
+                Buffer.MemoryCopy((float*)bs.Data + offset, d, nr * sizeof(float), nr * sizeof(float));
                 break;
             case PanelKind.Bf16Cols:
             {

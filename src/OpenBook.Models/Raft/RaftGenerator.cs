@@ -377,13 +377,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
     }
 
     /// <summary>A per-chunk seed from the run seed and the chunk id (SplitMix64 finaliser).</summary>
-    private static int Mix(int seed, long id)
-    {
-        var z = (ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)id;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
-    }
+    private static int Mix(int seed, long id) => (int)(FineTuning.Seeds.Scramble((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)id) & 0x7FFFFFFF);
 
     [GeneratedRegex(@"^\s*(?:\d+[.)]|[-*•])\s*")]
     private static partial Regex LeadingNumber();

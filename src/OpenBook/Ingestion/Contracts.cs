@@ -39,4 +39,17 @@ public sealed class DocumentLoadException(string path, string reason, Exception?
     public string Path { get; } = path;
     /// <summary>Why it failed, in words a user can act on.</summary>
     public string Reason { get; } = reason;
+
+    /// <summary>A failure at a line of a text file: <see cref="Reason"/> reads "line N: problem".</summary>
+    public DocumentLoadException(string path, int line, string problem) : this(path, $"line {line}: {problem}")
+    {
+        Line = line;
+        Problem = problem;
+    }
+
+    /// <summary>The 1-based line the failure is at, when it is at one.</summary>
+    public int? Line { get; }
+
+    /// <summary>The reason without its line, when <see cref="Line"/> is set; otherwise <see cref="Reason"/>.</summary>
+    public string Problem { get; } = reason;
 }

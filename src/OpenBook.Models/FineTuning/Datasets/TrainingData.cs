@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
 using OpenBook.Ingestion;
 
@@ -12,7 +11,7 @@ namespace OpenBook.Models.FineTuning.Datasets;
 /// number and a precise message (invalid JSON, missing or unknown role, empty content, no assistant turn, wrong
 /// types, unknown format) and skipped; only an unreadable file throws.
 /// </summary>
-public static partial class TrainingData
+public static class TrainingData
 {
     /// <summary>Loads <paramref name="path"/>; bad lines end up in <see cref="DatasetLoadResult.Errors"/>, never thrown.</summary>
     /// <exception cref="OpenBookException">The file is missing or cannot be read.</exception>
@@ -358,13 +357,9 @@ public static partial class TrainingData
         catch (DocumentLoadException ex)
         {
             // Malformed quoting: the rest of the file cannot be split into records reliably.
-            var m = CsvLine().Match(ex.Reason);
-            sink.Errors.Add(m.Success
-                ? new DatasetIssue(int.Parse(m.Groups[1].Value), m.Groups[2].Value + " (the rest of the file was not read)")
+            sink.Errors.Add(ex.Line is { } line
+                ? new DatasetIssue(line, ex.Problem + " (the rest of the file was not read)")
                 : new DatasetIssue(0, ex.Reason));
         }
     }
-
-    [GeneratedRegex(@"^line (\d+): (.*)$", RegexOptions.Singleline)]
-    private static partial Regex CsvLine();
 }

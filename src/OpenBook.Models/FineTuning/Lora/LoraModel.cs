@@ -32,6 +32,10 @@ public sealed class LoraModel
     /// <summary>Trainable parameters (all A and B values).</summary>
     public long TrainableParameters => Adapters.Sum(a => (long)a.A.Length + a.B.Length);
 
+    /// <summary>Every A and B with its gradient under its PEFT tensor name, in model order (what the optimizer updates).</summary>
+    public IReadOnlyList<Trainer.Parameter> Parameters() =>
+        [.. Adapters.SelectMany(a => new[] { new Trainer.Parameter(a.PeftNameA, a.A, a.GradA), new Trainer.Parameter(a.PeftNameB, a.B, a.GradB) })];
+
     /// <summary>
     /// New adapters with PEFT's initialisation: A ~ Kaiming-uniform(a = √5), i.e. U(−1/√in, 1/√in); B = 0, so the
     /// adapted model starts exactly equal to the base model.

@@ -95,13 +95,7 @@ public sealed class LoraTrainer
     {
         _lora = lora; _train = train; _validation = validation; _o = options.Validate(); _outDir = outputDirectory;
         _graph = new LlamaTrainingGraph(lora.Model);
-        var parameters = new List<Parameter>();
-        foreach (var a in lora.Adapters)
-        {
-            parameters.Add(new Parameter(a.PeftNameA, a.A, a.GradA));
-            parameters.Add(new Parameter(a.PeftNameB, a.B, a.GradB));
-        }
-        _optimizer = new AdamW(parameters, options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        _optimizer = new AdamW(lora.Parameters(), options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
         _microPerEpoch = train.Epoch(0).Count;
         if (_microPerEpoch == 0) throw new OpenBookException("The training set has no usable example (nothing to learn from).");
         int perEpoch = (_microPerEpoch + _o.GradientAccumulation - 1) / _o.GradientAccumulation;
@@ -197,7 +191,7 @@ public sealed class LoraTrainer
                 break;
             }
             int count = Math.Min(accum, batches.Count - _state.MicroIndex);
-            double lossSum = 0, weightSum = 0;
+            double lossSum = 0;
             for (int i = 0; i < count; i++)
             {
                 var batch = batches[_state.MicroIndex + i];
@@ -206,7 +200,6 @@ public sealed class LoraTrainer
                 int globalMicro = _state.Epoch * _microPerEpoch + _state.MicroIndex + i;
                 var pass = _graph.ForwardBackward(batch, (float)(1.0 / (w * count)), Seeds.Mix(_o.Seed, globalMicro));
                 lossSum += pass.LossSum / w / count;
-                weightSum += w;
                 _state.Tokens += batch.Segments?.Count(s => s >= 0) ?? batch.Tokens.Length;
             }
             double gradNorm = _optimizer.ClipGradients(_o.MaxGradNorm);

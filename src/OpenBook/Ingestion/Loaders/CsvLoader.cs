@@ -42,7 +42,7 @@ public sealed class CsvLoader : IDocumentLoader
         {
             if (fields.Count == 1 && fields[0].Length == 0) continue; // blank line
             if (fields.Count != header.Count)
-                throw new DocumentLoadException(path, $"line {line}: {fields.Count} fields but the header has {header.Count}");
+                throw new DocumentLoadException(path, line, $"{fields.Count} fields but the header has {header.Count}");
             row++;
             if (perFile is not null)
             {

@@ -28,7 +28,7 @@ public sealed class CsvRecordReader(string path, TextReader reader, char delimit
                 while (true)
                 {
                     c = reader.Read();
-                    if (c < 0) throw new DocumentLoadException(path, $"line {quoteLine}: unterminated quoted field");
+                    if (c < 0) throw new DocumentLoadException(path, quoteLine, "unterminated quoted field");
                     if (c == '\n') _line++;
                     if (c == '"')
                     {
@@ -40,7 +40,7 @@ public sealed class CsvRecordReader(string path, TextReader reader, char delimit
                 }
                 if (c == '\r' && reader.Peek() == '\n') c = reader.Read();
                 if (c >= 0 && c != delimiter && c != '\n')
-                    throw new DocumentLoadException(path, $"line {_line}: unexpected character '{(char)c}' after a closing quote");
+                    throw new DocumentLoadException(path, _line, $"unexpected character '{(char)c}' after a closing quote");
             }
             else
             {
