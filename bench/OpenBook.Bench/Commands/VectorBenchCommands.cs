@@ -5,10 +5,12 @@ using System.Text.Json;
 using OpenBook.Retrieval.Vectors;
 using Spectre.Console;
 
-namespace OpenBook.Cli.Commands;
+namespace OpenBook.Bench.Commands;
+
+using Cli = OpenBook.Cli.Cli;
 
 /// <summary>
-/// <c>openbook bench vectors</c> (alias <c>ann</c>): OpenBook's HNSW side by side with hnswlib and FAISS IndexHNSWFlat
+/// <c>openbook-bench vectors</c> (alias <c>ann</c>): OpenBook's HNSW side by side with hnswlib and FAISS IndexHNSWFlat
 /// on the same seeded data, same M / efConstruction, swept over efSearch. The C# side generates the data, computes the
 /// exact ground truth with <see cref="FlatIndex"/>, writes .fvecs/.ivecs files and runs <c>bench/vectors/ann_peers.py</c>.
 /// </summary>
@@ -68,7 +70,7 @@ internal static class VectorBenchCommands
             int[] efs = ParseList(r.GetValue(ef)!);
             var opts = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), InitialCapacity = count };
             if (count < 100 || nq < 1) throw new OpenBookException("--n must be at least 100 and --queries at least 1.");
-            string loadBefore = LoadAverage();
+            string loadBefore = BenchEnvironment.LoadAverage();
 
             console.MarkupLine($"[grey]{ds.Name}: generating {count:N0} × {ds.Dim} vectors and {nq:N0} queries…[/]");
             float[] data = ds.Make(count, 11);
@@ -121,7 +123,7 @@ internal static class VectorBenchCommands
                 if (tempDir) try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
             }
 
-            var load = new { before = loadBefore, after = LoadAverage(), cores = Environment.ProcessorCount };
+            var load = new { before = loadBefore, after = BenchEnvironment.LoadAverage(), cores = Environment.ProcessorCount };
             if (r.GetValue(Cli.Json))
             {
                 Cli.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, filtered, persistence, peerVersions = versions });
@@ -299,7 +301,7 @@ internal static class VectorBenchCommands
 
     private static async Task<JsonElement> RunPeersAsync(string? script, string dir, Dataset ds, HnswOptions opts, int[] efs, int threads, CancellationToken ct)
     {
-        script ??= FindPeersScript() ?? throw new OpenBookException("bench/vectors/ann_peers.py not found; pass --peers-script or --no-peers.");
+        script ??= BenchEnvironment.PeerScript("vectors", "ann_peers.py") ?? throw new OpenBookException("bench/vectors/ann_peers.py not found; pass --peers-script or --no-peers.");
         if (!File.Exists(script)) throw new OpenBookException($"--peers-script: '{script}' does not exist.");
         var psi = new ProcessStartInfo("/usr/bin/python3")
         {
@@ -317,22 +319,5 @@ internal static class VectorBenchCommands
         if (p.ExitCode != 0) throw new OpenBookException($"{script} failed with exit code {p.ExitCode} (see its messages above).");
         try { return JsonDocument.Parse(stdout).RootElement.Clone(); }
         catch (JsonException ex) { throw new OpenBookException($"{script} printed invalid JSON: {ex.Message}"); }
-    }
-
-    private static string? FindPeersScript()
-    {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
-            {
-                string candidate = Path.Combine(d.FullName, "bench", "vectors", "ann_peers.py");
-                if (File.Exists(candidate)) return candidate;
-            }
-        return null;
-    }
-
-    private static string LoadAverage()
-    {
-        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
-        catch (IOException) { return "n/a"; }
     }
 }

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace OpenBook.Cli.Bench;
+namespace OpenBook.Bench;
 
 /// <summary>
 /// Deterministic synthetic documents for ingest/search benchmarks: pseudo-English words with a Zipf frequency

@@ -2,9 +2,11 @@ using System.CommandLine;
 using OpenBook.Onnx;
 using Spectre.Console;
 
-namespace OpenBook.Cli.Commands;
+namespace OpenBook.Bench.Commands;
 
-/// <summary><c>openbook bench embed</c>: sentence-encoder throughput (chunks/s, tokens/s) vs the CPU FLOP bound.</summary>
+using Cli = OpenBook.Cli.Cli;
+
+/// <summary><c>openbook-bench embed</c>: sentence-encoder throughput (chunks/s, tokens/s) vs the CPU FLOP bound.</summary>
 internal static class EmbedBenchCommands
 {
     private static readonly string DefaultModelDir =
@@ -44,7 +46,7 @@ internal static class EmbedBenchCommands
             if (repeats < 1) throw new OpenBookException($"--repeat must be at least 1, found {repeats}.");
             var shape = EncoderShape.FromConfig(dir);
             var (peak, assumption) = EncoderBenchmark.CpuPeak(r.GetValue(ghz), r.GetValue(fpc));
-            var loadBefore = LoadAverage();
+            var loadBefore = BenchEnvironment.LoadAverage();
             var results = new List<EmbedBenchResult>();
             var console = Cli.Out(r);
             foreach (var variant in r.GetValue(variants)!)
@@ -67,7 +69,7 @@ internal static class EmbedBenchCommands
                         console.MarkupLine($"[grey]{variant} batch {b}: {result.ChunksPerSecond:0.0} chunks/s, {result.TokensPerSecond:0} tokens/s[/]");
                 }
             }
-            var loadAfter = LoadAverage();
+            var loadAfter = BenchEnvironment.LoadAverage();
 
             if (r.GetValue(Cli.Json))
             {
@@ -101,11 +103,5 @@ internal static class EmbedBenchCommands
             return 0;
         });
         return cmd;
-    }
-
-    private static string LoadAverage()
-    {
-        try { return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
-        catch (IOException) { return "n/a"; }
     }
 }

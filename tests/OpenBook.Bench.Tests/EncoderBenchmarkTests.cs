@@ -1,4 +1,7 @@
-namespace OpenBook.Onnx.Tests;
+using OpenBook.Onnx;
+using OpenBook.Onnx.Tests;
+
+namespace OpenBook.Bench.Tests;
 
 public sealed class EncoderBenchmarkTests
 {

@@ -1,12 +1,15 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Text;
+using OpenBook.Cli.Commands;
 using OpenBook.Models.Formats.Tokenization;
 using Spectre.Console;
 
-namespace OpenBook.Cli.Commands;
+namespace OpenBook.Bench.Commands;
 
-/// <summary><c>openbook bench tokenizer</c>: HfTokenizer load time and encode/decode throughput on real text.</summary>
+using Cli = OpenBook.Cli.Cli;
+
+/// <summary><c>openbook-bench tokenizer</c>: HfTokenizer load time and encode/decode throughput on real text.</summary>
 internal static class TokenizerBenchCommands
 {
     public static Command Tokenizer()

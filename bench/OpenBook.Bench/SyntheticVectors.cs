@@ -1,7 +1,9 @@
-namespace OpenBook.Retrieval.Vectors;
+using OpenBook.Retrieval.Vectors;
+
+namespace OpenBook.Bench;
 
 /// <summary>
-/// Seeded synthetic data sets for tests and <c>openbook bench vectors</c>, shaped like sentence embeddings:
+/// Seeded synthetic data sets for tests and <c>openbook-bench vectors</c>, shaped like sentence embeddings:
 /// <c>clusters</c> topic centres drawn uniformly on the unit sphere; each point is its centre plus a combination of
 /// <c>intrinsicDim</c> cluster-specific random directions with Gaussian weights decaying as 1/√(1+j) (a low intrinsic
 /// dimension, like embeddings of related sentences), plus small isotropic noise; then normalised to unit length.

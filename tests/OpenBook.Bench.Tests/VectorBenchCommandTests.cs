@@ -1,20 +1,20 @@
 using System.Text.Json;
 
-namespace OpenBook.Tests.Vectors;
+namespace OpenBook.Bench.Tests;
 
-/// <summary>Runs the built CLI as a child process (no console redirection inside the test host).</summary>
+/// <summary>Runs the built bench as a child process (no console redirection inside the test host).</summary>
 public class VectorBenchCommandTests
 {
     private static (int Code, string Stdout) RunCli(params string[] args)
     {
-        var (code, stdout, _) = OpenBook.Tests.Cli.CliProcess.RunAsync(args).GetAwaiter().GetResult();
+        var (code, stdout, _) = BenchProcess.RunAsync(args).GetAwaiter().GetResult();
         return (code, stdout);
     }
 
     [Fact]
     public void Bench_vectors_json_has_the_documented_shape()
     {
-        var (code, stdout) = RunCli("bench", "vectors", "--quick", "--n", "400", "--queries", "20", "--ef", "10,40", "--no-peers", "--json");
+        var (code, stdout) = RunCli("vectors", "--quick", "--n", "400", "--queries", "20", "--ef", "10,40", "--no-peers", "--json");
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
@@ -42,7 +42,7 @@ public class VectorBenchCommandTests
     [Fact]
     public void Bad_options_fail_with_a_json_error()
     {
-        var (code, stdout) = RunCli("bench", "vectors", "--quick", "--ef", "10,x", "--no-peers", "--json");
+        var (code, stdout) = RunCli("vectors", "--quick", "--ef", "10,x", "--no-peers", "--json");
         Assert.NotEqual(0, code);
         Assert.Contains("--ef", JsonDocument.Parse(stdout).RootElement.GetProperty("error").GetString());
     }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using OpenBook.Cli.Commands;
 using OpenBook.Models.Architectures;
 using OpenBook.Models.FineTuning;
 using OpenBook.Models.FineTuning.Backward;
@@ -11,10 +12,12 @@ using OpenBook.Models.Kernels;
 using OpenBook.Models.Tensors;
 using Spectre.Console;
 
-namespace OpenBook.Cli.Commands;
+namespace OpenBook.Bench.Commands;
+
+using Cli = OpenBook.Cli.Cli;
 
 /// <summary>
-/// <c>openbook bench train --shape smollm2-135m</c>: LoRA and QLoRA training steps (forward, backward, AdamW) on a
+/// <c>openbook-bench train --shape smollm2-135m</c>: LoRA and QLoRA training steps (forward, backward, AdamW) on a
 /// random-weight model of a real shape at sequence 256 and 512, tokens/s and peak memory — each configuration in its
 /// own child process so peak memory is its own — and the same step in PyTorch (bench/train/torch_lora_step.py) in
 /// the same run: the ratio is the figure.
@@ -53,7 +56,7 @@ internal static class TrainBenchCommands
             var console = Cli.Out(r);
             var result = new JsonObject
             {
-                ["shape"] = name, ["threads"] = t, ["rank"] = rk, ["steps"] = n, ["loadAverageBefore"] = LlmBench.LoadAverage(),
+                ["shape"] = name, ["threads"] = t, ["rank"] = rk, ["steps"] = n, ["loadAverageBefore"] = BenchEnvironment.LoadAverage(),
             };
             var rows = new JsonArray();
             foreach (var seq in r.GetValue(seqs)!)
@@ -79,7 +82,7 @@ internal static class TrainBenchCommands
                     row["ratioToPytorch"] = Math.Round((double)row["tokensPerSecond"]! / (double)peer["tokensPerSecond"]!, 3);
             }
             result["runs"] = rows;
-            result["loadAverageAfter"] = LlmBench.LoadAverage();
+            result["loadAverageAfter"] = BenchEnvironment.LoadAverage();
             if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
             else Print(console, result);
             return Task.FromResult(0);
@@ -140,7 +143,7 @@ internal static class TrainBenchCommands
     private static JsonObject Child(string shape, string method, int seq, int steps, int rank, int threads)
     {
         var psi = SelfInvocation();
-        foreach (var a in new[] { "bench", "train", "--shape", shape, "--child", $"{method}:{seq}", "--steps", steps.ToString(CultureInfo.InvariantCulture),
+        foreach (var a in new[] { "train", "--shape", shape, "--child", $"{method}:{seq}", "--steps", steps.ToString(CultureInfo.InvariantCulture),
                      "--rank", rank.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture), "--json" })
             psi.ArgumentList.Add(a);
         return RunJson(psi, new JsonObject { ["method"] = method, ["seq"] = seq });
@@ -149,7 +152,7 @@ internal static class TrainBenchCommands
     private static JsonObject Peer(string python, string shape, int seq, int steps, int rank, int threads)
     {
         var fallback = new JsonObject { ["method"] = "pytorch-lora", ["seq"] = seq };
-        var script = LlmBench.FindRepoFile("bench", "train", "torch_lora_step.py");
+        var script = BenchEnvironment.PeerScript("train", "torch_lora_step.py");
         if (script is null)
         {
             fallback["error"] = "bench/train/torch_lora_step.py not found";
@@ -205,7 +208,7 @@ internal static class TrainBenchCommands
 
     private static void Print(IAnsiConsole console, JsonObject r)
     {
-        console.MarkupLine($"[bold]openbook bench train[/] --shape {r["shape"]}: rank {r["rank"]}, {r["threads"]} threads, median of {r["steps"]} steps, load {r["loadAverageBefore"]} → {r["loadAverageAfter"]}");
+        console.MarkupLine($"[bold]openbook-bench train[/] --shape {r["shape"]}: rank {r["rank"]}, {r["threads"]} threads, median of {r["steps"]} steps, load {r["loadAverageBefore"]} → {r["loadAverageAfter"]}");
         var table = new Table().AddColumns("method", "seq", "step ms", "tokens/s", "× PyTorch", "peak MiB", "frozen weights MiB", "vs fp32");
         foreach (var row in r["runs"]!.AsArray().OfType<JsonObject>())
         {

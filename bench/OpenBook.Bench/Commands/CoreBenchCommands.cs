@@ -1,13 +1,15 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using OpenBook.Cli.Bench;
+using OpenBook.Bench;
 using OpenBook.Retrieval;
 using Spectre.Console;
 
-namespace OpenBook.Cli.Commands;
+namespace OpenBook.Bench.Commands;
 
-/// <summary><c>openbook bench ingest</c> and <c>openbook bench search</c> on a synthetic corpus scaled to N chunks.</summary>
+using Cli = OpenBook.Cli.Cli;
+
+/// <summary><c>openbook-bench ingest</c> and <c>openbook-bench search</c> on a synthetic corpus scaled to N chunks.</summary>
 internal static class CoreBenchCommands
 {
     private const int Collections = 10;

@@ -8,10 +8,12 @@ using OpenBook.Models.Kernels;
 using OpenBook.Models.Tensors;
 using Spectre.Console;
 
-namespace OpenBook.Cli.Commands;
+namespace OpenBook.Bench.Commands;
+
+using Cli = OpenBook.Cli.Cli;
 
 /// <summary>
-/// <c>openbook bench llm --shape smollm2-135m|smollm2-360m|qwen2.5-0.5b [--quick]</c>: the managed engine's SGEMM
+/// <c>openbook-bench llm --shape smollm2-135m|smollm2-360m|qwen2.5-0.5b [--quick]</c>: the managed engine's SGEMM
 /// against PyTorch on OpenBLAS (same machine, same run), memory bandwidth, prefill and decode throughput of a
 /// random-weight model of a real shape in fp32/bf16/int8 at batch 1 and 8, the decode bandwidth bound, per-token
 /// decode time at short vs long context, and peak memory.
@@ -60,7 +62,7 @@ internal static class LlmBenchCommands
     }
 }
 
-/// <summary>The measurements of <c>openbook bench llm</c>.</summary>
+/// <summary>The measurements of <c>openbook-bench llm</c>.</summary>
 internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick, int threads, string python, IAnsiConsole console, bool silent)
 {
     private void Log(string message)
@@ -77,7 +79,7 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
             ["quick"] = quick,
             ["threads"] = threads,
             ["cpu"] = Vector512.IsHardwareAccelerated ? "Vector512" : Vector256.IsHardwareAccelerated ? "Vector256" : "scalar",
-            ["loadAverageBefore"] = LoadAverage(),
+            ["loadAverageBefore"] = BenchEnvironment.LoadAverage(),
             ["parameters"] = config.ParameterCount(),
         };
         Log("SGEMM: OpenBook vs PyTorch…");
@@ -151,7 +153,7 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
 
         result["contextScaling"] = context;
         result["peakWorkingSetBytes"] = Process.GetCurrentProcess().PeakWorkingSet64;
-        result["loadAverageAfter"] = LoadAverage();
+        result["loadAverageAfter"] = BenchEnvironment.LoadAverage();
         return result;
     }
 
@@ -219,7 +221,7 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
     /// <summary>Runs bench/peers/torch_sgemm.py; on any failure returns the reason instead of numbers.</summary>
     private (double[]? Results, string Note) TorchPeer((int M, int N, int K)[] shapes, double seconds)
     {
-        string? script = FindRepoFile("bench", "peers", "torch_sgemm.py");
+        string? script = BenchEnvironment.PeerScript("peers", "torch_sgemm.py");
         if (script is null) return (null, "unavailable: bench/peers/torch_sgemm.py not found");
         var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var arg in new[] { script, "--threads", threads.ToString(), "--seconds", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture) })
@@ -242,18 +244,6 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
         }
     }
 
-    /// <summary>A file of the source tree (peer scripts), searched upwards from the working and the program directory.</summary>
-    internal static string? FindRepoFile(params string[] parts)
-    {
-        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
-            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                string candidate = Path.Combine([dir.FullName, .. parts]);
-                if (File.Exists(candidate)) return candidate;
-            }
-        return null;
-    }
-
     /// <summary>Read bandwidth in bytes/s: best of several multi-threaded passes summing a buffer far larger than the caches.</summary>
     private double MeasureBandwidth()
     {
@@ -272,15 +262,9 @@ internal sealed class LlmBench(string shapeName, ModelConfig config, bool quick,
         return best;
     }
 
-    internal static string LoadAverage()
-    {
-        try { return string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)); }
-        catch (IOException) { return "unknown"; }
-    }
-
     public void Print(JsonObject r)
     {
-        console.MarkupLine($"[bold]openbook bench llm[/] --shape {shapeName}{(quick ? " --quick" : "")}: {r["parameters"]!.GetValue<long>() / 1e6:F0}M parameters, {threads} threads, {Markup.Escape(r["cpu"]?.ToString() ?? "")}, load {r["loadAverageBefore"]} → {r["loadAverageAfter"]}");
+        console.MarkupLine($"[bold]openbook-bench llm[/] --shape {shapeName}{(quick ? " --quick" : "")}: {r["parameters"]!.GetValue<long>() / 1e6:F0}M parameters, {threads} threads, {Markup.Escape(r["cpu"]?.ToString() ?? "")}, load {r["loadAverageBefore"]} → {r["loadAverageAfter"]}");
         var sg = new Table().AddColumns("SGEMM m×n×k", "OpenBook GFLOP/s", "PyTorch GFLOP/s", "ratio");
         foreach (var row in r["sgemm"]!.AsArray())
             sg.AddRow($"{row!["m"]}×{row["n"]}×{row["k"]}", $"{row["openbookGflops"]}", $"{row["torchGflops"]?.ToString() ?? "—"}", $"{row["ratio"]?.ToString() ?? row["torch"]!.ToString()}");

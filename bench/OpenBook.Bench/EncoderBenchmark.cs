@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Runtime.Intrinsics.X86;
 
-namespace OpenBook.Onnx;
+using OpenBook.Onnx;
+
+namespace OpenBook.Bench;
 
 /// <summary>A BERT encoder's size, for counting the FLOPs of a forward pass.</summary>
 /// <param name="Layers">Transformer layers.</param>
