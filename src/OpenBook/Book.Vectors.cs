@@ -81,7 +81,7 @@ public sealed partial class Book
                         _vectorSequence = (long)stamp;
                         VectorIndexStatus = "loaded";
                     }
-                    catch (VectorIndexFileException ex)
+                    catch (IndexFileException ex)
                     {
                         VectorIndexStatus = $"rebuilt ({ex.Reason})";
                     }

@@ -20,7 +20,7 @@ public sealed class EmbeddingModelsTests
 
         using var tmp = new TempDir();
         using var store = DocumentStore.Open(tmp.Path);
-        var cached = model.WithCache(store);
+        var cached = new OpenBook.Embeddings.CachingEmbeddingGenerator(model.Generator, new EmbeddingCache(store), model.CacheModelId);
         await cached.GenerateAsync(["hello"]);
         await cached.GenerateAsync(["hello"]);
         Assert.Equal((1, 1), (cached.Hits, cached.Misses));

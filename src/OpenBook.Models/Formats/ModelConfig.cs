@@ -1,22 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace OpenBook.Models.Formats;
+using OpenBook.Models.Kernels;
 
-/// <summary>rope_scaling block of config.json.</summary>
-public sealed record RopeScaling
-{
-    /// <summary>"linear", "llama3", … (HF key rope_type, or the older key type).</summary>
-    public string Type { get; init; } = "default";
-    /// <summary>Scaling factor.</summary>
-    public double Factor { get; init; } = 1;
-    /// <summary>llama3: low_freq_factor.</summary>
-    public double? LowFreqFactor { get; init; }
-    /// <summary>llama3: high_freq_factor.</summary>
-    public double? HighFreqFactor { get; init; }
-    /// <summary>llama3: original_max_position_embeddings.</summary>
-    public double? OriginalMaxPositionEmbeddings { get; init; }
-}
+namespace OpenBook.Models.Formats;
 
 /// <summary>
 /// The fields of a Hugging Face <c>config.json</c> the engine uses, with HF defaults where a key is absent.

@@ -1,7 +1,21 @@
 using System.Runtime.CompilerServices;
-using OpenBook.Models.Formats;
 
 namespace OpenBook.Models.Kernels;
+
+/// <summary>rope_scaling block of config.json: how <see cref="RotaryEmbedding"/> stretches its frequencies.</summary>
+public sealed record RopeScaling
+{
+    /// <summary>"linear", "llama3", … (HF key rope_type, or the older key type).</summary>
+    public string Type { get; init; } = "default";
+    /// <summary>Scaling factor.</summary>
+    public double Factor { get; init; } = 1;
+    /// <summary>llama3: low_freq_factor.</summary>
+    public double? LowFreqFactor { get; init; }
+    /// <summary>llama3: high_freq_factor.</summary>
+    public double? HighFreqFactor { get; init; }
+    /// <summary>llama3: original_max_position_embeddings.</summary>
+    public double? OriginalMaxPositionEmbeddings { get; init; }
+}
 
 /// <summary>
 /// Rotary position embedding in the Hugging Face "rotate_half" layout: dimension i pairs with i + d/2.

@@ -1,5 +1,4 @@
 using Microsoft.Extensions.AI;
-using OpenBook.Storage;
 
 namespace OpenBook.Embeddings;
 
@@ -9,9 +8,6 @@ namespace OpenBook.Embeddings;
 /// <param name="Dimension">Embedding dimension if known before the first call.</param>
 public sealed record EmbeddingModel(IEmbeddingGenerator<string, Embedding<float>> Generator, string CacheModelId, int? Dimension) : IDisposable
 {
-    /// <summary>This model behind a <see cref="CachingEmbeddingGenerator"/> over the store's embedding cache.</summary>
-    public CachingEmbeddingGenerator WithCache(DocumentStore store) => new(Generator, new EmbeddingCache(store), CacheModelId);
-
     /// <inheritdoc />
     public void Dispose() => Generator.Dispose();
 }

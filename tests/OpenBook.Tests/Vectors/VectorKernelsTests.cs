@@ -41,28 +41,36 @@ public class VectorKernelsTests
     }
 }
 
-public class XxHash64Tests
+/// <summary>One index-file container for BM25, vector indexes and vector records: versioned, checksummed, atomic.</summary>
+public class IndexFileContainerTests
 {
     [Theory]
-    [InlineData("", 0xEF46DB3751D8E999UL)]
-    [InlineData("abc", 0x44BC2CF5AD770999UL)]
-    public void Matches_reference_vectors(string text, ulong expected) =>
-        Assert.Equal(expected, OpenBook.Retrieval.Vectors.XxHash64.Hash(System.Text.Encoding.ASCII.GetBytes(text)));
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(100_003)]
+    public void A_blob_round_trips_through_the_container(int length)
+    {
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "x.idx");
+        var data = new byte[length];
+        new Random(length).NextBytes(data);
+        OpenBook.Storage.IndexFile.WriteAtomic(path, OpenBook.Storage.IndexFileKind.Bm25, w => w.Write(data));
+        Assert.Equal(data, OpenBook.Storage.IndexFile.ReadVerified(path, OpenBook.Storage.IndexFileKind.Bm25));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.tmp"));
+    }
 
     [Fact]
-    public void Streaming_in_odd_chunks_equals_one_shot()
+    public void A_flipped_byte_or_another_kind_is_refused()
     {
-        var data = new byte[1000];
-        new Random(1).NextBytes(data);
-        ulong whole = OpenBook.Retrieval.Vectors.XxHash64.Hash(data);
-        var h = new OpenBook.Retrieval.Vectors.XxHash64();
-        int pos = 0;
-        foreach (int len in new[] { 1, 7, 31, 32, 33, 64, 100, 3, 729 })
-        {
-            h.Append(data.AsSpan(pos, len));
-            pos += len;
-        }
-        Assert.Equal(1000, pos);
-        Assert.Equal(whole, h.Digest());
+        using var dir = new TempDir();
+        var path = Path.Combine(dir.Path, "x.idx");
+        OpenBook.Storage.IndexFile.WriteAtomic(path, OpenBook.Storage.IndexFileKind.Bm25, w => w.Write(new byte[500]));
+        var kind = Assert.Throws<OpenBook.Storage.IndexFileException>(() => OpenBook.Storage.IndexFile.ReadVerified(path, OpenBook.Storage.IndexFileKind.VectorRecords));
+        Assert.Contains("holds a Bm25 index", kind.Reason);
+        var bytes = File.ReadAllBytes(path);
+        bytes[^10] ^= 0x40;
+        File.WriteAllBytes(path, bytes);
+        var corrupt = Assert.Throws<OpenBook.Storage.IndexFileException>(() => OpenBook.Storage.IndexFile.ReadVerified(path, OpenBook.Storage.IndexFileKind.Bm25));
+        Assert.Contains("checksum mismatch", corrupt.Reason);
     }
 }

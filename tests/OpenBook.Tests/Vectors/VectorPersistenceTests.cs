@@ -72,7 +72,7 @@ public class VectorPersistenceTests
         string Fail(byte[] bytes, Func<string, IVectorIndex>? open = null)
         {
             File.WriteAllBytes(path, bytes);
-            var ex = Assert.Throws<VectorIndexFileException>(() => (open ?? (p => HnswIndex.Open(p)))(path).Dispose());
+            var ex = Assert.Throws<OpenBook.Storage.IndexFileException>(() => (open ?? (p => HnswIndex.Open(p)))(path).Dispose());
             Assert.Contains(path, ex.Message);
             Assert.IsAssignableFrom<OpenBookException>(ex);
             return ex.Reason;
@@ -85,7 +85,7 @@ public class VectorPersistenceTests
         Assert.Contains("checksum", Fail(flipped));
         var badMagic = (byte[])good.Clone();
         badMagic[0] = (byte)'X';
-        Assert.Contains("not an OpenBook vector index", Fail(badMagic));
+        Assert.Contains("not an OpenBook index file", Fail(badMagic));
         var badVersion = (byte[])good.Clone();
         badVersion[8] = 99;
         Assert.Contains("version 99", Fail(badVersion));
@@ -99,7 +99,7 @@ public class VectorPersistenceTests
         BitConverter.GetBytes(N + 5).CopyTo(badLink, linksOffset + 4);
         Assert.Contains("links to node", Fail(badLink, p => HnswIndex.Open(p, verifyChecksum: false)));
         File.Delete(path);
-        Assert.Contains("does not exist", Assert.Throws<VectorIndexFileException>(() => VectorIndex.Open(path)).Reason);
+        Assert.Contains("does not exist", Assert.Throws<OpenBook.Storage.IndexFileException>(() => VectorIndex.Open(path)).Reason);
     }
 
     private static string WriteTemp(TempDir dir, byte[] bytes)

@@ -298,7 +298,7 @@ public sealed class Bm25Index
         _lock.EnterReadLock();
         try
         {
-            IndexFile.WriteAtomic(path, w =>
+            IndexFile.WriteAtomic(path, IndexFileKind.Bm25, w =>
             {
                 IndexFile.WriteHeader(w, Magic, FormatVersion);
                 w.Write(TextAnalyzer.Version);
@@ -335,7 +335,7 @@ public sealed class Bm25Index
     /// <exception cref="IndexFileException">Missing, corrupt, other format/analyzer version or other parameters.</exception>
     public static Bm25Index Load(string path, Bm25Parameters? expected = null)
     {
-        var content = IndexFile.ReadVerified(path);
+        var content = IndexFile.ReadVerified(path, IndexFileKind.Bm25);
         using var r = new BinaryReader(new MemoryStream(content));
         try
         {

@@ -1,3 +1,4 @@
+using OpenBook.Storage;
 namespace OpenBook.Retrieval.Vectors;
 
 /// <summary>
@@ -230,7 +231,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
     }
 
     /// <summary>
-    /// Opens a file written by <see cref="Save"/>. Throws <see cref="VectorIndexFileException"/> when the file is missing,
+    /// Opens a file written by <see cref="Save"/>. Throws <see cref="IndexFileException"/> when the file is missing,
     /// truncated, corrupt, or its dimensions/metric differ from the expected ones (when given).
     /// </summary>
     public static FlatIndex Open(string path, int? expectedDimensions = null, VectorMetric? expectedMetric = null, bool verifyChecksum = true)
@@ -246,19 +247,19 @@ public sealed unsafe class FlatIndex : IVectorIndex
         Buffer.MemoryCopy(v, index._vectors.Ptr, index._vectors.Bytes, n * h.Dims * 4);
         index._count = (int)n;
         for (int i = 0; i < n; i++)
-            if (!index._rows.TryAdd(index._ids[i], i)) throw new VectorIndexFileException(path, $"corrupt: id {index._ids[i]} appears twice");
+            if (!index._rows.TryAdd(index._ids[i], i)) throw new IndexFileException(path, $"corrupt: id {index._ids[i]} appears twice");
         return index;
     }
 
     internal static void ExpectHeader(IndexFileReader file, IndexFileKind kind, int? dims, VectorMetric? metric)
     {
         var h = file.Header;
-        if (h.Kind != kind) throw new VectorIndexFileException(file.Path, $"holds a {h.Kind} index, expected {kind}");
-        if (dims is { } d && h.Dims != d) throw new VectorIndexFileException(file.Path, $"has {h.Dims} dimensions, expected {d}");
-        if (metric is { } m && h.Metric != m) throw new VectorIndexFileException(file.Path, $"uses metric {h.Metric}, expected {m}");
-        if (h.Quantization != 0) throw new VectorIndexFileException(file.Path, $"uses quantization mode {h.Quantization}, which this build does not read");
+        if (h.Kind != kind) throw new IndexFileException(file.Path, $"holds a {h.Kind} index, expected {kind}");
+        if (dims is { } d && h.Dims != d) throw new IndexFileException(file.Path, $"has {h.Dims} dimensions, expected {d}");
+        if (metric is { } m && h.Metric != m) throw new IndexFileException(file.Path, $"uses metric {h.Metric}, expected {m}");
+        if (h.Quantization != 0) throw new IndexFileException(file.Path, $"uses quantization mode {h.Quantization}, which this build does not read");
         if (h.Dims <= 0 || h.NodeCount < 0 || h.NodeCount > int.MaxValue || !Enum.IsDefined(h.Metric))
-            throw new VectorIndexFileException(file.Path, "corrupt header (dimensions, count or metric out of range)");
+            throw new IndexFileException(file.Path, "corrupt header (dimensions, count or metric out of range)");
     }
 
     /// <inheritdoc/>

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
+using OpenBook.Storage;
+
 namespace OpenBook.Retrieval.Vectors;
 
 /// <summary>Parameters of an <see cref="HnswIndex"/> (names as in Malkov &amp; Yashunin and hnswlib).</summary>
@@ -703,7 +705,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
     /// <summary>
     /// Opens a file written by <see cref="Save"/>. Vectors and layer-0 links stay in the memory-mapped file
     /// (copy-on-write) until the index grows, so opening costs little more than reading ids and validating links.
-    /// Throws <see cref="VectorIndexFileException"/> when the file is missing, truncated, corrupt, or does not match the
+    /// Throws <see cref="IndexFileException"/> when the file is missing, truncated, corrupt, or does not match the
     /// expected dimensions/metric (when given).
     /// </summary>
     public static HnswIndex Open(string path, int? expectedDimensions = null, VectorMetric? expectedMetric = null,
@@ -716,14 +718,14 @@ public sealed unsafe class HnswIndex : IVectorIndex
             var h = file.Header;
             if (h.M is < 2 or > 255 || h.M0 != 2 * h.M || h.EfConstruction < 1 || h.LiveCount > h.NodeCount || h.MaxLevel > 32
                 || (h.NodeCount == 0) != (h.EntryPoint < 0) || h.EntryPoint >= h.NodeCount)
-                throw new VectorIndexFileException(path, "corrupt header (graph parameters out of range)");
+                throw new IndexFileException(path, "corrupt header (graph parameters out of range)");
             var opts = new HnswOptions { M = h.M, EfConstruction = h.EfConstruction, InitialCapacity = 16 };
             var index = new HnswIndex(h.Dims, h.Metric, efSearch is { } ef ? opts with { EfSearch = ef } : opts);
             int n = (int)h.NodeCount;
             index.LoadFrom(file, n);
             index._entry = h.EntryPoint;
             index._maxLevel = h.MaxLevel;
-            if (index._live != h.LiveCount) throw new VectorIndexFileException(path, $"corrupt: {index._live} live nodes, header says {h.LiveCount}");
+            if (index._live != h.LiveCount) throw new IndexFileException(path, $"corrupt: {index._live} live nodes, header says {h.LiveCount}");
             return index;
         }
         catch
@@ -744,7 +746,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         long upperLen = 0;
         for (int i = 0; i < n; i++)
         {
-            if (levels[i] > 32) throw new VectorIndexFileException(path, $"corrupt: node {i} has level {levels[i]}");
+            if (levels[i] > 32) throw new IndexFileException(path, $"corrupt: node {i} has level {levels[i]}");
             upperLen += levels[i] * (_m + 1);
         }
         int* upperFlat = (int*)file.Section(5, upperLen * 4);
@@ -775,7 +777,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         {
             _flags[i] |= Ready;
             if ((_flags[i] & Deleted) != 0) continue;
-            if (!_nodeOf.TryAdd(_ids[i], i)) throw new VectorIndexFileException(path, $"corrupt: id {_ids[i]} appears twice");
+            if (!_nodeOf.TryAdd(_ids[i], i)) throw new IndexFileException(path, $"corrupt: id {_ids[i]} appears twice");
             _live++;
         }
     }
@@ -783,9 +785,9 @@ public sealed unsafe class HnswIndex : IVectorIndex
     private static void CheckList(string path, int* list, int max, int n, int node)
     {
         int cnt = list[0];
-        if (cnt < 0 || cnt > max) throw new VectorIndexFileException(path, $"corrupt: node {node} has {cnt} links (max {max})");
+        if (cnt < 0 || cnt > max) throw new IndexFileException(path, $"corrupt: node {node} has {cnt} links (max {max})");
         for (int j = 1; j <= cnt; j++)
-            if ((uint)list[j] >= (uint)n) throw new VectorIndexFileException(path, $"corrupt: node {node} links to node {list[j]} of {n}");
+            if ((uint)list[j] >= (uint)n) throw new IndexFileException(path, $"corrupt: node {node} links to node {list[j]} of {n}");
     }
 
     private void ReleaseMapped()

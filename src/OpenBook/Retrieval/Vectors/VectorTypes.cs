@@ -1,3 +1,4 @@
+using OpenBook.Storage;
 namespace OpenBook.Retrieval.Vectors;
 
 /// <summary>How two vectors are compared. Every index reports a <em>distance</em>: lower is closer.</summary>
@@ -47,18 +48,6 @@ public sealed record VectorFilter(Func<long, bool> Allows, double? Selectivity =
     public static implicit operator VectorFilter?(Func<long, bool>? allows) => allows is null ? null : new(allows);
 }
 
-/// <summary>
-/// Raised when an index file is missing, truncated, corrupt (checksum mismatch) or does not match what the caller
-/// expects (dimensions, metric, format version). The caller rebuilds the index from the SQLite store.
-/// </summary>
-public sealed class VectorIndexFileException(string path, string reason, Exception? inner = null)
-    : OpenBookException($"Vector index file '{path}': {reason}. Rebuild the index from the store.", inner)
-{
-    /// <summary>The index file.</summary>
-    public string Path { get; } = path;
-    /// <summary>What is wrong with it.</summary>
-    public string Reason { get; } = reason;
-}
 
 /// <summary>Common surface of the exact (<see cref="FlatIndex"/>) and approximate (<see cref="HnswIndex"/>) indexes.</summary>
 public interface IVectorIndex : IDisposable
@@ -86,7 +75,7 @@ public static class VectorIndex
 {
     /// <summary>
     /// Opens a file written by <see cref="IVectorIndex.Save"/> as the kind of index it holds (<see cref="FlatIndex"/> or
-    /// <see cref="HnswIndex"/>). Throws <see cref="VectorIndexFileException"/> when the file is missing, truncated,
+    /// <see cref="HnswIndex"/>). Throws <see cref="IndexFileException"/> when the file is missing, truncated,
     /// corrupt or does not match the expected dimensions/metric.
     /// </summary>
     public static IVectorIndex Open(string path, int? expectedDimensions = null, VectorMetric? expectedMetric = null)
@@ -97,7 +86,7 @@ public static class VectorIndex
         {
             IndexFileKind.Flat => FlatIndex.Open(path, expectedDimensions, expectedMetric),
             IndexFileKind.Hnsw => HnswIndex.Open(path, expectedDimensions, expectedMetric),
-            _ => throw new VectorIndexFileException(path, $"unknown index kind {(uint)kind}"),
+            _ => throw new IndexFileException(path, $"unknown index kind {(uint)kind}"),
         };
     }
 }

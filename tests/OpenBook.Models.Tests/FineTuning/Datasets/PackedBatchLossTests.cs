@@ -1,6 +1,8 @@
 using OpenBook.Models.FineTuning.Backward;
 using OpenBook.Models.FineTuning.Datasets;
 
+using OpenBook.Models.FineTuning.Trainer;
+
 namespace OpenBook.Models.Tests.FineTuning.Datasets;
 
 public class PackedBatchLossTests

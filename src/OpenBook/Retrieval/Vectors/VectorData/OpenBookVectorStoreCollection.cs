@@ -221,7 +221,7 @@ public sealed class OpenBookVectorStoreCollection<TKey, TRecord> : VectorStoreCo
         {
             Load();
             Directory.CreateDirectory(_directory);
-            IndexFile.WriteAtomic(RecordsPath!, w =>
+            IndexFile.WriteAtomic(RecordsPath!, IndexFileKind.VectorRecords, w =>
             {
                 w.Write(JsonSerializer.SerializeToUtf8Bytes(new
                 {
@@ -246,7 +246,7 @@ public sealed class OpenBookVectorStoreCollection<TKey, TRecord> : VectorStoreCo
         _loaded = true;
         if (RecordsPath is not { } path || !File.Exists(path)) return;
         byte[] content;
-        try { content = IndexFile.ReadVerified(path); }
+        try { content = IndexFile.ReadVerified(path, IndexFileKind.VectorRecords); }
         catch (IndexFileException ex) { throw new OpenBookException($"Vector collection '{Name}': {ex.Message}", ex); }
         using var doc = JsonDocument.Parse(content);
         foreach (var item in doc.RootElement.GetProperty("records").EnumerateArray())
@@ -262,9 +262,9 @@ public sealed class OpenBookVectorStoreCollection<TKey, TRecord> : VectorStoreCo
         {
             _index = VectorIndex.Open(IndexPath!, _model.Dimensions, _model.Metric);
             if (_index.Count != _records.Count || _records.Keys.Any(id => !_index.Contains(id)))
-                throw new VectorIndexFileException(IndexPath!, "does not match the records file");
+                throw new IndexFileException(IndexPath!, "does not match the records file");
         }
-        catch (VectorIndexFileException)
+        catch (IndexFileException)
         {
             _index?.Dispose();
             _index = NewIndex();

@@ -1,7 +1,7 @@
 using OpenBook.Models.FineTuning.Backward;
-using OpenBook.Models.FineTuning.Trainer;
+using OpenBook.Models.FineTuning.Datasets;
 
-namespace OpenBook.Models.FineTuning.Datasets;
+namespace OpenBook.Models.FineTuning.Trainer;
 
 /// <summary>
 /// Tokenized examples as the trainer's data source: each epoch is <see cref="BatchPlanner.Plan"/>'s batches for
