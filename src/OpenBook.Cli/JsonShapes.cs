@@ -90,7 +90,7 @@ internal sealed record SplitJson(SplitPartJson Train, SplitPartJson Val);
 
 /// <summary><c>data validate --json</c>.</summary>
 internal sealed record ValidateJson(bool Valid, IReadOnlyList<Models.FineTuning.Datasets.DatasetIssue> Errors, IReadOnlyList<Models.FineTuning.Datasets.DatasetIssue> Warnings,
-    Models.FineTuning.Datasets.DatasetStats Stats, SplitJson? Split);
+    Models.FineTuning.Datasets.DatasetStats Stats, [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] SplitJson? Split);
 
 /// <summary><c>models pull --json</c>.</summary>
 internal sealed record PullJson(string Id, string Commit, string Path, IReadOnlyList<string> Downloaded, IReadOnlyList<string> Reused, long BytesDownloaded, bool FromCacheOnly);

@@ -99,7 +99,7 @@ public class VectorPersistenceTests
         BitConverter.GetBytes(N + 5).CopyTo(badLink, linksOffset + 4);
         Assert.Contains("links to node", Fail(badLink, p => HnswIndex.Open(p, verifyChecksum: false)));
         File.Delete(path);
-        Assert.Contains("does not exist", Assert.Throws<OpenBook.Storage.IndexFileException>(() => VectorIndex.Open(path)).Reason);
+        Assert.Contains("missing", Assert.Throws<OpenBook.Storage.IndexFileException>(() => VectorIndex.Open(path)).Reason);
     }
 
     private static string WriteTemp(TempDir dir, byte[] bytes)
