@@ -111,7 +111,7 @@ internal static class VectorBenchCommands
 
                 if (!r.GetValue(noPeers))
                 {
-                    console.MarkupLine("[grey]peers: hnswlib and FAISS (bench/vectors/ann_peers.py)…[/]");
+                    console.MarkupLine("[grey]peers: hnswlib native, Debian hnswlib and FAISS (bench/vectors/ann_peers.py)…[/]");
                     var peerJson = await RunPeersAsync(r.GetValue(peers), dir, ds, opts, efs, nThreads, ct);
                     foreach (var row in peerJson.GetProperty("rows").EnumerateArray())
                         rows.Add(row.Deserialize<Row>(Cli.JsonOptions)!);
