@@ -35,7 +35,7 @@ internal static class Bm25PeerBenchCommands
             if (n < 10 || q < 1 || w < 1) throw new OpenBookException("--chunks must be at least 10, --queries and --words at least 1.");
             var log = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json) ? null : Cli.Out(r);
             var result = await RunAsync(n, q, w, !r.GetValue(noPeers), r.GetValue(keepStopWords), log, ct);
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
+            if (r.GetValue(Cli.Json)) BenchEnvironment.WriteJson(result);
             else Print(Cli.Out(r), result);
             return 0;
         });

@@ -55,7 +55,7 @@ internal static class LlamaCppBenchCommands
             if (t < 1 || n < 1) throw new OpenBookException("--threads and --steps must be at least 1.");
             var silent = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
             var result = Run(name, config, fs, ctxs, n, t, silent ? null : Cli.Out(r), ct);
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
+            if (r.GetValue(Cli.Json)) BenchEnvironment.WriteJson(result);
             else Print(Cli.Out(r), result);
             return 0;
         });
