@@ -20,4 +20,11 @@ internal static class BenchEnvironment
         string path = Path.Combine(AppContext.BaseDirectory, "bench", area, file);
         return File.Exists(path) ? path : null;
     }
+
+    /// <summary>
+    /// Prints one JSON document on stdout with the CLI's options. Bench figures are measurements, not product contracts,
+    /// so (unlike <c>Cli.WriteJson</c>) anonymous objects are allowed here.
+    /// </summary>
+    public static void WriteJson(object value) =>
+        Console.Out.WriteLine(System.Text.Json.JsonSerializer.Serialize(value, value.GetType(), OpenBook.Cli.Cli.JsonOptions));
 }

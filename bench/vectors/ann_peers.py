@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""ANN peers for `openbook-bench vectors`: hnswlib and FAISS IndexHNSWFlat on the dataset the C# side wrote.
+"""ANN peers for `openbook-bench vectors`: hnswlib compiled here (-O3 -march=native), Debian's python hnswlib and FAISS
+IndexHNSWFlat on the dataset the C# side wrote.
 
 Reads DIR/base.fvecs, DIR/query.fvecs, DIR/gt.ivecs (exact top-k row numbers, computed by OpenBook's FlatIndex),
 builds each engine with the same M / efConstruction, sweeps efSearch and prints one JSON object on stdout:
@@ -139,6 +140,33 @@ def run_faiss(base, queries, gt, args):
                  lambda i, q: i.search(q, args.k)[1], queries, gt, args)
 
 
+def run_hnswlib_native(args):
+    """hnswlib's C++ headers (Debian libhnswlib-dev) compiled here with g++ -O3 -march=native: the strong peer, not the
+    baseline-x86-64 build Debian's python3-hnswlib ships. Returns (rows, version note)."""
+    import hashlib, shutil
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hnsw_native.cpp")
+    missing = [what for what, ok in (("g++ (apt-get install g++)", shutil.which("g++")),
+                                     ("libhnswlib-dev", os.path.exists("/usr/include/hnswlib/hnswlib.h"))) if not ok]
+    if missing:
+        print("ann_peers.py: native hnswlib skipped, missing: " + ", ".join(missing) +
+              " (apt-get update && apt-get install -y g++ libhnswlib-dev)", file=sys.stderr)
+        return [], "unavailable: missing " + ", ".join(missing)
+    flags = ["-O3", "-march=native", "-std=c++17", "-pthread"]
+    with open(src, "rb") as f:
+        key = hashlib.sha256(f.read() + " ".join(flags).encode()).hexdigest()[:16]
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "openbook-bench")
+    os.makedirs(cache, exist_ok=True)
+    exe = os.path.join(cache, "hnsw_native-" + key)
+    if not os.path.exists(exe):
+        print("compiling hnsw_native.cpp: g++ " + " ".join(flags), file=sys.stderr)
+        subprocess.run(["g++"] + flags + ["-o", exe + ".tmp", src], check=True, stdout=sys.stderr)
+        os.replace(exe + ".tmp", exe)
+    out = subprocess.run([exe, args.dir, args.metric, str(args.M), str(args.efConstruction), str(args.threads), str(args.runs),
+                          ",".join(str(e) for e in args.ef)], check=True, stdout=subprocess.PIPE, text=True).stdout
+    gxx = subprocess.run(["g++", "-dumpfullversion"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    return json.loads(out)["rows"], "libhnswlib-dev headers, g++ " + gxx + " " + " ".join(flags)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--dir", required=True)
@@ -149,7 +177,7 @@ def main():
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--runs", type=int, default=1)
-    p.add_argument("--engines", default="hnswlib,faiss")
+    p.add_argument("--engines", default="hnswlib-native,hnswlib,faiss")
     args = p.parse_args()
     ensure_packages()
     import numpy as np, hnswlib, faiss
@@ -158,12 +186,16 @@ def main():
     gt = read_vecs(os.path.join(args.dir, "gt.ivecs"), np.int32)
     rows = []
     engines = args.engines.split(",")
+    native = "not run"
+    if "hnswlib-native" in engines:
+        native_rows, native = run_hnswlib_native(args)
+        rows += native_rows
     if "hnswlib" in engines:
         rows += run_hnswlib(base, queries, gt, args)
     if "faiss" in engines:
         rows += run_faiss(base, queries, gt, args)
     versions = dict(python=sys.version.split()[0], numpy=np.__version__, faiss=faiss.__version__,
-                    hnswlib=getattr(hnswlib, "__version__", "debian"))
+                    hnswlib=getattr(hnswlib, "__version__", "debian"), hnswlibNative=native)
     print(json.dumps(dict(rows=rows, versions=versions)))
 
 

@@ -9,10 +9,12 @@ internal static partial class BenchCommands
     {
         yield return CoreBenchCommands.Ingest();
         yield return CoreBenchCommands.Search();
+        yield return Bm25PeerBenchCommands.Build();
         yield return VectorBenchCommands.Build();
         yield return EmbedBenchCommands.Build();
         yield return TokenizerBenchCommands.Tokenizer();
         yield return LlmBenchCommands.Build();
+        yield return LlamaCppBenchCommands.Build();
         yield return TrainBenchCommands.Build();
     }
 }

@@ -48,7 +48,7 @@ internal static class CoreBenchCommands
                     peakWorkingSetMb = Math.Round(peak / 1e6, 0),
                     cores = Environment.ProcessorCount,
                 };
-                if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
+                if (r.GetValue(Cli.Json)) BenchEnvironment.WriteJson(result);
                 else
                 {
                     var t = new Table().AddColumns("metric", "value");
@@ -99,7 +99,7 @@ internal static class CoreBenchCommands
                 parallelQps = Math.Round(parallel, 0), threads = Environment.ProcessorCount,
                 managedHeapMb = Math.Round(GC.GetTotalMemory(false) / 1e6, 0),
             };
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
+            if (r.GetValue(Cli.Json)) BenchEnvironment.WriteJson(result);
             else
             {
                 var t = new Table().AddColumns("", "p50 ms", "p95 ms", "p99 ms", "mean ms", "QPS (1 thread)");

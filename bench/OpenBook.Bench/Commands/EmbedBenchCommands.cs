@@ -73,7 +73,7 @@ internal static class EmbedBenchCommands
 
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
+                BenchEnvironment.WriteJson(new
                 {
                     model = Path.GetFullPath(dir),
                     repeats,

@@ -54,7 +54,7 @@ internal static class LlmBenchCommands
             if (t < 1) throw new OpenBookException("--threads must be at least 1.");
             var bench = new LlmBench(name, config, r.GetValue(quick), t, r.GetValue(python)!, Cli.Out(r), r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json));
             var result = bench.Run(ct);
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
+            if (r.GetValue(Cli.Json)) BenchEnvironment.WriteJson(result);
             else bench.Print(result);
             return Task.FromResult(0);
         });

@@ -82,7 +82,7 @@ internal static class TokenizerBenchCommands
                 loadAverage1m = File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Split(' ')[0] : null,
                 cores = Environment.ProcessorCount,
             };
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
+            if (r.GetValue(Cli.Json)) BenchEnvironment.WriteJson(result);
             else
             {
                 var table = new Table().AddColumns("metric", "value");

@@ -49,7 +49,7 @@ internal static class TrainBenchCommands
             if (r.GetValue(child) is { } one)
             {
                 var parts = one.Split(':');
-                Cli.WriteJson(RunOne(config, parts[0], int.Parse(parts[1], CultureInfo.InvariantCulture), n, rk, t));
+                BenchEnvironment.WriteJson(RunOne(config, parts[0], int.Parse(parts[1], CultureInfo.InvariantCulture), n, rk, t));
                 return Task.FromResult(0);
             }
             var silent = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
@@ -83,7 +83,7 @@ internal static class TrainBenchCommands
             }
             result["runs"] = rows;
             result["loadAverageAfter"] = BenchEnvironment.LoadAverage();
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(result);
+            if (r.GetValue(Cli.Json)) BenchEnvironment.WriteJson(result);
             else Print(console, result);
             return Task.FromResult(0);
         });

@@ -111,7 +111,7 @@ internal static class VectorBenchCommands
 
                 if (!r.GetValue(noPeers))
                 {
-                    console.MarkupLine("[grey]peers: hnswlib and FAISS (bench/vectors/ann_peers.py)…[/]");
+                    console.MarkupLine("[grey]peers: hnswlib native, Debian hnswlib and FAISS (bench/vectors/ann_peers.py)…[/]");
                     var peerJson = await RunPeersAsync(r.GetValue(peers), dir, ds, opts, efs, nThreads, ct);
                     foreach (var row in peerJson.GetProperty("rows").EnumerateArray())
                         rows.Add(row.Deserialize<Row>(Cli.JsonOptions)!);
@@ -126,7 +126,7 @@ internal static class VectorBenchCommands
             var load = new { before = loadBefore, after = BenchEnvironment.LoadAverage(), cores = Environment.ProcessorCount };
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, filtered, persistence, peerVersions = versions });
+                BenchEnvironment.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, filtered, persistence, peerVersions = versions });
                 return 0;
             }
             var table = new Table().AddColumns("engine", "M", "efC", "efSearch", "recall@10", "QPS 1 thr", "QPS/CPU s", $"QPS {nThreads} thr", "build s", "build CPU s", "memory MB");

@@ -20,6 +20,7 @@ internal static class CommandRegistry
         yield return RaftCommands.Build();
         yield return FineTuneCommands.FineTune();
         yield return FineTuneCommands.Merge();
+        yield return ExportCommands.Export();
         yield return ModelsCommands.Models();
         yield return DataCommands.Data();
     }

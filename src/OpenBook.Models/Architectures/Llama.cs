@@ -76,8 +76,14 @@ public class LlamaForCausalLM : ICausalLM
     }
 
     /// <inheritdoc />
-    public KvCache CreateCache(int batchSize, int maxTokens) =>
-        new(Config.NumHiddenLayers, batchSize, maxTokens, Config.NumKeyValueHeads, Config.HeadDim);
+    public KvCache CreateCache(int batchSize, int maxTokens) => CreateCache(batchSize, maxTokens, KvCacheFormat);
+
+    /// <summary>A KV cache in <paramref name="format"/> (bf16 halves the bytes attention reads per decoded token).</summary>
+    public KvCache CreateCache(int batchSize, int maxTokens, KvCacheFormat format) =>
+        new(Config.NumHiddenLayers, batchSize, maxTokens, Config.NumKeyValueHeads, Config.HeadDim, format);
+
+    /// <summary>Format of the caches <see cref="CreateCache(int, int)"/> makes (generation, chat): f32 by default.</summary>
+    public KvCacheFormat KvCacheFormat { get; set; } = KvCacheFormat.F32;
 
     /// <summary>All linear layers with their checkpoint names (for adapters and weight export).</summary>
     public IEnumerable<Linear> Linears()
@@ -307,31 +313,22 @@ public sealed class LlamaDecoderLayer
     private void SelfAttention(ForwardState s)
     {
         int heads = _c.NumAttentionHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
-        int qDim = heads * hd, kvDim = kvHeads * hd, cap = s.Cache.Capacity;
+        int qDim = heads * hd, kvDim = kvHeads * hd;
         // RoPE on q and k, then append k/v to the cache ([kvHead, position, headDim] per slot).
         for (int r = 0; r < s.Rows; r++)
         {
             int pos = s.Position(r), slot = r / s.Seq;
             s.Rope.Apply(s.Q.AsSpan(r * qDim, qDim), heads, pos);
             s.Rope.Apply(s.K.AsSpan(r * kvDim, kvDim), kvHeads, pos);
-            var (kArr, kOff) = s.Cache.Keys(Index, slot);
-            var (vArr, vOff) = s.Cache.Values(Index, slot);
             for (int g = 0; g < kvHeads; g++)
-            {
-                s.K.AsSpan(r * kvDim + g * hd, hd).CopyTo(kArr.AsSpan(kOff + (g * cap + pos) * hd, hd));
-                s.V.AsSpan(r * kvDim + g * hd, hd).CopyTo(vArr.AsSpan(vOff + (g * cap + pos) * hd, hd));
-            }
+                s.Cache.Store(Index, slot, g, pos, s.K.AsSpan(r * kvDim + g * hd, hd), s.V.AsSpan(r * kvDim + g * hd, hd));
         }
         // One work item per (sequence, head).
         int seq = s.Seq, window = s.Window;
         ParallelRanges.For(s.Batch * heads, item =>
         {
             int b = item / heads, h = item % heads;
-            var (kArr, kOff) = s.Cache.Keys(Index, b);
-            var (vArr, vOff) = s.Cache.Values(Index, b);
-            Attention.Causal(s.Q.AsSpan(b * seq * qDim, seq * qDim), seq, s.Cache.Length(b), heads, kvHeads, hd,
-                kArr.AsSpan(kOff, s.Cache.SlotSize), vArr.AsSpan(vOff, s.Cache.SlotSize), cap, window,
-                s.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
+            s.Cache.Attend(Index, b, s.Q.AsSpan(b * seq * qDim, seq * qDim), seq, heads, window, s.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
         }, work: (long)s.Batch * heads * seq * (s.Cache.Length(0) + seq) * hd * 2);
     }
 }

@@ -65,6 +65,73 @@ public static unsafe class Attention
         }
     }
 
+    /// <summary>
+    /// <see cref="Causal"/> over a bf16 KV cache: scores are fp32 dot products of the query with the widened keys, the
+    /// output an fp32 weighted sum of the widened values. Same layout, same arguments.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void CausalBf16(ReadOnlySpan<float> queries, int tokens, int start, int heads, int kvHeads, int headDim,
+        ReadOnlySpan<ushort> keys, ReadOnlySpan<ushort> values, int capacity, int window, Span<float> output,
+        int firstHead = 0, int headCount = -1)
+    {
+        if (heads % kvHeads != 0) throw new ArgumentException("heads must be a multiple of kvHeads.");
+        if (start + tokens > capacity) throw new ArgumentException("KV cache capacity exceeded.");
+        int group = heads / kvHeads, dim = heads * headDim;
+        if (queries.Length < tokens * dim || output.Length < tokens * dim || keys.Length < kvHeads * capacity * headDim || values.Length < kvHeads * capacity * headDim)
+            throw new ArgumentException("Attention: a buffer is smaller than its shape.");
+        float scale = 1f / MathF.Sqrt(headDim);
+        int lastHead = headCount < 0 ? heads : firstHead + headCount;
+        bool simd = Vector512.IsHardwareAccelerated && headDim % 16 == 0;
+        float[] scoresBuf = System.Buffers.ArrayPool<float>.Shared.Rent(start + tokens);
+        try
+        {
+            fixed (float* q0 = queries, o0 = output, sc = scoresBuf)
+            fixed (ushort* k0 = keys, v0 = values)
+                for (int h = firstHead; h < lastHead; h++)
+                {
+                    int kvh = h / group;
+                    ushort* kHead = k0 + (long)kvh * capacity * headDim, vHead = v0 + (long)kvh * capacity * headDim;
+                    for (int t = 0; t < tokens; t++)
+                    {
+                        int p = start + t;
+                        int first = window > 0 ? Math.Max(0, p - window + 1) : 0, count = p - first + 1;
+                        float* q = q0 + (long)t * dim + h * headDim, o = o0 + (long)t * dim + h * headDim;
+                        var scores = new Span<float>(sc, count);
+                        for (int j = 0; j < count; j++) scores[j] = Bf16.Dot(q, kHead + (long)(first + j) * headDim, headDim) * scale;
+                        Ops.Softmax(scores);
+                        if (simd) WeightedSumBf16x512(sc, count, vHead + (long)first * headDim, headDim, o);
+                        else
+                        {
+                            for (int c = 0; c < headDim; c++) o[c] = 0;
+                            for (int j = 0; j < count; j++)
+                            {
+                                ushort* v = vHead + (long)(first + j) * headDim;
+                                for (int c = 0; c < headDim; c++) o[c] += scores[j] * Bf16.ToFloat(v[c]);
+                            }
+                        }
+                    }
+                }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<float>.Shared.Return(scoresBuf);
+        }
+    }
+
+    /// <summary><see cref="WeightedSum512"/> over bf16 values (16 values widened per load).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WeightedSumBf16x512(float* w, int count, ushort* v, int d, float* o)
+    {
+        for (int c = 0; c < d; c += 16)
+        {
+            var acc = Vector512<float>.Zero;
+            ushort* vc = v + c;
+            for (int j = 0; j < count; j++, vc += d)
+                acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[j]), Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load(vc).ToVector512Unsafe()), 16).AsSingle(), acc);
+            acc.Store(o + c);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static float Dot512(float* a, float* b, int n)
     {
