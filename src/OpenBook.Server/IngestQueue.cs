@@ -119,8 +119,12 @@ internal sealed partial class IngestQueue(BookSession session, IngestJobStore jo
         try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
+    private int _disposed;
+
+    /// <summary>Stops the worker (an interrupted job stays "running" and resumes at the next start). Idempotent: the host disposes it too.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _queue.Writer.TryComplete();
         await _stop.CancelAsync().ConfigureAwait(false);
         if (_worker is not null) await _worker.ConfigureAwait(false);

@@ -22,5 +22,7 @@ internal static class CommandRegistry
         yield return FineTuneCommands.Merge();
         yield return ModelsCommands.Models();
         yield return DataCommands.Data();
+        yield return ServeCommands.Serve();
+        yield return ServeCommands.Keys();
     }
 }
