@@ -85,7 +85,7 @@ public static partial class FollowUp
             if (names.Count > 0) return Replace(prev, names[^1], phrase);
         }
         // 3. Otherwise the new terms are added to the previous question.
-        return prev.TrimEnd('?', '.', ' ') + " " + string.Join(' ', tokens.Where(t => !Fillers.Contains(t))) + "?";
+        return prev.TrimEnd('?', '.', ' ') + " " + phrase + "?";
     }
 
     private static string Replace(string text, Capture capture, string with) =>
@@ -130,8 +130,8 @@ public static partial class FollowUp
         var response = await model.GetResponseAsync(prompt, new ChatOptions { MaxOutputTokens = 64, Temperature = 0 }, ct).ConfigureAwait(false);
         var line = response.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
         if (line is null) return null;
+        if (line.StartsWith("Standalone question:", StringComparison.OrdinalIgnoreCase)) line = line["Standalone question:".Length..];
         line = line.Trim('"', '\'', ' ');
-        if (line.StartsWith("Standalone question:", StringComparison.OrdinalIgnoreCase)) line = line["Standalone question:".Length..].Trim();
         return line.Length is < 3 or > 400 ? null : line;
     }
 
