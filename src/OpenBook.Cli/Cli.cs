@@ -53,7 +53,16 @@ internal static class Cli
     /// </summary>
     public static string StripControl(string text) => OpenBook.Ingestion.TerminalText.Strip(text);
 
-    public static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+    /// <summary>
+    /// Writes one JSON document on stdout. Every --json shape is a named record (documented in the README); an anonymous
+    /// object here is a bug the JSON contract test catches.
+    /// </summary>
+    public static void WriteJson<T>(T value) where T : notnull
+    {
+        if (Attribute.IsDefined(value.GetType(), typeof(System.Runtime.CompilerServices.CompilerGeneratedAttribute)))
+            throw new InvalidOperationException($"--json output of an anonymous type ({value.GetType().Name}); use a named record.");
+        Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
+    }
 
     /// <summary>True when progress bars should be drawn (not --quiet, not --json, and an interactive terminal).</summary>
     public static bool ShowProgress(ParseResult r) =>

@@ -2,6 +2,9 @@ using System.CommandLine;
 using OpenBook.Cli;
 using OpenBook.Cli.Commands;
 
+// Not a terminal (a pipe, a log): no hard wrapping at 80 columns.
+if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Console.Profile.Width = 100_000;
+
 var root = new RootCommand("OpenBook: adapt a language model to your own documents with RAG, fine-tuning or RAFT, and measure which wins.");
 root.Options.Add(Cli.Store);
 root.Options.Add(Cli.Json);

@@ -265,10 +265,17 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         finally { _writeGate.Release(); }
     }
 
+    /// <summary>
+    /// Why the derived indexes could not be written when the book was closed (null: written, or nothing to write).
+    /// They are rebuilt from the store on the next open, so this never fails a command.
+    /// </summary>
+    public string? IndexSaveError { get; private set; }
+
     /// <inheritdoc />
     public void Dispose()
     {
         try { SaveIndexes(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { IndexSaveError = e.Message; }
         finally
         {
             _vectors?.Dispose();

@@ -56,11 +56,7 @@ internal static class ModelsCommands
 
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    id = r.GetValue(id), commit = result.Commit, path = result.SnapshotDir, downloaded = result.Downloaded,
-                    reused = result.Reused, bytesDownloaded = result.BytesDownloaded, fromCacheOnly = result.FromCacheOnly,
-                });
+                Cli.WriteJson(new PullJson(r.GetValue(id)!, result.Commit, result.SnapshotDir, result.Downloaded, result.Reused, result.BytesDownloaded, result.FromCacheOnly));
                 return 0;
             }
             var console = Cli.Out(r);
@@ -82,11 +78,7 @@ internal static class ModelsCommands
             var models = HubCache.List(options.CacheDir);
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    cache = options.CacheDir,
-                    models = models.Select(m => new { id = m.Id, path = m.Path, refs = m.Refs, snapshots = m.Snapshots, sizeBytes = m.SizeBytes }),
-                });
+                Cli.WriteJson(new ModelListJson(options.CacheDir, models.Select(m => new CachedModelJson(m.Id, m.Path, m.Refs, m.Snapshots, m.SizeBytes)).ToList()));
                 return Task.FromResult(0);
             }
             var console = Cli.Out(r);
@@ -118,14 +110,10 @@ internal static class ModelsCommands
                 .OrderBy(f => f.Name, StringComparer.Ordinal).ToList();
             var config = ReadConfig(Path.Combine(dir, "config.json"));
             HfTokenizer? tok = File.Exists(Path.Combine(dir, "tokenizer.json")) ? HfTokenizer.FromDirectory(dir) : null;
-            var tokenizer = tok is null ? null : new
-            {
-                vocabSize = tok.VocabSize, bos = tok.BosToken, eos = tok.EosToken, pad = tok.PadToken,
-                addsBos = tok.AddsBos, chatTemplate = tok.ChatTemplate is not null,
-            };
+            var tokenizer = tok is null ? null : new TokenizerJson(tok.VocabSize, tok.BosToken, tok.EosToken, tok.PadToken, tok.AddsBos, tok.ChatTemplate is not null);
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new { path = dir, files = files.Select(f => new { name = f.Name, bytes = f.Bytes }), config, tokenizer });
+                Cli.WriteJson(new ModelShowJson(dir, files.Select(f => new ModelFileJson(f.Name, f.Bytes)).ToList(), config, tokenizer));
                 return Task.FromResult(0);
             }
             var console = Cli.Out(r);
@@ -135,8 +123,8 @@ internal static class ModelsCommands
             console.Write(table);
             foreach (var (k, v) in config) console.MarkupLine($"  {Markup.Escape(k)}: {Markup.Escape(v)}");
             if (tokenizer is not null)
-                console.MarkupLine($"  tokenizer: {tokenizer.vocabSize} ids, bos={Markup.Escape(tokenizer.bos ?? "-")}, eos={Markup.Escape(tokenizer.eos ?? "-")}, " +
-                                   $"chat template: {(tokenizer.chatTemplate ? "yes" : "no")}");
+                console.MarkupLine($"  tokenizer: {tokenizer.VocabSize} ids, bos={Markup.Escape(tokenizer.Bos ?? "-")}, eos={Markup.Escape(tokenizer.Eos ?? "-")}, " +
+                                   $"chat template: {(tokenizer.ChatTemplate ? "yes" : "no")}");
             return Task.FromResult(0);
         });
         return cmd;
