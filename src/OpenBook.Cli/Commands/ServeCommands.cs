@@ -50,7 +50,7 @@ internal static class ServeCommands
             Cli.ErrConsole.MarkupLine($"OpenBook serving [bold]{Markup.Escape(Path.GetFullPath(o.Store))}[/] on [bold]{Markup.Escape(string.Join(", ", server.Urls))}[/] " +
                                       $"(models: {Markup.Escape(string.Join(", ", server.Models.Select(m => m.Id)))}; {keys} API keys). Ctrl+C stops.");
             if (keys == 0) Cli.ErrConsole.MarkupLine("[yellow]No API keys yet: create one with `openbook keys add NAME --groups hr,it` (every request needs one).[/]");
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(new { urls = server.Urls, models = server.Models.Select(m => m.Id) });
+            if (r.GetValue(Cli.Json)) Cli.WriteJson(new ServingJson(server.Urls, server.Models.Select(m => m.Id).ToList()));
             try { await server.WaitForShutdownAsync(ct); }
             catch (OperationCanceledException) { }
             return 0;
@@ -69,7 +69,7 @@ internal static class ServeCommands
         {
             using var store = OpenStore(r);
             var (record, key) = new ApiKeyStore(store).Add(r.GetValue(name)!, CoreCommands.Split(r.GetValue(groups)), r.GetValue(admin));
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(new { key, name = record.Name, groups = record.Groups, scopes = record.Scopes });
+            if (r.GetValue(Cli.Json)) Cli.WriteJson(new NewKeyJson(key, record.Name, record.Groups, record.Scopes));
             else
             {
                 Cli.ErrConsole.MarkupLine($"Key [bold]{Cli.Safe(record.Name)}[/] ({Markup.Escape(record.Access.ToString())}{(record.IsAdmin ? ", admin" : "")}). It is shown once; only its hash is stored:");
@@ -84,7 +84,7 @@ internal static class ServeCommands
             var all = new ApiKeyStore(store).List();
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new { keys = all.Select(x => new { x.Id, x.Name, x.Prefix, x.Groups, x.Scopes, x.CreatedAt, x.RevokedAt }) });
+                Cli.WriteJson(new KeyListJson(all.Select(x => new KeyJson(x.Id, x.Name, x.Prefix, x.Groups, x.Scopes, x.CreatedAt, x.RevokedAt)).ToList()));
                 return Task.FromResult(0);
             }
             var t = new Table().AddColumns("id", "name", "prefix", "groups", "scopes", "created", "revoked");
@@ -101,7 +101,7 @@ internal static class ServeCommands
             using var store = OpenStore(r);
             var target = r.GetValue(which)!;
             if (!new ApiKeyStore(store).Revoke(target)) throw new OpenBookException($"no valid key named '{target}' (see `openbook keys list`).");
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(new { revoked = target });
+            if (r.GetValue(Cli.Json)) Cli.WriteJson(new RevokedKeyJson(target));
             else Cli.Out(r).MarkupLine($"Revoked [bold]{Cli.Safe(target)}[/].");
             return Task.FromResult(0);
         });
@@ -118,3 +118,18 @@ internal static class ServeCommands
         return DocumentStore.Open(dir);
     }
 }
+
+/// <summary><c>serve --json</c>: where it listens and what it serves (printed once it is listening).</summary>
+internal sealed record ServingJson(IReadOnlyList<string> Urls, IReadOnlyList<string> Models);
+
+/// <summary><c>keys add --json</c>: the key (shown once) and what it may do.</summary>
+internal sealed record NewKeyJson(string Key, string Name, IReadOnlyList<string> Groups, IReadOnlyList<string> Scopes);
+
+/// <summary>A key in <c>keys list --json</c> (never the key itself).</summary>
+internal sealed record KeyJson(long Id, string Name, string Prefix, IReadOnlyList<string> Groups, IReadOnlyList<string> Scopes, DateTimeOffset CreatedAt, DateTimeOffset? RevokedAt);
+
+/// <summary><c>keys list --json</c>.</summary>
+internal sealed record KeyListJson(IReadOnlyList<KeyJson> Keys);
+
+/// <summary><c>keys revoke --json</c>.</summary>
+internal sealed record RevokedKeyJson(string Revoked);
