@@ -23,5 +23,7 @@ internal static class CommandRegistry
         yield return ExportCommands.Export();
         yield return ModelsCommands.Models();
         yield return DataCommands.Data();
+        yield return ServeCommands.Serve();
+        yield return ServeCommands.Keys();
     }
 }

@@ -128,18 +128,20 @@ internal static class CoreCommands
     /// Asks and prints: with --json one <see cref="AnswerJson"/> line; else a model answer streams to the terminal (RAFT
     /// reasoning in grey), an extractive one is printed with its explanation; then the citations.
     /// </summary>
-    private static async Task AnswerAsync(ParseResult r, Book book, string question, AskOptions options, CancellationToken ct, bool explainExtractive = true)
+    private static async Task<Answer?> AnswerAsync(ParseResult r, Book book, string question, AskOptions options, CancellationToken ct, bool explainExtractive = true)
     {
         if (r.GetValue(Cli.Json))
         {
-            Cli.WriteJson(AnswerJson.Of(await book.AskAsync(question, options, ct)));
-            return;
+            var json = await book.AskAsync(question, options, ct);
+            Cli.WriteJson(AnswerJson.Of(json));
+            return json;
         }
         var console = Cli.Out(r);
         if (options.Answerer is null)
         {
-            PrintAnswer(console, await book.AskAsync(question, options, ct), explainExtractive);
-            return;
+            var extractive = await book.AskAsync(question, options, ct);
+            PrintAnswer(console, extractive, explainExtractive);
+            return extractive;
         }
         Answer? answer = null;
         bool raft = options.Answerer.Prompt == AnswerPrompt.Raft;
@@ -148,16 +150,17 @@ internal static class CoreCommands
             if (update.Completed is { } done) answer = done;
             else if (!raft) Console.Out.Write(Cli.StripControl(update.TextDelta));
         }
-        if (answer is null) return;
+        if (answer is null) return null;
         if (raft)
         {
             console.MarkupLine($"[grey]{Cli.Safe((answer.Reasoning ?? "").Trim())}[/]");
             PrintAnswer(console, answer, explainMode: false);
-            return;
+            return answer;
         }
         Console.Out.WriteLine();
         if (string.IsNullOrWhiteSpace(answer.Text)) console.MarkupLine("[yellow](the model returned an empty answer)[/]");
         PrintCitations(console, answer);
+        return answer;
     }
 
     public static Command Chat()
@@ -179,12 +182,20 @@ internal static class CoreCommands
                 K = r.GetValue(k), Filter = Filter(r), Mode = r.GetValue(EmbeddingCli.Mode), Reranker = session.Reranker, Answerer = chat.Answerer(r.GetValue(maxTokens)),
             };
             Cli.ErrConsole.MarkupLine("[grey]Ask about your documents; an empty line quits.[/]");
+            // The conversation so far goes into the prompt, and a follow-up ("And in Boston?") is rewritten into a
+            // standalone retrieval query by the model (FollowUp, the same code the server uses).
+            var history = new List<Microsoft.Extensions.AI.ChatMessage>();
             while (!ct.IsCancellationRequested)
             {
                 Console.Error.Write("> ");
                 var line = await Console.In.ReadLineAsync(ct);
                 if (string.IsNullOrWhiteSpace(line)) break;
-                await AnswerAsync(r, session.Book, line, options, ct);
+                var query = await FollowUp.RewriteAsync(line, history, chat.Client, ct);
+                if (query.Rewritten && !r.GetValue(Cli.Json)) Cli.ErrConsole.MarkupLine($"[grey](searching for: {Cli.Safe(query.Query)})[/]");
+                var answer = await AnswerAsync(r, session.Book, line, options with { History = history.ToList(), RetrievalQuery = query.Query }, ct);
+                if (answer is null) continue;
+                history.Add(new(Microsoft.Extensions.AI.ChatRole.User, line));
+                history.Add(new(Microsoft.Extensions.AI.ChatRole.Assistant, answer.Text));
             }
             return 0;
         });

@@ -69,6 +69,8 @@ internal static class StoreSchema
             vector BLOB NOT NULL,
             PRIMARY KEY(model, text_hash)) WITHOUT ROWID;
         """,
+        // v2: API keys, conversations and ingestion jobs of `openbook serve` (ServerTables.cs)
+        ServerTables.Migration,
     ];
 
     /// <summary>Latest schema version this build knows.</summary>

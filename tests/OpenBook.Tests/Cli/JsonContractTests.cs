@@ -80,6 +80,13 @@ public sealed class JsonContractTests : IClassFixture<JsonContractTests.Store>
         { "models pull offline", "models pull acme/nothing-here", false },
         { "data validate", "data validate {data}", true },
         { "data validate missing", "data validate {missing}", false },
+        { "keys add", "keys add contract-key --groups hr --store {store}", true },
+        { "keys add empty name", "keys add \"\" --store {store}", false },
+        { "keys list", "keys list --store {store}", true },
+        { "keys revoke unknown", "keys revoke no-such-key --store {store}", false },
+        { "keys list missing store", "keys list --store {missing}", false },
+        { "serve missing store", "serve --store {missing} --urls http://127.0.0.1:0", false },
+        { "serve bad urls", "serve --store {store} --urls ftp://nowhere", false },
         { "unknown option", "search vacation --store {store} --bogus", false },
         { "unknown command", "frobnicate", false },
     };

@@ -16,7 +16,7 @@ public class DocumentStoreTests
     {
         using var dir = new TempDir();
         using (var store = DocumentStore.Open(dir.Path))
-            Assert.Equal(1, store.SchemaVersion);
+            Assert.Equal(StoreSchema.LatestVersion, store.SchemaVersion);
         using (var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(dir.Path, DocumentStore.DatabaseFileName)};Pooling=False"))
         {
             c.Open();
