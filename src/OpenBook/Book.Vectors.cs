@@ -17,7 +17,10 @@ public sealed record EmbeddingSettings
     public string? Name { get; init; }
     /// <summary>HNSW graph settings of the vector index.</summary>
     public HnswOptions Hnsw { get; init; } = new();
-    /// <summary>Chunks sent to the generator per call.</summary>
+    /// <summary>
+    /// Chunks sent to the generator per call. A local encoder sorts each call's inputs by length before batching, so
+    /// larger calls pad less (OpenBook.Onnx's <c>EmbeddingModel.IngestBatchSize</c> is 256 for them); progress is reported per call.
+    /// </summary>
     public int BatchSize { get; init; } = 64;
 
     internal string RecordedName => Name ?? ModelId;

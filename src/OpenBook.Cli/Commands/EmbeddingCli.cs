@@ -22,8 +22,29 @@ internal static class EmbeddingCli
 {
     public static readonly Option<string?> Embed = new("--embed")
     {
-        Description = "Embedding model: a sentence-transformers directory, a Hugging Face id pulled with `openbook models pull`, openai:MODEL, or http://HOST/v1#MODEL",
+        Description = "Embedding model: minilm or arctic-xs (built in, -int8 for the int8 variant), a sentence-transformers directory, a Hugging Face id pulled with `openbook models pull`, openai:MODEL, or http://HOST/v1#MODEL",
     };
+
+    public static readonly Option<bool> NoEmbed = new("--no-embed")
+    {
+        Description = $"Lexical only: compute no vectors (default: the collection's recorded model, else the built-in {EmbeddingModels.DefaultIngestModel})",
+    };
+
+    /// <summary>
+    /// The model an ingest embeds with: <c>--embed</c>; else nothing with <c>--no-embed</c>; else the model recorded on
+    /// <paramref name="collection"/>; else <see cref="EmbeddingModels.DefaultIngestModel"/>.
+    /// </summary>
+    public static string? IngestSpec(ParseResult r, string store, string collection)
+    {
+        if (r.GetValue(Embed) is { } spec) return spec;
+        if (r.GetValue(NoEmbed)) return null;
+        if (File.Exists(Path.Combine(store, DocumentStore.DatabaseFileName)))
+        {
+            using var s = DocumentStore.Open(store);
+            if (s.CollectionEmbeddingModel(collection) is { } recorded) return recorded;
+        }
+        return EmbeddingModels.DefaultIngestModel;
+    }
 
     public static readonly Option<SearchMode> Mode = new("--mode")
     {
@@ -57,10 +78,15 @@ internal static class EmbeddingCli
     /// one model recorded on the store's collections. In auto mode a recorded model that cannot be opened falls back to
     /// lexical search with a warning; in vector/hybrid mode it is an error.
     /// </summary>
-    public static async Task<OpenedBook> OpenAsync(ParseResult r, CancellationToken ct, SearchMode mode = SearchMode.Auto, string? storeDirectory = null)
+    /// <param name="r">The parsed command line.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <param name="mode">The retrieval the command will run.</param>
+    /// <param name="storeDirectory">Store (default <c>--store</c>).</param>
+    /// <param name="embedSpec">The model to open instead of <c>--embed</c> (ingest's default, <see cref="IngestSpec"/>).</param>
+    public static async Task<OpenedBook> OpenAsync(ParseResult r, CancellationToken ct, SearchMode mode = SearchMode.Auto, string? storeDirectory = null, string? embedSpec = null)
     {
         var store = storeDirectory ?? r.GetValue(Cli.Store)!;
-        var spec = r.GetValue(Embed);
+        var spec = embedSpec ?? r.GetValue(Embed);
         if (spec is null && mode != SearchMode.Lexical && File.Exists(Path.Combine(store, DocumentStore.DatabaseFileName)))
         {
             using var s = DocumentStore.Open(store);
@@ -82,7 +108,7 @@ internal static class EmbeddingCli
             }
         }
         var name = spec is not null && Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
-        var options = model is null ? new BookOptions() : new BookOptions { Embeddings = new EmbeddingSettings { Generator = model.Generator, ModelId = model.CacheModelId, Name = name } };
+        var options = model is null ? new BookOptions() : new BookOptions { Embeddings = new EmbeddingSettings { Generator = model.Generator, ModelId = model.CacheModelId, Name = name, BatchSize = model.IngestBatchSize } };
         try
         {
             return new OpenedBook(await Book.OpenAsync(store, options, ct), model);
