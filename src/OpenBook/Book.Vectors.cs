@@ -209,6 +209,17 @@ public sealed partial class Book
         _vectorsDirty = false;
     }
 
+    /// <summary>The retrieval <paramref name="mode"/> really runs as: auto is hybrid when the book has vectors, else lexical.</summary>
+    public SearchMode EffectiveSearchMode(SearchMode mode) => ResolveMode(mode);
+
+    /// <summary>The retrieval <paramref name="mode"/> runs as, in words ("BM25", "vector (MODEL)", "hybrid (BM25 + MODEL vectors, RRF)").</summary>
+    public string DescribeSearchMode(SearchMode mode) => ResolveMode(mode) switch
+    {
+        SearchMode.Lexical => "BM25",
+        SearchMode.Vector => $"vector ({_options.Embeddings?.RecordedName})",
+        _ => $"hybrid (BM25 + {_options.Embeddings?.RecordedName} vectors, RRF)",
+    };
+
     private SearchMode ResolveMode(SearchMode mode) => mode switch
     {
         SearchMode.Auto => _options.Embeddings is not null && VectorIndex() is { Count: > 0 } ? SearchMode.Hybrid : SearchMode.Lexical,

@@ -200,8 +200,18 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         options ??= new AskOptions();
         if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
         var hits = await SearchAsync(question, new SearchOptions { K = options.K, Filter = options.Filter, Mode = options.Mode }, cancellationToken).ConfigureAwait(false);
+        return await ExtractiveAnswerer(options.Extractive).AnswerAsync(question, hits, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The extractive answerer over this book: the BM25 index's IDF for lexical coverage, and the book's embedding
+    /// model (when it has one and <see cref="ExtractiveOptions.UseEncoder"/>) for the semantic score.
+    /// </summary>
+    public ExtractiveAnswerer ExtractiveAnswerer(ExtractiveOptions? options = null)
+    {
         var index = LexicalIndex();
-        return new ExtractiveAnswerer(t => index.Idf(t), options.Extractive).Answer(question, hits);
+        var encoder = (options?.UseEncoder ?? true) ? _options.Embeddings?.Generator : null;
+        return new ExtractiveAnswerer(t => index.Idf(t), options, encoder);
     }
 
     /// <summary>Removes a document and its chunks; indexes follow.</summary>

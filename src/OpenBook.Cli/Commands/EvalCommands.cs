@@ -50,7 +50,7 @@ internal static class EvalCommands
                 switch (lower)
                 {
                     case "extractive":
-                        selected.Add(new ExtractiveMode(book, r.GetValue(k)));
+                        selected.Add(new ExtractiveMode(book, r.GetValue(k), searchMode));
                         break;
                     case "base" or "rag":
                     {
