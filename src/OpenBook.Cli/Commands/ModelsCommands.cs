@@ -74,21 +74,37 @@ internal static class ModelsCommands
 
     private static Command List()
     {
-        var cmd = new Command("list", "List models in the local Hugging Face cache");
+        var cmd = new Command("list", "List the built-in encoders and the models in the local Hugging Face cache");
         Cli.SetHandler(cmd, (r, _) =>
         {
             var options = HubOptions.FromEnvironment();
             var models = HubCache.List(options.CacheDir);
+            var builtIn = OpenBook.Onnx.BuiltInEncoders.All.Select(e =>
+            {
+                var dir = OpenBook.Onnx.BuiltInEncoders.DirectoryOf(e);
+                return new
+                {
+                    name = e.Name, hubId = e.HubId, package = $"{e.PackageId} {e.PackageVersion}", available = OpenBook.Onnx.BuiltInEncoders.IsAvailable(e),
+                    path = Directory.Exists(dir) ? dir : null,
+                    int8 = File.Exists(Path.Combine(dir, "onnx", "model_quantized.onnx")),
+                };
+            }).ToList();
             if (r.GetValue(Cli.Json))
             {
                 Cli.WriteJson(new
                 {
                     cache = options.CacheDir,
                     models = models.Select(m => new { id = m.Id, path = m.Path, refs = m.Refs, snapshots = m.Snapshots, sizeBytes = m.SizeBytes }),
+                    builtIn,
                 });
                 return Task.FromResult(0);
             }
             var console = Cli.Out(r);
+            var encoders = new Table().AddColumns("Built-in encoder", "Hub id", "From package", "Materialised");
+            foreach (var e in builtIn)
+                encoders.AddRow(e.name, e.hubId, e.package + (e.available ? "" : " (not referenced)"),
+                    Markup.Escape(e.path is null ? "no (on first use)" : e.path + (e.int8 ? " (+int8)" : "")));
+            console.Write(encoders);
             if (models.Count == 0)
             {
                 console.MarkupLine($"No models in {Markup.Escape(options.CacheDir)}. Download one with [bold]openbook models pull ORG/NAME[/].");
