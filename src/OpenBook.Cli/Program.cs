@@ -2,6 +2,9 @@ using System.CommandLine;
 using OpenBook.Cli;
 using OpenBook.Cli.Commands;
 
+// Not a terminal (a pipe, a log): no hard wrapping at 80 columns.
+if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Console.Profile.Width = 100_000;
+
 var root = new RootCommand("OpenBook: adapt a language model to your own documents with RAG, fine-tuning or RAFT, and measure which wins.");
 root.Options.Add(Cli.Store);
 root.Options.Add(Cli.Json);
@@ -11,4 +14,8 @@ root.Options.Add(Cli.Quiet);
 foreach (var command in CommandRegistry.All())
     root.Subcommands.Add(command);
 
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+var parse = root.Parse(args);
+// A command line that does not parse: one line (and {"error":…} with --json), not the help text.
+if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
+    return Cli.Fail(args.Contains("--json"), string.Join("; ", parse.Errors.Select(e => e.Message).Distinct()) + " (see --help)", 2);
+return await parse.InvokeAsync().ConfigureAwait(false);

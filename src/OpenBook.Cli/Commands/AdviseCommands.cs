@@ -43,26 +43,12 @@ internal static class AdviseCommands
             var name = Name(advice.Recommendation);
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    recommendation = name,
-                    reasons = advice.Reasons,
-                    inputs = new
-                    {
-                        corpus = new
-                        {
-                            corpus.Collections, corpus.Documents, corpus.Chunks, corpus.Tokens, observedDays = Math.Round(corpus.ObservedDays, 2),
-                            added30 = corpus.Added30, updated30 = corpus.Updated30, removed30 = corpus.Removed30, changesTotal = corpus.ChangesTotal,
-                            changesPerWeek = Math.Round(corpus.ChangesPerWeek, 3), changedShare30 = Math.Round(corpus.ChangedShare30, 4),
-                        },
-                        eval = evidence is null ? null : new
-                        {
-                            path = evidence.Path, contained = evidence.Contained, recallAtK = evidence.RecallAtK,
-                            sweep = evidence.Sweep.ToDictionary(s => s.Key, s => new { k0 = s.Value.K0, contained0 = s.Value.At0, k1 = s.Value.K1, contained1 = s.Value.At1 }),
-                        },
-                        flags = new { budget = flags.Budget?.ToString().ToLowerInvariant(), latencyCritical = flags.LatencyCritical, styleCritical = flags.StyleCritical },
-                    },
-                });
+                Cli.WriteJson(new AdviceJson(name, advice.Reasons, new AdviceInputsJson(
+                    new CorpusJson(corpus.Collections, corpus.Documents, corpus.Chunks, corpus.Tokens, Math.Round(corpus.ObservedDays, 2), corpus.Added30, corpus.Updated30,
+                        corpus.Removed30, corpus.ChangesTotal, Math.Round(corpus.ChangesPerWeek, 3), Math.Round(corpus.ChangedShare30, 4)),
+                    evidence is null ? null : new EvalEvidenceJson(evidence.Path, evidence.Contained, evidence.RecallAtK,
+                        evidence.Sweep.ToDictionary(s => s.Key, s => new SweepEvidenceJson(s.Value.K0, s.Value.At0, s.Value.K1, s.Value.At1))),
+                    new AdviceFlagsJson(flags.Budget?.ToString().ToLowerInvariant(), flags.LatencyCritical, flags.StyleCritical))));
                 return Task.FromResult(0);
             }
             var console = Cli.Out(r);

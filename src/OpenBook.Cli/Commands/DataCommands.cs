@@ -71,18 +71,8 @@ internal static class DataCommands
             }
             if (r.GetValue(Cli.Json))
             {
-                object json = splitResult is null
-                    ? new { valid = report.Valid, errors = report.Errors, warnings = report.Warnings, stats = report.Stats }
-                    : new
-                    {
-                        valid = report.Valid, errors = report.Errors, warnings = report.Warnings, stats = report.Stats,
-                        split = new
-                        {
-                            train = new { path = splitResult.TrainPath, examples = splitResult.TrainExamples },
-                            val = new { path = splitResult.ValidationPath, examples = splitResult.ValidationExamples },
-                        },
-                    };
-                Cli.WriteJson(json);
+                Cli.WriteJson(new ValidateJson(report.Valid, report.Errors, report.Warnings, report.Stats, splitResult is null ? null
+                    : new SplitJson(new SplitPartJson(splitResult.TrainPath, splitResult.TrainExamples), new SplitPartJson(splitResult.ValidationPath, splitResult.ValidationExamples))));
             }
             else Print(Cli.Out(r), path, report, splitResult);
             return Task.FromResult(report.Valid ? 0 : 1);

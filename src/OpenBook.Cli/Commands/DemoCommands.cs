@@ -33,7 +33,7 @@ internal static class DemoCommands
             {
                 var spec = EmbeddingCli.IngestSpec(r, store, "handbook");
                 var embed = spec is not null;
-                await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, store, spec);
+                await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, store, mustExist: false, embedSpec: spec);
                 var book = opened.Book;
                 console.MarkupLine($"[bold]OpenBook demo[/]: ingesting [green]{Markup.Escape(corpusDir)}[/] into a temporary store" +
                     (embed ? $", with vectors from [green]{Markup.Escape(spec!)}[/] (hybrid retrieval; --no-embed for BM25 only)…" : " (BM25 only)…"));
@@ -64,20 +64,10 @@ internal static class DemoCommands
                 }
                 if (r.GetValue(Cli.Json))
                 {
-                    Cli.WriteJson(new
-                    {
-                        ingest = IngestCommands.ToJson(report),
-                        answers = answers.Select(a => new
-                        {
-                            id = a.Q.Id, question = a.Q.Question, expected = a.Q.Answer, answer = a.A.Text, found = a.A.Found,
-                            mode = a.A.Mode == AnswerMode.Llm ? "llm" : "extractive",
-                            citations = a.A.Citations.Select(c => new { n = c.N, source = c.Source, page = c.Page }),
-                        }),
-                        embedModel = spec,
-                        retrieval = Summary(retrieval),
-                        retrievalByMode = byMode.Select(m => new { mode = m.Mode, result = Summary(m.Report) }),
-                        store = r.GetValue(keep) ? store : null,
-                    });
+                    Cli.WriteJson(new DemoJson(IngestCommands.ToJson(report),
+                        answers.Select(a => new DemoAnswerJson(a.Q.Id, a.Q.Question, a.Q.Answer, a.A.Text, a.A.Found, a.A.Mode == AnswerMode.Llm ? "llm" : "extractive",
+                            a.A.Citations.Select(c => new DemoCitationJson(c.N, c.Source, c.Page)).ToList())).ToList(),
+                        Summary(retrieval), byMode.Select(m => new RetrievalByModeJson(m.Mode, Summary(m.Report))).ToList(), r.GetValue(keep) ? store : null, spec));
                 }
                 else
                 {
@@ -107,11 +97,8 @@ internal static class DemoCommands
         return cmd;
     }
 
-    private static object Summary(RetrievalReport m) => new
-    {
-        questions = m.Questions, hitAt1 = Math.Round(m.HitAt1, 4), hitAt5 = Math.Round(m.HitAt5, 4),
-        passageHitAt5 = Math.Round(m.PassageHitAt5, 4), mrr = Math.Round(m.Mrr, 4), p50Ms = Math.Round(m.P50Milliseconds, 3),
-    };
+    private static RetrievalJson Summary(RetrievalReport m) => new(m.Questions, Math.Round(m.HitAt1, 4), Math.Round(m.HitAt5, 4),
+        Math.Round(m.PassageHitAt5, 4), Math.Round(m.Mrr, 4), Math.Round(m.P50Milliseconds, 3));
 
     /// <summary>A spread of sample questions: answerable ones of different types first, then one the documents cannot answer.</summary>
     private static List<EvalQuestion> Pick(IReadOnlyList<EvalQuestion> questions, int count)

@@ -44,7 +44,7 @@ internal static class EmbedCommands
             if (inputs.Count == 0) throw new OpenBookException("Nothing to embed: pass TEXT arguments or --file F.");
             if (inputs.Count > MaxTexts) throw new OpenBookException($"{inputs.Count} texts: embed at most {MaxTexts} per call.");
             var spec = r.GetValue(EmbeddingCli.Embed) ?? EmbeddingModels.DefaultIngestModel;
-            using var model = EmbeddingCli.OpenModel(spec);
+            using var model = OpenBook.Runtime.Embedders.Open(spec);
             var kind = r.GetValue(query) ? EmbeddingInputKind.Query : EmbeddingInputKind.Passage;
             var vectors = await model.Generator.GenerateAsync(inputs, EmbeddingInput.WithKind(kind), ct);
             var onnx = model.Generator as OnnxSentenceEncoder;

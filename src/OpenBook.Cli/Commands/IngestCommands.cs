@@ -45,7 +45,7 @@ internal static class IngestCommands
             };
             var spec = EmbeddingCli.IngestSpec(r, r.GetValue(Cli.Store)!, options.Collection);
             var embed = spec is not null;
-            await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, embedSpec: spec);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, mustExist: false, embedSpec: spec);
             var report = await RunWithProgress(r, opened.Book, r.GetValue(paths)!, options with { Embed = embed }, ct);
             Report(r, report);
             return report.AnythingIngested ? 0 : 1;
@@ -118,20 +118,13 @@ internal static class IngestCommands
             console.MarkupLine("[red]Nothing was ingested.[/]");
     }
 
-    public static object ToJson(IngestReport report)
+    public static IngestJson ToJson(IngestReport report)
     {
         var seconds = Math.Max(1e-6, report.Elapsed.TotalSeconds);
-        return new
-        {
-            files = report.Files, added = report.Added, updated = report.Updated, unchanged = report.Unchanged, removed = report.Removed,
-            chunks = report.Chunks, bytes = report.Bytes, seconds = Math.Round(seconds, 3),
-            mbPerSecond = Math.Round(report.Bytes / 1e6 / seconds, 3), chunksPerSecond = Math.Round(report.Chunks / seconds, 1),
-            skipped = report.Skipped.Select(s => new { path = s.Path, reason = s.Reason }),
-            failed = report.Failed.Select(f => new { path = f.Path, reason = f.Reason }),
-            embedding = report.Embedding is { } e
-                ? new { chunks = e.Chunks, computed = e.Computed, cacheHits = e.CacheHits, seconds = Math.Round(e.Elapsed.TotalSeconds, 3) }
-                : null,
-        };
+        return new IngestJson(report.Files, report.Added, report.Updated, report.Unchanged, report.Removed, report.Chunks, report.Bytes, Math.Round(seconds, 3),
+            Math.Round(report.Bytes / 1e6 / seconds, 3), Math.Round(report.Chunks / seconds, 1),
+            report.Skipped.Select(s => new FileNoteJson(s.Path, s.Reason)).ToList(), report.Failed.Select(f => new FileNoteJson(f.Path, f.Reason)).ToList(),
+            report.Embedding is { } e ? new EmbeddingJson(e.Chunks, e.Computed, e.CacheHits, Math.Round(e.Elapsed.TotalSeconds, 3)) : null);
     }
 
     public static Command Reembed()
@@ -147,7 +140,7 @@ internal static class IngestCommands
             await using var opened = await EmbeddingCli.OpenAsync(r, ct, SearchMode.Vector);
             var report = await opened.Book.ReembedAsync(r.GetValue(collection)!, null, ct);
             if (r.GetValue(Cli.Json))
-                Cli.WriteJson(new { collection = r.GetValue(collection), model = r.GetValue(EmbeddingCli.Embed), chunks = report.Chunks, computed = report.Computed, cacheHits = report.CacheHits, seconds = Math.Round(report.Elapsed.TotalSeconds, 3) });
+                Cli.WriteJson(new ReembedJson(r.GetValue(collection)!, r.GetValue(EmbeddingCli.Embed)!, report.Chunks, report.Computed, report.CacheHits, Math.Round(report.Elapsed.TotalSeconds, 3)));
             else
                 Cli.Out(r).MarkupLine($"Collection [bold]{Markup.Escape(r.GetValue(collection)!)}[/] now uses [green]{Markup.Escape(r.GetValue(EmbeddingCli.Embed)!)}[/]: {report.Chunks} chunks, {report.Computed} vectors computed, {report.CacheHits} from the cache.");
             return 0;
