@@ -35,7 +35,7 @@ public class BuiltInEncoderCliTests
         File.WriteAllText(eval, "{\"question\": \"Until when do vacation days carry over?\", \"answer\": \"the end of March\", \"source\": \"leave.md\"}\n");
         foreach (var (mode, expected) in new[] { ("lexical", "BM25 top"), ("vector", "vector (minilm-int8) top"), ("auto", "hybrid (BM25 + minilm-int8 vectors, RRF) top") })
         {
-            var run = await CliProcess.RunAsync("eval", "--questions", eval, "--store", store, "-c", "default", "--mode", mode, "--out", Path.Combine(dir.Path, "eval-" + mode), "--json");
+            var run = await CliProcess.RunAsync("eval", "--questions", eval, "--store", store, "--mode", mode, "--out", Path.Combine(dir.Path, "eval-" + mode), "--json");
             Assert.True(run.Code == 0, run.Stderr);
             using var json = JsonDocument.Parse(run.Stdout);
             var description = json.RootElement.GetProperty("modes")[0].GetProperty("description").GetString()!;
