@@ -60,7 +60,8 @@ internal sealed record DemoCitationJson(int N, string Source, int? Page);
 internal sealed record DemoAnswerJson(string Id, string Question, string? Expected, string Answer, bool Found, string Mode, IReadOnlyList<DemoCitationJson> Citations);
 
 /// <summary><c>demo --json</c>.</summary>
-internal sealed record DemoJson(IngestJson Ingest, IReadOnlyList<DemoAnswerJson> Answers, RetrievalJson Retrieval, IReadOnlyList<RetrievalByModeJson> RetrievalByMode, string? Store);
+internal sealed record DemoJson(IngestJson Ingest, IReadOnlyList<DemoAnswerJson> Answers, RetrievalJson Retrieval, IReadOnlyList<RetrievalByModeJson> RetrievalByMode, string? Store,
+    string? EmbedModel = null);
 
 /// <summary>The corpus figures <c>advise</c> used.</summary>
 internal sealed record CorpusJson(int Collections, int Documents, int Chunks, long Tokens, double ObservedDays, int Added30, int Updated30, int Removed30,
@@ -99,7 +100,10 @@ internal sealed record PullJson(string Id, string Commit, string Path, IReadOnly
 internal sealed record CachedModelJson(string Id, string Path, IReadOnlyDictionary<string, string> Refs, IReadOnlyList<string> Snapshots, long SizeBytes);
 
 /// <summary><c>models list --json</c>.</summary>
-internal sealed record ModelListJson(string Cache, IReadOnlyList<CachedModelJson> Models);
+internal sealed record ModelListJson(string Cache, IReadOnlyList<CachedModelJson> Models, IReadOnlyList<BuiltInEncoderJson> BuiltIn);
+
+/// <summary>A built-in encoder in <c>models list --json</c>: where it comes from and whether it is materialised (Path null: not yet).</summary>
+internal sealed record BuiltInEncoderJson(string Name, string HubId, string Package, bool Available, string? Path, bool Int8);
 
 /// <summary>A file of a model directory (<c>models show --json</c>).</summary>
 internal sealed record ModelFileJson(string Name, long Bytes);

@@ -59,8 +59,10 @@ internal sealed class BertPreTokenizer(bool lowercase, bool stripAccents, bool i
     private static bool IsWhitespace(Rune r) =>
         r.Value is ' ' or '\t' or '\n' or '\r' || Rune.GetUnicodeCategory(r) == UnicodeCategory.SpaceSeparator;
 
+    // Every "C" category, as HF tokenizers (char::is_other) and transformers' _is_control: Cc, Cf, Co, Cn (Cs cannot occur in a Rune).
     private static bool IsControl(Rune r) =>
-        r.Value is not ('\t' or '\n' or '\r') && Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format;
+        r.Value is not ('\t' or '\n' or '\r') && Rune.GetUnicodeCategory(r) is UnicodeCategory.Control or UnicodeCategory.Format
+            or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned;
 
     private static bool IsPunctuation(Rune r)
     {

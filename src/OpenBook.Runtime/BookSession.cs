@@ -126,7 +126,7 @@ public sealed class BookSession : IAsyncDisposable
         {
             reranker = options.Rerank is { } dir ? OnnxCrossEncoder.Load(dir) : null;
             var name = spec is not null && Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
-            var bookOptions = model is null ? new BookOptions() : new BookOptions { Embeddings = new EmbeddingSettings { Generator = model.Generator, ModelId = model.CacheModelId, Name = name } };
+            var bookOptions = model is null ? new BookOptions() : new BookOptions { Embeddings = new EmbeddingSettings { Generator = model.Generator, ModelId = model.CacheModelId, Name = name, BatchSize = model.IngestBatchSize } };
             return new BookSession(await Book.OpenAsync(store, bookOptions, cancellationToken).ConfigureAwait(false), model, reranker, warnings);
         }
         catch

@@ -112,7 +112,7 @@ public static class EvalJob
             switch (kind)
             {
                 case EvalModeKind.Extractive:
-                    modes.Add(new ExtractiveMode(book, request.K));
+                    modes.Add(new ExtractiveMode(book, request.K, request.SearchMode));
                     break;
                 case EvalModeKind.Base or EvalModeKind.Rag:
                 {

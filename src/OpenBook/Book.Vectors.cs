@@ -17,7 +17,10 @@ public sealed record EmbeddingSettings
     public string? Name { get; init; }
     /// <summary>HNSW graph settings of the vector index.</summary>
     public HnswOptions Hnsw { get; init; } = new();
-    /// <summary>Chunks sent to the generator per call.</summary>
+    /// <summary>
+    /// Chunks sent to the generator per call. A local encoder sorts each call's inputs by length before batching, so
+    /// larger calls pad less (OpenBook.Onnx's <c>EmbeddingModel.IngestBatchSize</c> is 256 for them); progress is reported per call.
+    /// </summary>
     public int BatchSize { get; init; } = 64;
 
     internal string RecordedName => Name ?? ModelId;
@@ -205,6 +208,17 @@ public sealed partial class Book
         _vectors.Save(VectorIndexPath, (ulong)_vectorSequence);
         _vectorsDirty = false;
     }
+
+    /// <summary>The retrieval <paramref name="mode"/> really runs as: auto is hybrid when the book has vectors, else lexical.</summary>
+    public SearchMode EffectiveSearchMode(SearchMode mode) => ResolveMode(mode);
+
+    /// <summary>The retrieval <paramref name="mode"/> runs as, in words ("BM25", "vector (MODEL)", "hybrid (BM25 + MODEL vectors, RRF)").</summary>
+    public string DescribeSearchMode(SearchMode mode) => ResolveMode(mode) switch
+    {
+        SearchMode.Lexical => "BM25",
+        SearchMode.Vector => $"vector ({_options.Embeddings?.RecordedName})",
+        _ => $"hybrid (BM25 + {_options.Embeddings?.RecordedName} vectors, RRF)",
+    };
 
     private SearchMode ResolveMode(SearchMode mode) => mode switch
     {

@@ -205,7 +205,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         var request = await RetrieveForAsync(question, options, cancellationToken).ConfigureAwait(false);
         return options.Answerer is { } answerer
             ? await answerer.AnswerAsync(request, cancellationToken).ConfigureAwait(false)
-            : Extractive(options).Answer(request.Question, request.Passages);
+            : await ExtractiveAnswerer(options.Extractive).AnswerAsync(request.Question, request.Passages, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -219,7 +219,7 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         var request = await RetrieveForAsync(question, options, cancellationToken).ConfigureAwait(false);
         if (options.Answerer is not { } answerer)
         {
-            var answer = Extractive(options).Answer(request.Question, request.Passages);
+            var answer = await ExtractiveAnswerer(options.Extractive).AnswerAsync(request.Question, request.Passages, cancellationToken).ConfigureAwait(false);
             yield return new AnswerUpdate(answer.Text);
             yield return new AnswerUpdate("", answer);
             yield break;
@@ -237,10 +237,15 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         return new AnswerRequest(question, hits, options.History?.ToList() ?? []);
     }
 
-    private ExtractiveAnswerer Extractive(AskOptions options)
+    /// <summary>
+    /// The extractive answerer over this book: the BM25 index's IDF for lexical coverage, and the book's embedding
+    /// model (when it has one and <see cref="ExtractiveOptions.UseEncoder"/>) for the semantic score.
+    /// </summary>
+    public ExtractiveAnswerer ExtractiveAnswerer(ExtractiveOptions? options = null)
     {
         var index = LexicalIndex();
-        return new ExtractiveAnswerer(t => index.Idf(t), options.Extractive);
+        var encoder = (options?.UseEncoder ?? true) ? _options.Embeddings?.Generator : null;
+        return new ExtractiveAnswerer(t => index.Idf(t), options, encoder);
     }
 
     /// <summary>Every chunk of <paramref name="collection"/> (null: all) that <paramref name="scope"/> may read, in store order.</summary>

@@ -15,6 +15,7 @@ internal static class CommandRegistry
         yield return CoreCommands.Docs();
         yield return CoreCommands.Stats();
         yield return DemoCommands.Demo();
+        yield return EmbedCommands.Embed();
         yield return EvalCommands.Eval();
         yield return AdviseCommands.Advise();
         yield return RaftCommands.Build();

@@ -205,8 +205,8 @@ internal static class CoreCommands
     public static void PrintAnswer(IAnsiConsole console, Answer answer, bool explainMode = true)
     {
         if (answer.Mode == AnswerMode.Extractive && explainMode)
-            console.MarkupLine("[grey]Extractive mode: no language model is configured, so these are the sentences of your documents that best match the question. " +
-                               "For generated answers, pass --model (a local model directory, a cached Hub id, or openai:URL#name, e.g. openai:http://localhost:11434/v1#llama3).[/]");
+            console.MarkupLine("[grey]Extractive mode: no language model is configured, so these are the sentences and table rows of your documents that best answer the question. " +
+                               "For generated answers, pass --model: a local Hugging Face model directory, a Hub id pulled with `openbook models pull`, or openai:URL#name (e.g. openai:http://localhost:11434/v1#llama3).[/]");
         console.WriteLine();
         if (string.IsNullOrWhiteSpace(answer.Text)) console.MarkupLine("[yellow](the model returned an empty answer)[/]");
         else console.MarkupLine(answer.Found ? Cli.Safe(answer.Text) : $"[yellow]{Cli.Safe(answer.Text)}[/]");

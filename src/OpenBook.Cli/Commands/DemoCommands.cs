@@ -19,7 +19,7 @@ internal static class DemoCommands
         var keep = new Option<bool>("--keep") { Description = "Keep the temporary store and print its path" };
         var cmd = new Command("demo", "Ingest the bundled sample handbook into a temporary store, answer sample questions, and measure retrieval hit@1/hit@5")
         {
-            corpus, questionsFile, count, keep, EmbeddingCli.Embed,
+            corpus, questionsFile, count, keep, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -31,10 +31,12 @@ internal static class DemoCommands
             var console = Cli.Out(r);
             try
             {
-                var embed = r.GetValue(EmbeddingCli.Embed) is not null;
-                await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, store, mustExist: false);
+                var spec = EmbeddingCli.IngestSpec(r, store, "handbook");
+                var embed = spec is not null;
+                await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, store, mustExist: false, embedSpec: spec);
                 var book = opened.Book;
-                console.MarkupLine($"[bold]OpenBook demo[/]: ingesting [green]{Markup.Escape(corpusDir)}[/] into a temporary store…");
+                console.MarkupLine($"[bold]OpenBook demo[/]: ingesting [green]{Markup.Escape(corpusDir)}[/] into a temporary store" +
+                    (embed ? $", with vectors from [green]{Markup.Escape(spec!)}[/] (hybrid retrieval; --no-embed for BM25 only)…" : " (BM25 only)…"));
                 var report = await IngestCommands.RunWithProgress(r, book, [corpusDir], new IngestOptions { Collection = "handbook", Embed = embed }, ct);
                 if (!r.GetValue(Cli.Json)) IngestCommands.Report(r, report);
 
@@ -51,23 +53,27 @@ internal static class DemoCommands
                     console.MarkupLine($"[grey]expected: {Markup.Escape(q.Answer ?? "not in the documents")}{(q.Source is null ? "" : " — " + Markup.Escape(q.Source))}[/]");
                 }
 
-                var retrieval = await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct, mode: SearchMode.Lexical);
-                var byMode = new List<(string Mode, RetrievalReport Report)> { ("lexical", retrieval) };
+                // The headline figure is the retrieval `ask` and `search` really use (auto: hybrid when embedded).
+                var retrieval = await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct, mode: embed ? SearchMode.Hybrid : SearchMode.Lexical);
+                var lexical = embed ? await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct, mode: SearchMode.Lexical) : retrieval;
+                var byMode = new List<(string Mode, RetrievalReport Report)> { ("lexical", lexical) };
                 if (embed)
-                    foreach (var mode in new[] { SearchMode.Vector, SearchMode.Hybrid })
-                        byMode.Add((mode.ToString().ToLowerInvariant(), await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct, mode: mode)));
+                {
+                    byMode.Add(("vector", await RetrievalEvaluator.EvaluateAsync(book, questions, 5, cancellationToken: ct, mode: SearchMode.Vector)));
+                    byMode.Add(("hybrid", retrieval));
+                }
                 if (r.GetValue(Cli.Json))
                 {
                     Cli.WriteJson(new DemoJson(IngestCommands.ToJson(report),
                         answers.Select(a => new DemoAnswerJson(a.Q.Id, a.Q.Question, a.Q.Answer, a.A.Text, a.A.Found, a.A.Mode == AnswerMode.Llm ? "llm" : "extractive",
                             a.A.Citations.Select(c => new DemoCitationJson(c.N, c.Source, c.Page)).ToList())).ToList(),
-                        Summary(retrieval), byMode.Select(m => new RetrievalByModeJson(m.Mode, Summary(m.Report))).ToList(), r.GetValue(keep) ? store : null));
+                        Summary(retrieval), byMode.Select(m => new RetrievalByModeJson(m.Mode, Summary(m.Report))).ToList(), r.GetValue(keep) ? store : null, spec));
                 }
                 else
                 {
                     console.WriteLine();
                     console.MarkupLine(string.Create(CultureInfo.InvariantCulture,
-                        $"[bold]Retrieval (BM25) on {retrieval.Questions} answerable sample questions:[/] hit@1 {retrieval.HitAt1:P1}, hit@5 {retrieval.HitAt5:P1}, " +
+                        $"[bold]Retrieval ({(embed ? "hybrid: BM25 + " + Markup.Escape(spec!) + " vectors" : "BM25")}) on {retrieval.Questions} answerable sample questions:[/] hit@1 {retrieval.HitAt1:P1}, hit@5 {retrieval.HitAt5:P1}, " +
                         $"supporting passage in top 5 {retrieval.PassageHitAt5:P1}, MRR {retrieval.Mrr:0.000}, median search {retrieval.P50Milliseconds:0.00} ms"));
                     if (byMode.Count > 1)
                     {

@@ -25,7 +25,7 @@ internal static class IngestCommands
 
         var cmd = new Command("ingest", "Ingest files and directories (txt, md, html, pdf, docx, json/jsonl, csv) into the store")
         {
-            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, EmbeddingCli.Embed,
+            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -43,8 +43,9 @@ internal static class IngestCommands
                     Csv = new CsvLoaderOptions { Mode = r.GetValue(csvMode) },
                 },
             };
-            var embed = r.GetValue(EmbeddingCli.Embed) is not null;
-            await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, mustExist: false);
+            var spec = EmbeddingCli.IngestSpec(r, r.GetValue(Cli.Store)!, options.Collection);
+            var embed = spec is not null;
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, mustExist: false, embedSpec: spec);
             var report = await RunWithProgress(r, opened.Book, r.GetValue(paths)!, options with { Embed = embed }, ct);
             Report(r, report);
             return report.AnythingIngested ? 0 : 1;

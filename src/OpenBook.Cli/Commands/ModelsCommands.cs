@@ -71,17 +71,28 @@ internal static class ModelsCommands
 
     private static Command List()
     {
-        var cmd = new Command("list", "List models in the local Hugging Face cache");
+        var cmd = new Command("list", "List the built-in encoders and the models in the local Hugging Face cache");
         Cli.SetHandler(cmd, (r, _) =>
         {
             var options = HubOptions.FromEnvironment();
             var models = HubCache.List(options.CacheDir);
+            var builtIn = OpenBook.Onnx.BuiltInEncoders.All.Select(e =>
+            {
+                var dir = OpenBook.Onnx.BuiltInEncoders.DirectoryOf(e);
+                return new BuiltInEncoderJson(e.Name, e.HubId, $"{e.PackageId} {e.PackageVersion}", OpenBook.Onnx.BuiltInEncoders.IsAvailable(e),
+                    Directory.Exists(dir) ? dir : null, File.Exists(Path.Combine(dir, "onnx", "model_quantized.onnx")));
+            }).ToList();
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new ModelListJson(options.CacheDir, models.Select(m => new CachedModelJson(m.Id, m.Path, m.Refs, m.Snapshots, m.SizeBytes)).ToList()));
+                Cli.WriteJson(new ModelListJson(options.CacheDir, models.Select(m => new CachedModelJson(m.Id, m.Path, m.Refs, m.Snapshots, m.SizeBytes)).ToList(), builtIn));
                 return Task.FromResult(0);
             }
             var console = Cli.Out(r);
+            var encoders = new Table().AddColumns("Built-in encoder", "Hub id", "From package", "Materialised");
+            foreach (var e in builtIn)
+                encoders.AddRow(e.Name, e.HubId, e.Package + (e.Available ? "" : " (not referenced)"),
+                    Markup.Escape(e.Path is null ? "no (on first use)" : e.Path + (e.Int8 ? " (+int8)" : "")));
+            console.Write(encoders);
             if (models.Count == 0)
             {
                 console.MarkupLine($"No models in {Markup.Escape(options.CacheDir)}. Download one with [bold]openbook models pull ORG/NAME[/].");

@@ -41,14 +41,16 @@ public interface IContextEvalMode : IEvalMode
     Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken);
 }
 
-/// <summary>The no-model mode: BM25 retrieval and extractive answers with citations.</summary>
-public sealed class ExtractiveMode(Book book, int k = 5) : IContextEvalMode
+/// <summary>The no-model mode: retrieval in <c>mode</c> (auto: hybrid when the book has vectors) and extractive answers with citations.</summary>
+public sealed class ExtractiveMode(Book book, int k = 5, SearchMode mode = SearchMode.Auto) : IContextEvalMode
 {
     /// <inheritdoc />
     public string Name => "extractive";
 
     /// <inheritdoc />
-    public string Description => $"no model: BM25 top {k}, sentences quoted from the passages";
+    public string Description =>
+        $"no model: {book.DescribeSearchMode(mode)} top {k}, sentences and table rows quoted from the passages" +
+        (book.Embeddings is not null ? ", scored with the encoder and lexical overlap" : ", scored by lexical overlap");
 
     /// <inheritdoc />
     public bool UsesRetrieval => true;
@@ -56,16 +58,15 @@ public sealed class ExtractiveMode(Book book, int k = 5) : IContextEvalMode
     /// <inheritdoc />
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
-        var answer = await book.AskAsync(question.Question, new AskOptions { K = k }, cancellationToken).ConfigureAwait(false);
+        var answer = await book.AskAsync(question.Question, new AskOptions { K = k, Mode = mode }, cancellationToken).ConfigureAwait(false);
         return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, answer.Retrieved);
     }
 
     /// <inheritdoc />
-    public Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
+    public async Task<ModeAnswer> AnswerWithContextAsync(EvalQuestion question, IReadOnlyList<SearchHit> context, CancellationToken cancellationToken)
     {
-        var index = book.LexicalIndex();
-        var answer = new ExtractiveAnswerer(t => index.Idf(t)).Answer(question.Question, context);
-        return Task.FromResult(new ModeAnswer(answer.Text, !answer.Found, answer.Citations, context));
+        var answer = await book.ExtractiveAnswerer().AnswerAsync(question.Question, context, cancellationToken).ConfigureAwait(false);
+        return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, context);
     }
 }
 

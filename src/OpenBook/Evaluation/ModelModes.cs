@@ -45,7 +45,7 @@ public abstract class RetrievalModelMode(Book book, string name, int k, SearchMo
     public bool UsesRetrieval => true;
 
     /// <summary>How the passages were retrieved, for <see cref="Description"/>.</summary>
-    protected string RetrievalDescription => $"the top {k} passages ({searchMode.ToString().ToLowerInvariant()} retrieval)";
+    protected string RetrievalDescription => $"the top {k} passages ({book.DescribeSearchMode(searchMode)} retrieval)";
 
     /// <inheritdoc />
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)

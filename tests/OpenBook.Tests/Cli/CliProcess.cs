@@ -14,6 +14,9 @@ internal static class CliProcess
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["NO_COLOR"] = "1";
         psi.Environment.Remove("OPENBOOK_STORE");
+        // Built-in encoders materialise here once per machine (hash-checked on every open), not in the user's cache.
+        if (Environment.GetEnvironmentVariable("OPENBOOK_MODELS") is null)
+            psi.Environment["OPENBOOK_MODELS"] = Path.Combine(Path.GetTempPath(), "openbook-tests-models");
         return psi;
     }
 

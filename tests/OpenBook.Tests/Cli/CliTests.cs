@@ -15,7 +15,7 @@ public class CliTests
         dir.File("docs/broken.pdf", "garbage");
         var store = Path.Combine(dir.Path, "store");
 
-        var ingest = await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "docs"), "--store", store, "--json");
+        var ingest = await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "docs"), "--store", store, "--json");
         Assert.Equal(0, ingest.Code);
         using (var report = JsonDocument.Parse(ingest.Stdout))
         {
@@ -55,16 +55,16 @@ public class CliTests
         using var dir = new TempDir();
         dir.File("bad/broken.pdf", "garbage");
         var store = Path.Combine(dir.Path, "store");
-        var nothing = await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "bad"), "--store", store);
+        var nothing = await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "bad"), "--store", store);
         Assert.NotEqual(0, nothing.Code);
         Assert.Contains("broken.pdf", nothing.Stdout + nothing.Stderr);
 
-        var missing = await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "nope"), "--store", store, "--json");
+        var missing = await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "nope"), "--store", store, "--json");
         Assert.NotEqual(0, missing.Code);
         using var error = JsonDocument.Parse(missing.Stdout);
         Assert.Contains("nope", error.RootElement.GetProperty("error").GetString());
 
-        var badSize = await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "bad"), "--store", store, "--chunk-tokens", "2");
+        var badSize = await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "bad"), "--store", store, "--chunk-tokens", "2");
         Assert.NotEqual(0, badSize.Code);
         Assert.Contains("chunk size", badSize.Stderr);
     }
@@ -82,7 +82,7 @@ public class CliTests
         var store = Path.Combine(dir.Path, "store");
         var docs = Path.Combine(dir.Path, "docs");
 
-        using (var p = Process.Start(CliProcess.StartInfo("ingest", docs, "--store", store, "--quiet"))!)
+        using (var p = Process.Start(CliProcess.StartInfo("ingest", "--no-embed", docs, "--store", store, "--quiet"))!)
         {
             var db = Path.Combine(store, DocumentStore.DatabaseFileName);
             var deadline = DateTime.UtcNow.AddSeconds(60);
@@ -98,7 +98,7 @@ public class CliTests
             Assert.Empty(check.CheckConsistency());
             Assert.InRange(check.ListDocuments().Count, 5, 149);
         }
-        var rerun = await CliProcess.RunAsync("ingest", docs, "--store", store, "--json");
+        var rerun = await CliProcess.RunAsync("ingest", "--no-embed", docs, "--store", store, "--json");
         Assert.Equal(0, rerun.Code);
         using var after = DocumentStore.Open(store);
         Assert.Empty(after.CheckConsistency());

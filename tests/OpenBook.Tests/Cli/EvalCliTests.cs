@@ -30,7 +30,7 @@ public class EvalCliTests
             "{\"id\":\"q2\",\"question\":\"Where is the VPN client installed from?\",\"answer\":\"the IT portal\",\"source\":\"vpn.md\"}\n" +
             "{\"id\":\"q3\",\"question\":\"What is the CEO's shoe size?\",\"answerable\":false}\n");
         var store = Path.Combine(dir.Path, "store");
-        Assert.Equal(0, (await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
+        Assert.Equal(0, (await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
         using var baseServer = new ScriptedChatServer();
         using var tunedServer = new ScriptedChatServer(FineTunedScript);
         var env = new Dictionary<string, string> { ["OPENAI_API_KEY"] = "test-key" };
@@ -115,7 +115,7 @@ public class EvalCliTests
         dir.File("docs/leave.md", $"# Leave\n\n{Vacation}\n");
         var questions = dir.File("q.jsonl", "{\"question\":\"How many vacation days per year?\",\"answer\":\"30 working days\",\"source\":\"leave.md\"}\n");
         var store = Path.Combine(dir.Path, "store");
-        Assert.Equal(0, (await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
+        Assert.Equal(0, (await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
         var ft = await CliProcess.RunAsync("eval", "--questions", questions, "--store", store, "--modes", "ft", "--model", "openai:http://127.0.0.1:9/v1#m");
         Assert.NotEqual(0, ft.Code);
         Assert.Contains("mode 'ft' needs a fine-tuned model: pass --ft-adapter DIR", ft.Stderr);

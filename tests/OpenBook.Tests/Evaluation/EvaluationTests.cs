@@ -165,7 +165,7 @@ public class EvalRunnerTests
         var questions = dir.File("q.jsonl", "{\"question\":\"How many vacation days per year?\",\"answer\":\"30 working days\",\"source\":\"leave.md\"}\n" +
                                             "{\"question\":\"What is the CEO's shoe size?\",\"answerable\":false}\n");
         var store = Path.Combine(dir.Path, "store");
-        Assert.Equal(0, (await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
+        Assert.Equal(0, (await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
         var output = Path.Combine(dir.Path, "report");
         var (code, stdout, stderr) = await CliProcess.RunAsync("eval", "--questions", questions, "--store", store, "--out", output, "--json");
         Assert.True(code == 0, stderr);

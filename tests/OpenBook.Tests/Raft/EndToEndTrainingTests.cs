@@ -25,7 +25,7 @@ public class EndToEndTrainingTests
         using var dir = new TempDir();
         string P(string name) => Path.Combine(dir.Path, name);
         var store = P("store");
-        Assert.Equal(0, (await CliProcess.RunAsync("ingest", HandbookFixture.Handbook, "--store", store, "--quiet")).Code);
+        Assert.Equal(0, (await CliProcess.RunAsync("ingest", "--no-embed", HandbookFixture.Handbook, "--store", store, "--quiet")).Code);
         var init = await Json("models", "init", "--out", P("tiny"), "--vocab", "600", "--store", store, "--json");
         Assert.Equal(600, init.GetProperty("vocab").GetInt32());
 
@@ -113,7 +113,7 @@ public class EndToEndTrainingTests
         string P(string name) => Path.Combine(dir.Path, name);
         dir.File("docs/a.md", "# Leave\n\nUnused vacation days carry over until 31 March. Berlin staff get 30 working days.\n");
         dir.File("docs/b.md", "# VPN\n\nAlways connect through the company VPN on hotel wifi. WireGuard is the client.\n");
-        Assert.Equal(0, (await CliProcess.RunAsync("ingest", P("docs"), "--store", P("store"), "--quiet")).Code);
+        Assert.Equal(0, (await CliProcess.RunAsync("ingest", "--no-embed", P("docs"), "--store", P("store"), "--quiet")).Code);
         Assert.Equal(0, (await CliProcess.RunAsync("models", "init", "--out", P("tiny"), "--vocab", "300", "--store", P("store"), "--quiet")).Code);
         File.WriteAllLines(P("train.jsonl"), Enumerable.Range(0, 12).Select(i => JsonSerializer.Serialize(new
         {

@@ -12,7 +12,7 @@ public class LlmCliTests
         dir.File("docs/leave.md", "# Leave\n\nUnused vacation days carry over until 31 March.\n");
         dir.File("docs/vpn.md", "# VPN\n\nAlways connect through the company VPN on hotel wifi.\n");
         var store = Path.Combine(dir.Path, "store");
-        Assert.Equal(0, (await CliProcess.RunAsync("ingest", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
+        Assert.Equal(0, (await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "docs"), "--store", store, "--quiet")).Code);
         using var server = new ScriptedChatServer();
         var env = new Dictionary<string, string> { ["OPENAI_API_KEY"] = "test-key" };
         var model = $"openai:{server.BaseUrl}#scripted";
