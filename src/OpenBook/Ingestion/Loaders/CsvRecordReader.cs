@@ -7,9 +7,12 @@ namespace OpenBook.Ingestion;
 /// doubled quotes and line breaks; CRLF and LF both end a record. Malformed quoting raises
 /// <see cref="DocumentLoadException"/> naming the file and line.
 /// </summary>
-public sealed class CsvRecordReader(string path, TextReader reader, char delimiter)
+public sealed class CsvRecordReader(string path, TextReader reader, char delimiter, int firstLine = 1)
 {
-    private int _line = 1;
+    private int _line = firstLine;
+
+    /// <summary>Longest quoted field (characters): past it the quote is taken as unterminated.</summary>
+    public const int MaxQuotedFieldChars = 1 << 20;
     private readonly StringBuilder _field = new();
 
     /// <summary>Reads the next record; false at the end of the input.</summary>
@@ -29,6 +32,8 @@ public sealed class CsvRecordReader(string path, TextReader reader, char delimit
                 {
                     c = reader.Read();
                     if (c < 0) throw new DocumentLoadException(path, quoteLine, "unterminated quoted field");
+                    if (_field.Length >= MaxQuotedFieldChars)
+                        throw new DocumentLoadException(path, quoteLine, $"quoted field longer than {MaxQuotedFieldChars} characters (an unterminated quote?)");
                     if (c == '\n') _line++;
                     if (c == '"')
                     {

@@ -24,7 +24,11 @@ public sealed class MarkdownLoader : IDocumentLoader
     public IEnumerable<LoadedDocument> Load(string path, Stream content, LoaderOptions options) =>
         LoadErrors.Guard(path, "Markdown", () =>
         {
-            var document = Markdown.Parse(LoaderText.ReadAll(content), Pipeline);
+            var text = LoaderText.ReadAll(content);
+            var limit = options.Limits.MaxNestingDepth;
+            if (NestingScan.MarkdownDepth(text, limit) > limit)
+                throw new DocumentLoadException(path, $"lists or quotes nested deeper than {limit} levels; not read (limit: InputLimits.MaxNestingDepth)");
+            var document = Markdown.Parse(text, Pipeline);
             var builder = new SectionBuilder();
             foreach (var block in document) AddBlock(builder, block);
             return [new LoadedDocument(path, builder.FirstTopHeading, builder.Build())];
