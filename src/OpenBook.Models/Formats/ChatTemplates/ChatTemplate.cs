@@ -19,17 +19,32 @@ public sealed class ChatTemplate
 {
     private readonly List<Node> _nodes;
 
-    private ChatTemplate(string source, List<Node> nodes)
+    private ChatTemplate(string source, List<Node> nodes, ChatTemplateLimits limits)
     {
         Source = source;
         _nodes = nodes;
+        Limits = limits;
     }
+
+    /// <summary>Bounds on rendering (recursion, loops, output size); a template past them fails with one clear error.</summary>
+    public ChatTemplateLimits Limits { get; init; }
 
     /// <summary>The template text.</summary>
     public string Source { get; }
 
     /// <summary>Parses a template; syntax errors name the template line.</summary>
-    public static ChatTemplate Parse(string source) => new(source, JinjaParser.Parse(source));
+    public static ChatTemplate Parse(string source, ChatTemplateLimits? limits = null)
+    {
+        limits ??= ChatTemplateLimits.Default;
+        try
+        {
+            return new(source, JinjaParser.Parse(source, limits.MaxNesting), limits);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new ChatTemplateException("the template is nested too deeply to parse");
+        }
+    }
 
     /// <summary>The tokenizer's default chat template, or a clear error when tokenizer_config.json has none.</summary>
     public static ChatTemplate FromTokenizer(HfTokenizer tokenizer) =>
@@ -43,7 +58,18 @@ public sealed class ChatTemplate
     public string Render(IReadOnlyDictionary<string, object?> variables)
     {
         var sb = new StringBuilder();
-        new JinjaRuntime(variables, Now).Render(_nodes, sb);
+        try
+        {
+            new JinjaRuntime(variables, Now, Limits).Render(_nodes, sb);
+        }
+        catch (Exception e) when (e is InsufficientExecutionStackException or OutOfMemoryException)
+        {
+            throw new ChatTemplateException($"rendering ran out of {(e is OutOfMemoryException ? "memory" : "stack")}; the template is too deep or too large");
+        }
+        catch (Exception e) when (e is InvalidCastException or ArgumentException or OverflowException or IndexOutOfRangeException or FormatException)
+        {
+            throw new ChatTemplateException($"rendering failed ({e.GetType().Name}: {e.Message})");
+        }
         return sb.ToString();
     }
 
