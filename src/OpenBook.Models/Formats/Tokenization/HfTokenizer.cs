@@ -66,7 +66,7 @@ public sealed class HfTokenizer
     /// <summary>Named chat templates when tokenizer_config.json lists several (e.g. "default", "tool_use").</summary>
     public IReadOnlyDictionary<string, string> ChatTemplates { get; private set; } = new Dictionary<string, string>();
 
-    /// <summary>Whether <see cref="Encode"/> with special tokens adds a BOS token.</summary>
+    /// <summary>Whether <see cref="Encode(string, bool)"/> with special tokens adds a BOS token.</summary>
     public bool AddsBos => BosTokenId is { } b && _prefixIds.Contains(b);
 
     /// <summary>Loads <c>tokenizer.json</c> and, when present, <c>tokenizer_config.json</c> from a model directory.</summary>
@@ -296,11 +296,26 @@ public sealed class HfTokenizer
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 
     /// <summary>Encodes text to ids. With <paramref name="addSpecialTokens"/> the post-processor's tokens (e.g. BOS) are added.</summary>
-    public int[] Encode(string text, bool addSpecialTokens = true)
+    public int[] Encode(string text, bool addSpecialTokens = true) => Encode(text, addSpecialTokens, null);
+
+    /// <summary>
+    /// Encodes <paramref name="text"/> where the character ranges in <paramref name="dataSpans"/> are data (document
+    /// text, a user's question): no special token is matched inside them, so their text is tokenized as plain text
+    /// and cannot produce a special-token id (like transformers' <c>split_special_tokens=True</c>, for those ranges
+    /// only). Outside the ranges (the chat template's own markers) special tokens are matched as usual; with no
+    /// special-token text inside the ranges the ids equal <see cref="Encode(string, bool)"/>.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecialTokens, IReadOnlyList<(int Start, int End)>? dataSpans)
     {
+        bool[]? data = null;
+        if (dataSpans is { Count: > 0 })
+        {
+            data = new bool[text.Length];
+            foreach (var (start, end) in dataSpans) data.AsSpan(Math.Max(0, start), Math.Max(0, Math.Min(end, text.Length) - Math.Max(0, start))).Fill(true);
+        }
         var ids = new List<int>();
         if (addSpecialTokens) ids.AddRange(_prefixIds);
-        foreach (var (segment, offset, addedId) in SplitAddedTokens(text))
+        foreach (var (segment, offset, addedId) in SplitAddedTokens(text, data))
         {
             if (addedId is { } id) ids.Add(id);
             else EncodeSegment(segment, offset == 0, ids);
@@ -321,7 +336,7 @@ public sealed class HfTokenizer
     }
 
     /// <summary>Splits text into plain segments and added tokens (leftmost, longest match first).</summary>
-    private IEnumerable<(string Text, int Offset, int? AddedId)> SplitAddedTokens(string text)
+    private IEnumerable<(string Text, int Offset, int? AddedId)> SplitAddedTokens(string text, bool[]? data = null)
     {
         if (_addedByFirstChar.Count == 0)
         {
@@ -335,7 +350,7 @@ public sealed class HfTokenizer
             AddedToken? hit = null;
             if (_addedByFirstChar.TryGetValue(text[i], out var candidates))
                 foreach (var c in candidates)
-                    if (string.CompareOrdinal(text, i, c.Content, 0, c.Content.Length) == 0) { hit = c; break; }
+                    if (string.CompareOrdinal(text, i, c.Content, 0, c.Content.Length) == 0 && !(c.Special && InData(data, i, c.Content.Length))) { hit = c; break; }
             if (hit is null) { i++; continue; }
             var segEnd = i;
             if (hit.LStrip) while (segEnd > segStart && char.IsWhiteSpace(text[segEnd - 1])) segEnd--;
@@ -346,6 +361,14 @@ public sealed class HfTokenizer
             segStart = i;
         }
         if (segStart < text.Length) yield return (text[segStart..], segStart, null);
+    }
+
+    private static bool InData(bool[]? data, int start, int length)
+    {
+        if (data is null) return false;
+        for (var k = start; k < start + length && k < data.Length; k++)
+            if (data[k]) return true;
+        return false;
     }
 
     /// <summary>Decodes ids to text through the tokenizer's decoder.</summary>
