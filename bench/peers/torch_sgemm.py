@@ -1,4 +1,4 @@
-"""PyTorch (CPU, OpenBLAS) peer for `openbook bench llm`: fp32 matmul GFLOP/s for the given shapes.
+"""PyTorch (CPU, OpenBLAS) peer for `openbook-bench llm`: fp32 matmul GFLOP/s for the given shapes.
 
   /usr/bin/python3 bench/peers/torch_sgemm.py --threads 2 --seconds 1 1024x1024x1024 4096x1024x1024
 Prints one JSON object: {"torch": version, "threads": n, "results": [{"m":..,"n":..,"k":..,"gflops":..}]}.
@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 ap = argparse.ArgumentParser()
@@ -17,7 +18,11 @@ ap.add_argument("--threads", type=int, default=os.cpu_count())
 ap.add_argument("--seconds", type=float, default=1.0, help="rough time budget per shape")
 args = ap.parse_args()
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
-import torch  # noqa: E402  (after the env var, so OpenBLAS starts with the right thread count)
+try:
+    import torch  # noqa: E402  (after the env var, so OpenBLAS starts with the right thread count)
+except ImportError:
+    print("missing python3-torch: apt-get update && apt-get install -y python3-torch", file=sys.stderr)
+    sys.exit(2)
 
 torch.set_num_threads(args.threads)
 results = []

@@ -1,4 +1,4 @@
-"""PyTorch 1.13 CPU peer for `openbook bench train`: one LoRA training step on SmolLM2-shaped random models.
+"""PyTorch 1.13 CPU peer for `openbook-bench train`: one LoRA training step on SmolLM2-shaped random models.
 
 One step = batch 1 x seq S random tokens -> forward (fp32, Llama math as HF's eager path: RMSNorm, RoPE,
 GQA causal softmax attention, SwiGLU MLP, tied LM head) -> causal-LM cross-entropy over all S-1 next-token
@@ -204,6 +204,10 @@ def check():
 
 
 def main():
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        print("missing python3-torch: apt-get update && apt-get install -y python3-torch", file=sys.stderr)
+        sys.exit(2)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", action="append", choices=["smollm2-135m", "smollm2-360m"])
     ap.add_argument("--seq", action="append", type=int)

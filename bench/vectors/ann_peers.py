@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""ANN peers for `openbook bench vectors`: hnswlib and FAISS IndexHNSWFlat on the dataset the C# side wrote.
+"""ANN peers for `openbook-bench vectors`: hnswlib and FAISS IndexHNSWFlat on the dataset the C# side wrote.
 
 Reads DIR/base.fvecs, DIR/query.fvecs, DIR/gt.ivecs (exact top-k row numbers, computed by OpenBook's FlatIndex),
 builds each engine with the same M / efConstruction, sweeps efSearch and prints one JSON object on stdout:
@@ -7,7 +7,8 @@ builds each engine with the same M / efConstruction, sweeps efSearch and prints 
 "buildSeconds":..., "memoryMB":..., "qps1Cpu":..., "buildCpuSeconds":...}], "versions":{...}}.
 qps1Cpu (queries per CPU second of one thread) and buildCpuSeconds stay meaningful on a shared, loaded machine.
 memoryMB is the growth of the process's resident set while the index is built (same method as the C# side).
-Needs Debian's python3-hnswlib, python3-faiss, python3-numpy; installs them with apt-get when missing.
+Needs Debian's python3-hnswlib, python3-faiss, python3-numpy; installs them with apt-get (after apt-get update) when missing,
+or names exactly what is missing.
 """
 import argparse, gc, json, os, subprocess, sys, time
 
@@ -15,13 +16,38 @@ import argparse, gc, json, os, subprocess, sys, time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+PACKAGES = {"numpy": "python3-numpy", "hnswlib": "python3-hnswlib", "faiss": "python3-faiss"}
+
+
+def missing_packages():
+    import importlib
+    missing = []
+    for module, package in PACKAGES.items():
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            missing.append(package)
+    return missing
+
+
 def ensure_packages():
+    """Installs the missing Debian packages (apt-get update first, so a fresh machine works); when that is not possible
+    (no root, no apt), names exactly what is missing and exits 2."""
+    missing = missing_packages()
+    if not missing:
+        return
+    print("installing " + " ".join(missing) + " with apt-get ...", file=sys.stderr)
     try:
-        import numpy, hnswlib, faiss  # noqa: F401
-    except ImportError:
-        print("installing python3-hnswlib python3-faiss python3-numpy with apt-get ...", file=sys.stderr)
-        subprocess.run(["apt-get", "install", "-y", "python3-hnswlib", "python3-faiss", "python3-numpy"],
-                       check=True, stdout=sys.stderr)
+        subprocess.run(["apt-get", "update"], check=True, stdout=sys.stderr)
+        subprocess.run(["apt-get", "install", "-y"] + missing, check=True, stdout=sys.stderr)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"ann_peers.py: missing {' '.join(missing)} and apt-get could not install them ({e}); run: "
+              f"apt-get update && apt-get install -y {' '.join(missing)}", file=sys.stderr)
+        sys.exit(2)
+    missing = missing_packages()
+    if missing:
+        print(f"ann_peers.py: still missing {' '.join(missing)} after apt-get install", file=sys.stderr)
+        sys.exit(2)
 
 
 def read_vecs(path, dtype):

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Renders `openbook bench vectors --json` result files as markdown tables: python3 render.py results/*.json"""
+"""Renders `openbook-bench vectors --json` result files as markdown tables: python3 render.py results/*.json"""
 import json, sys
 
 for path in sys.argv[1:]:

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Peer figure for `openbook bench embed`: the same MiniLM-L6-shaped BERT module (make_tiny_encoder.Bert, random
+"""Peer figure for `openbook-bench embed`: the same MiniLM-L6-shaped BERT module (make_tiny_encoder.Bert, random
 weights) run by PyTorch on the CPU, fed the same kind of input (chunk lengths spread over 60-100% of --tokens,
 sorted by length into batches, padded per batch), reporting chunks/s and tokens/s.
 

@@ -21,7 +21,6 @@ internal static class CommandRegistry
         yield return FineTuneCommands.FineTune();
         yield return FineTuneCommands.Merge();
         yield return ModelsCommands.Models();
-        yield return BenchCommands.Build();
         yield return DataCommands.Data();
     }
 }

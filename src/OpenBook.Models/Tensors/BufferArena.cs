@@ -6,7 +6,7 @@ namespace OpenBook.Models.Tensors;
 /// <para>
 /// Why not <c>new float[]</c>: each fresh large array is zeroed memory the OS must fault in page by page, and the GC
 /// hands freed large-object memory back between steps; on the virtual machines this runs on that alone made a step
-/// take 3 s in one process and 7–10 s in the next (measured with <c>openbook bench train</c>). With an arena the
+/// take 3 s in one process and 7–10 s in the next (measured with <c>openbook-bench train</c>). With an arena the
 /// steady state allocates nothing: a step rents, <see cref="Reset"/> takes everything back, the next step gets the
 /// same, already-resident arrays.
 /// </para>

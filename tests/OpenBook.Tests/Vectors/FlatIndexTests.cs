@@ -1,3 +1,4 @@
+using OpenBook.Bench;
 using OpenBook.Retrieval.Vectors;
 
 namespace OpenBook.Tests.Vectors;

@@ -1,4 +1,5 @@
 using System.Text;
+using OpenBook.Shared;
 
 namespace OpenBook.Ingestion;
 
@@ -22,13 +23,20 @@ public sealed class CsvLoader : IDocumentLoader
         return LoadErrors.Guard(path, "CSV", () => LoadRecords(path, content, csv, delimiter, options.RecordSkipped));
     }
 
+    /// <summary>The next record; malformed quoting becomes a <see cref="DocumentLoadException"/> naming the file and line.</summary>
+    private static bool TryRead(CsvRecordReader parser, string path, out List<string> fields, out int line)
+    {
+        try { return parser.TryRead(out fields, out line); }
+        catch (CsvFormatException ex) { throw new DocumentLoadException(path, ex.Line, ex.Problem); }
+    }
+
     private static IEnumerable<LoadedDocument> LoadRecords(string path, Stream content, CsvLoaderOptions options, char delimiter,
         Action<DocumentLoadException>? skipped)
     {
         string all;
         using (var reader = new StreamReader(content, Encoding.UTF8, true, 1 << 16, leaveOpen: true)) all = reader.ReadToEnd();
-        var parser = new CsvRecordReader(path, new StringReader(all), delimiter);
-        if (!parser.TryRead(out var header, out _))
+        var parser = new CsvRecordReader(new StringReader(all), delimiter);
+        if (!TryRead(parser, path, out var header, out _))
             throw new DocumentLoadException(path, "the file is empty; a header row is required");
         header = header.Select(h => h.Trim()).ToList();
         int ColumnIndex(string column) => header.IndexOf(column) is var i and >= 0 ? i
@@ -47,7 +55,7 @@ public sealed class CsvLoader : IDocumentLoader
             int line;
             try
             {
-                if (!parser.TryRead(out fields, out line)) break;
+                if (!TryRead(parser, path, out fields, out line)) break;
             }
             catch (DocumentLoadException e) when (skipped is not null && e.Line is { } bad)
             {
@@ -57,7 +65,7 @@ public sealed class CsvLoader : IDocumentLoader
                 skipped(e);
                 lineStarts ??= LineStarts(all);
                 if (bad >= lineStarts.Count) break;
-                parser = new CsvRecordReader(path, new TextSliceReader(all, lineStarts[bad]), delimiter, bad + 1);
+                parser = new CsvRecordReader(new TextSliceReader(all, lineStarts[bad]), delimiter, bad + 1);
                 continue;
             }
             if (fields.Count == 1 && fields[0].Length == 0) continue; // blank line

@@ -100,7 +100,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
     /// <summary>
     /// When set, a filtered search passing fewer than this fraction of the nodes scans the passing ids exactly instead of
     /// walking the graph. When null (default) the index decides per query from a cost model fitted to
-    /// <c>openbook bench vectors</c> measurements (100k × 384, M = 16, ef = 64: the walk wins at 10 % selectivity,
+    /// <c>openbook-bench vectors</c> measurements (100k × 384, M = 16, ef = 64: the walk wins at 10 % selectivity,
     /// the scan from 5 % down): a filtered walk costs about <c>ef · M0 / 5 / selectivity</c> distance computations
     /// (it walks past rejected nodes until ef pass), an exact scan <c>n · selectivity</c> distances plus <c>n</c>
     /// predicate calls worth about <c>4 / dimensions</c> of a distance each; the cheaper one runs.
