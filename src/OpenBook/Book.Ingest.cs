@@ -181,6 +181,7 @@ public sealed partial class Book
                     skippedRecords++;
                     notes.Add($"skipped bad record: {e.Reason}");
                 },
+                Noted = notes.Add,
             };
             try
             {

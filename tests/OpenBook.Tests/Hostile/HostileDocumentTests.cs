@@ -295,6 +295,24 @@ public sealed class HostileDocumentTests : IDisposable
         Assert.Contains("item 19", Assert.Single(new MarkdownLoader().Load("f.md", new MemoryStream(Encoding.UTF8.GetBytes(fine)), LoaderOptions.Default)).FullText);
     }
 
+    [Fact]
+    public async Task Markdown_paragraph_with_50k_unclosed_links_is_read_as_plain_text_with_a_note()
+    {
+        GoodFiles();
+        // 50,000 "[a](" in one paragraph took Markdig 35 s; now the file is read as plain text.
+        _dir.File("docs/m-links.md", "# Links\n\nSecret marker word.\n" + string.Concat(Enumerable.Repeat("[a](", 50_000)));
+        var (book, report) = await IngestDocs();
+        await using var _ = book;
+        var note = Assert.Single(report.Notes);
+        Assert.Equal("docs/m-links.md", note.Path);
+        Assert.Contains("read as plain text", note.Reason);
+        Assert.Single(await book.SearchAsync("secret marker word", 3));
+        await AssertGoodFilesIngested(book);
+        // Ordinary link-heavy paragraphs still parse as Markdown.
+        var ok = "See " + string.Join(", ", Enumerable.Range(0, 100).Select(i => $"[doc {i}](https://x/{i})")) + ".";
+        Assert.Contains("doc 99", Assert.Single(new MarkdownLoader().Load("ok.md", new MemoryStream(Encoding.UTF8.GetBytes(ok)), LoaderOptions.Default)).FullText);
+    }
+
     /// <summary>Counts the characters the chunker asks the token counter to look at.</summary>
     private sealed class CountingCounter : ITokenCounter
     {

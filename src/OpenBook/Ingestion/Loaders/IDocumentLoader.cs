@@ -40,6 +40,9 @@ public sealed record LoaderOptions
     /// and the rest of the file is read. Null (the default): the first bad record fails the whole file.
     /// </summary>
     public Action<DocumentLoadException>? RecordSkipped { get; init; }
+
+    /// <summary>Called with a note about a file that was read with a problem (e.g. read as plain text); null: no notes.</summary>
+    public Action<string>? Noted { get; init; }
 }
 
 /// <summary>How JSON records become documents (like raft.py's <c>json</c> doctype: one document per record).</summary>
