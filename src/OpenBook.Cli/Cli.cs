@@ -51,7 +51,7 @@ internal static class Cli
     /// Removes terminal control sequences (ESC/CSI/OSC sequences, C0/C1 controls other than tab and newline, bidi
     /// overrides) from untrusted text before it reaches a terminal.
     /// </summary>
-    public static string StripControl(string text) => OpenBook.Ingestion.TerminalText.Strip(text);
+    public static string StripControl(string text) => TerminalText.Clean(text);
 
     /// <summary>
     /// Writes one JSON document on stdout. Every --json shape is a named record (documented in the README); an anonymous

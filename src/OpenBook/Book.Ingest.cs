@@ -60,6 +60,13 @@ public sealed record IngestReport
     public IReadOnlyList<IngestFailure> Skipped { get; init; } = [];
     /// <summary>Files that failed to load (corrupt, encrypted…), with the reason.</summary>
     public IReadOnlyList<IngestFailure> Failed { get; init; } = [];
+    /// <summary>
+    /// Notes on files that were ingested with a problem: invalid UTF-8 replaced, a document without text, a bad
+    /// record skipped (with its line).
+    /// </summary>
+    public IReadOnlyList<IngestFailure> Notes { get; init; } = [];
+    /// <summary>Records of multi-record files (JSON lines, CSV rows) skipped because they were bad (each one is in <see cref="Notes"/>).</summary>
+    public int SkippedRecords { get; init; }
     /// <summary>Time spent reading, parsing and chunking files, summed over worker threads.</summary>
     public TimeSpan LoadTime { get; init; }
     /// <summary>Time spent writing documents and chunks to the store.</summary>
@@ -84,6 +91,7 @@ public sealed partial class Book
     {
         options ??= new IngestOptions();
         options.Chunking.Validate();
+        options.Loaders.Limits.Validate();
         if (options.Embed) CheckEmbeddingModel(options.Collection);
         IngestReport report;
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -100,7 +108,14 @@ public sealed partial class Book
     }
 
     private sealed record Prepared(SourceFile File, long Size, string Hash, DateTimeOffset Modified, IReadOnlyList<(LoadedDocument Doc, IReadOnlyList<Chunk> Chunks)>? Docs,
-        string? Error, bool Unchanged);
+        string? Error, bool Unchanged)
+    {
+        /// <summary>Not loaded on purpose (binary content): reported with the skipped files.</summary>
+        public string? Skip { get; init; }
+        /// <summary>Problems that did not stop the file (see <see cref="IngestReport.Notes"/>).</summary>
+        public IReadOnlyList<string> Notes { get; init; } = [];
+        public int SkippedRecords { get; init; }
+    }
 
     private IngestReport Ingest(List<string> paths, IngestOptions options, IProgress<IngestProgress>? progress, CancellationToken ct)
     {
@@ -114,6 +129,8 @@ public sealed partial class Book
         long bytesTotal = sizes.Sum(), bytesDone = 0;
         int added = 0, updated = 0, unchanged = 0, removed = 0, chunksWritten = 0, done = 0;
         var failed = new List<IngestFailure>();
+        var notes = new List<IngestFailure>();
+        int skippedRecords = 0;
         progress?.Report(new IngestProgress(0, files.Count, 0, bytesTotal, 0, null));
 
         long loadTicks = 0;
@@ -133,23 +150,49 @@ public sealed partial class Book
             try
             {
                 info = new FileInfo(f.FullPath);
-                bytes = File.ReadAllBytes(f.FullPath);
+                bytes = UntrustedFile.ReadAllBytes(f.FullPath, f.SourcePath, options.Loaders.Limits);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (DocumentLoadException e)
             {
-                return new Prepared(f, 0, "", default, null, $"cannot read file: {e.Message}", false);
+                return new Prepared(f, 0, "", default, null, e.Reason, false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                return new Prepared(f, 0, "", default, null, $"cannot read file ({e.GetType().Name}: {e.Message})", false);
             }
             var hash = DocumentStore.Hash(bytes);
             var modified = new DateTimeOffset(info.LastWriteTimeUtc, TimeSpan.Zero);
             var existing = Store.DocumentsOfFile(options.Collection, f.FullPath);
             if (existing.Count > 0 && existing.All(d => d.ContentHash == hash))
                 return new Prepared(f, bytes.Length, hash, modified, null, null, true);
+            var notes = new List<string>();
+            if (f.Loader is not IBinaryDocumentLoader)
+            {
+                var text = TextContent.Inspect(bytes, options.Loaders.Limits.MaxInvalidUtf8Share);
+                if (text.IsBinary) return new Prepared(f, bytes.Length, hash, modified, null, null, false) { Skip = text.BinaryReason };
+                if (text.InvalidUtf8Bytes > 0)
+                    notes.Add($"{text.InvalidUtf8Bytes} invalid UTF-8 byte(s), the first at offset {text.FirstInvalidOffset}; replaced with U+FFFD");
+            }
+            int skippedRecords = 0;
+            var loaderOptions = options.Loaders with
+            {
+                RecordSkipped = e =>
+                {
+                    skippedRecords++;
+                    notes.Add($"skipped bad record: {e.Reason}");
+                },
+                Noted = notes.Add,
+            };
             try
             {
-                var docs = f.Loader!.Load(f.SourcePath, new MemoryStream(bytes, writable: false), options.Loaders)
+                var docs = f.Loader!.Load(f.SourcePath, new MemoryStream(bytes, writable: false), loaderOptions)
                     .Select(d => (d, chunker.Split(d)))
                     .ToList();
-                return new Prepared(f, bytes.Length, hash, modified, docs, null, false);
+                foreach (var (doc, chunks) in docs)
+                    if (chunks.Count == 0)
+                        notes.Add(doc.RecordKey is null ? "no text found in the document" : $"{doc.RecordKey}: no text found in the record");
+                if (docs.Count == 0 && skippedRecords == 0) notes.Add("no text found in the document");
+                return new Prepared(f, bytes.Length, hash, modified, docs, null, false) { Notes = notes, SkippedRecords = skippedRecords };
             }
             catch (DocumentLoadException e)
             {
@@ -157,7 +200,7 @@ public sealed partial class Book
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                // A loader bug or a library failure on odd input: report the file, keep going.
+                // A loader bug, a library failure on odd input, or memory exhausted by this one file: report it, keep going.
                 return new Prepared(f, bytes.Length, hash, modified, null, $"{e.GetType().Name}: {e.Message}", false);
             }
         }
@@ -173,7 +216,13 @@ public sealed partial class Book
         {
             storeWatch.Start();
             var existing = Store.DocumentsOfFile(options.Collection, p.File.FullPath);
-            if (p.Error is not null)
+            foreach (var note in p.Notes) notes.Add(new IngestFailure(p.File.SourcePath, note));
+            skippedRecords += p.SkippedRecords;
+            if (p.Skip is not null)
+            {
+                skipped.Add(new IngestFailure(p.File.SourcePath, p.Skip));
+            }
+            else if (p.Error is not null)
             {
                 failed.Add(new IngestFailure(p.File.SourcePath, p.Error));
             }
@@ -224,7 +273,7 @@ public sealed partial class Book
         {
             LoadTime = Stopwatch.GetElapsedTime(0, loadTicks), StoreTime = storeWatch.Elapsed, IndexTime = indexWatch.Elapsed,
             Files = files.Count, Added = added, Updated = updated, Unchanged = unchanged, Removed = removed, Chunks = chunksWritten, Bytes = bytesDone,
-            Elapsed = sw.Elapsed, Skipped = skipped, Failed = failed,
+            Elapsed = sw.Elapsed, Skipped = skipped, Failed = failed, Notes = notes, SkippedRecords = skippedRecords,
         };
     }
 }

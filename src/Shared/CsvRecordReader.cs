@@ -7,9 +7,12 @@ namespace OpenBook.Shared;
 /// doubled quotes and line breaks; CRLF and LF both end a record. Malformed quoting raises
 /// <see cref="CsvFormatException"/> with the line. Compiled into both the core and the engine (a linked source file).
 /// </summary>
-internal sealed class CsvRecordReader(TextReader reader, char delimiter)
+internal sealed class CsvRecordReader(TextReader reader, char delimiter, int firstLine = 1)
 {
-    private int _line = 1;
+    private int _line = firstLine;
+
+    /// <summary>Longest quoted field (characters): past it the quote is taken as unterminated.</summary>
+    public const int MaxQuotedFieldChars = 1 << 20;
     private readonly StringBuilder _field = new();
 
     /// <summary>Reads the next record; false at the end of the input.</summary>
@@ -29,6 +32,8 @@ internal sealed class CsvRecordReader(TextReader reader, char delimiter)
                 {
                     c = reader.Read();
                     if (c < 0) throw new CsvFormatException(quoteLine, "unterminated quoted field");
+                    if (_field.Length >= MaxQuotedFieldChars)
+                        throw new CsvFormatException(quoteLine, $"quoted field longer than {MaxQuotedFieldChars} characters (an unterminated quote?)");
                     if (c == '\n') _line++;
                     if (c == '"')
                     {

@@ -21,11 +21,12 @@ internal static class IngestCommands
         var overlap = new Option<int>("--overlap") { Description = "Chunk overlap in tokens", DefaultValueFactory = _ => ChunkingOptions.Default.OverlapTokens };
         var textField = new Option<string>("--json-text-field") { Description = "JSON/JSONL field holding the text", DefaultValueFactory = _ => "text" };
         var idField = new Option<string?>("--json-id-field") { Description = "JSON/JSONL field holding a record id" };
+        var followSymlinks = new Option<bool>("--follow-symlinks") { Description = "Also read files whose symbolic link points outside the ingested folders" };
         var csvMode = new Option<CsvMode>("--csv-mode") { Description = "CSV: one document per row or per file", DefaultValueFactory = _ => CsvMode.PerRow };
 
         var cmd = new Command("ingest", "Ingest files and directories (txt, md, html, pdf, docx, json/jsonl, csv) into the store")
         {
-            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
+            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, followSymlinks, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -35,7 +36,7 @@ internal static class IngestCommands
                 Tags = CoreCommands.Split(r.GetValue(tags)) ?? [],
                 Acl = CoreCommands.Split(r.GetValue(acl)) ?? [],
                 Prune = r.GetValue(prune),
-                Walk = new WalkOptions { Include = CoreCommands.Split(r.GetValue(include)) ?? [], Exclude = CoreCommands.Split(r.GetValue(exclude)) ?? [] },
+                Walk = new WalkOptions { Include = CoreCommands.Split(r.GetValue(include)) ?? [], Exclude = CoreCommands.Split(r.GetValue(exclude)) ?? [], FollowSymlinks = r.GetValue(followSymlinks) },
                 Chunking = new ChunkingOptions { ChunkTokens = r.GetValue(chunkTokens), OverlapTokens = r.GetValue(overlap) },
                 Loaders = new LoaderOptions
                 {
@@ -110,6 +111,10 @@ internal static class IngestCommands
                 $"embeddings: {e.Chunks} chunks needed vectors, {e.Computed} computed, {e.CacheHits} from the cache, {e.Elapsed.TotalSeconds:0.00} s ({(e.Computed / Math.Max(1e-6, e.Elapsed.TotalSeconds)):0} chunks/s)"));
         foreach (var s in report.Skipped)
             console.MarkupLine($"[grey]skipped[/] {Markup.Escape(s.Path)}: {Markup.Escape(s.Reason)}");
+        foreach (var n in report.Notes)
+            console.MarkupLine($"[yellow]note[/] {Markup.Escape(n.Path)}: {Markup.Escape(n.Reason)}");
+        if (report.SkippedRecords > 0)
+            console.MarkupLine($"[yellow]{report.SkippedRecords} bad record(s) skipped; the rest of those files was ingested.[/]");
         foreach (var f in report.Failed)
             console.MarkupLine($"[red]failed[/] {Markup.Escape(f.Path)}: {Markup.Escape(f.Reason)}");
         if (report.Failed.Count > 0)
@@ -124,6 +129,7 @@ internal static class IngestCommands
         return new IngestJson(report.Files, report.Added, report.Updated, report.Unchanged, report.Removed, report.Chunks, report.Bytes, Math.Round(seconds, 3),
             Math.Round(report.Bytes / 1e6 / seconds, 3), Math.Round(report.Chunks / seconds, 1),
             report.Skipped.Select(s => new FileNoteJson(s.Path, s.Reason)).ToList(), report.Failed.Select(f => new FileNoteJson(f.Path, f.Reason)).ToList(),
+            report.Notes.Select(n => new FileNoteJson(n.Path, n.Reason)).ToList(), report.SkippedRecords,
             report.Embedding is { } e ? new EmbeddingJson(e.Chunks, e.Computed, e.CacheHits, Math.Round(e.Elapsed.TotalSeconds, 3)) : null);
     }
 

@@ -51,9 +51,13 @@ public sealed class LocalChatClient : IChatClient
         return new LocalChatClient(model, tokenizer, defaults, Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(directory))));
     }
 
-    /// <summary>The prompt ids a conversation becomes (chat template + tokenizer, generation prompt added).</summary>
+    /// <summary>
+    /// The prompt ids a conversation becomes (chat template + tokenizer, generation prompt added). Message contents
+    /// (retrieved documents, the user's question) are tokenized with special tokens disabled: no document can
+    /// produce a special-token id such as &lt;|im_end|&gt; (see <see cref="ChatTemplate.EncodeConversation"/>).
+    /// </summary>
     public int[] EncodePrompt(IEnumerable<ChatMessage> messages) =>
-        _tokenizer.Encode(_template.Render(messages, addGenerationPrompt: true, _tokenizer.BosToken, _tokenizer.EosToken), addSpecialTokens: false);
+        ChatTemplate.EncodeConversation(_tokenizer, _template, messages, addGenerationPrompt: true);
 
     /// <inheritdoc />
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)

@@ -101,84 +101,73 @@ public sealed record ModelConfig
         return Parse(root, file);
     }
 
-    /// <summary>Parses a config.json object; <paramref name="source"/> names the file in error messages.</summary>
+    /// <summary>
+    /// Parses a config.json object; <paramref name="source"/> names the file in error messages. Every field is
+    /// type- and range-checked (config.json is untrusted input): one clear error names the file and the field.
+    /// </summary>
     public static ModelConfig Parse(JsonObject root, string source = "config.json")
     {
-        int Int(string key, int? fallback = null)
-        {
-            var node = root[key];
-            if (node is null)
-                return fallback ?? throw new OpenBookException($"{source}: missing required field '{key}'.");
-            try { return node.GetValue<int>(); }
-            catch (Exception e) when (e is FormatException or InvalidOperationException)
-            { throw new OpenBookException($"{source}: field '{key}' must be an integer, found {node.ToJsonString()}.", e); }
-        }
-        double Dbl(string key, double fallback)
-        {
-            var node = root[key];
-            if (node is null) return fallback;
-            try { return node.GetValue<double>(); }
-            catch (Exception e) when (e is FormatException or InvalidOperationException)
-            { throw new OpenBookException($"{source}: field '{key}' must be a number, found {node.ToJsonString()}.", e); }
-        }
-        bool Bool(string key, bool fallback) => root[key] is JsonNode n ? n.GetValue<bool>() : fallback;
-
-        var archs = root["architectures"] as JsonArray;
-        string arch = archs is { Count: > 0 } ? archs[0]!.GetValue<string>()
-            : throw new OpenBookException($"{source}: missing 'architectures' (e.g. [\"LlamaForCausalLM\"]).");
-        int hidden = Int("hidden_size"), heads = Int("num_attention_heads");
-        string modelType = root["model_type"]?.GetValue<string>() ?? "";
-        bool useSliding = root["use_sliding_window"]?.GetValue<bool>() ?? modelType == "mistral";
-        int? window = root["sliding_window"] is JsonNode sw && sw.GetValueKind() == JsonValueKind.Number && useSliding ? sw.GetValue<int>() : null;
+        var f = new JsonFields(root, source);
+        if (root["architectures"] is not JsonArray { Count: > 0 } archs)
+            throw new OpenBookException($"{source}: missing 'architectures' (e.g. [\"LlamaForCausalLM\"]).");
+        if (archs[0] is not { } a0 || a0.GetValueKind() != JsonValueKind.String)
+            throw new OpenBookException($"{source}: field 'architectures[0]' must be a string such as \"LlamaForCausalLM\", found {archs[0]?.ToJsonString() ?? "null"}.");
+        string arch = a0.GetValue<string>();
+        int hidden = f.Int("hidden_size", null, 1, 1 << 20);
+        int heads = f.Int("num_attention_heads", null, 1, hidden);
+        int kvHeads = f.Int("num_key_value_heads", heads, 1, heads);
+        if (heads % kvHeads != 0) throw f.Error("num_key_value_heads", $"must divide num_attention_heads ({heads}), found {kvHeads}");
+        int? headDim = f.OptionalInt("head_dim", 1, 1 << 16);
+        if (headDim is null && hidden % heads != 0)
+            throw f.Error("num_attention_heads", $"must divide hidden_size ({hidden}) when head_dim is not given, found {heads}");
+        int vocab = f.Int("vocab_size", null, 1, 1 << 24);
+        string modelType = f.String("model_type", "")!;
+        bool useSliding = f.Bool("use_sliding_window", modelType == "mistral");
+        int? window = useSliding && root["sliding_window"] is JsonNode sw && sw.GetValueKind() == JsonValueKind.Number ? f.Int("sliding_window", null, 1) : null;
+        if (root["sliding_window"] is JsonNode sw2 && sw2.GetValueKind() is not (JsonValueKind.Number or JsonValueKind.Null))
+            throw f.Error("sliding_window", $"must be an integer or null, found {sw2.ToJsonString()}");
 
         return new ModelConfig
         {
             Architecture = arch,
             ModelType = modelType,
             HiddenSize = hidden,
-            IntermediateSize = Int("intermediate_size"),
-            NumHiddenLayers = Int("num_hidden_layers"),
+            IntermediateSize = f.Int("intermediate_size", null, 1, 1 << 22),
+            NumHiddenLayers = f.Int("num_hidden_layers", null, 1, 1024),
             NumAttentionHeads = heads,
-            NumKeyValueHeads = Int("num_key_value_heads", heads),
-            HeadDim = root["head_dim"] is JsonNode hd && hd.GetValueKind() == JsonValueKind.Number ? hd.GetValue<int>() : hidden / heads,
-            VocabSize = Int("vocab_size"),
-            RmsNormEps = Dbl("rms_norm_eps", 1e-6),
-            RopeTheta = Dbl("rope_theta", 10000),
-            RopeScaling = ParseRopeScaling(root["rope_scaling"], source),
-            TieWordEmbeddings = Bool("tie_word_embeddings", false),
-            MaxPositionEmbeddings = Int("max_position_embeddings", 2048),
-            TorchDtype = root["torch_dtype"]?.GetValue<string>() ?? root["dtype"]?.GetValue<string>() ?? "float32",
-            BosTokenId = root["bos_token_id"] is JsonNode b && b.GetValueKind() == JsonValueKind.Number ? b.GetValue<int>() : null,
-            EosTokenIds = ParseIds(root["eos_token_id"]),
-            AttentionBias = Bool("attention_bias", false),
-            MlpBias = Bool("mlp_bias", false),
+            NumKeyValueHeads = kvHeads,
+            HeadDim = headDim ?? hidden / heads,
+            VocabSize = vocab,
+            RmsNormEps = f.Number("rms_norm_eps", 1e-6, max: 1, positive: true),
+            RopeTheta = f.Number("rope_theta", 10000, positive: true),
+            RopeScaling = ParseRopeScaling(f.Child("rope_scaling")),
+            TieWordEmbeddings = f.Bool("tie_word_embeddings", false),
+            MaxPositionEmbeddings = f.Int("max_position_embeddings", 2048, 1, 1 << 24),
+            TorchDtype = f.String("torch_dtype") ?? f.String("dtype") ?? "float32",
+            BosTokenId = f.Has("bos_token_id") ? f.Ids("bos_token_id", vocab - 1) is [var b] ? b : throw f.Error("bos_token_id", "must be one token id") : null,
+            EosTokenIds = f.Ids("eos_token_id", vocab - 1),
+            AttentionBias = f.Bool("attention_bias", false),
+            MlpBias = f.Bool("mlp_bias", false),
             SlidingWindow = window,
-            HiddenAct = root["hidden_act"]?.GetValue<string>() ?? "silu",
+            HiddenAct = f.String("hidden_act", "silu")!,
             Raw = root,
         };
     }
 
-    internal static IReadOnlyList<int> ParseIds(JsonNode? node) => node switch
-    {
-        null => [],
-        JsonArray a => a.Select(x => x!.GetValue<int>()).ToArray(),
-        _ when node.GetValueKind() == JsonValueKind.Number => [node.GetValue<int>()],
-        _ => [],
-    };
+    internal static IReadOnlyList<int> ParseIds(JsonNode? node, string source = "config.json", string key = "eos_token_id") =>
+        new JsonFields(new JsonObject { [key] = node?.DeepClone() }, source).Ids(key);
 
-    private static RopeScaling? ParseRopeScaling(JsonNode? node, string source)
+    private static RopeScaling? ParseRopeScaling(JsonFields? o)
     {
-        if (node is not JsonObject o) return null;
-        string type = o["rope_type"]?.GetValue<string>() ?? o["type"]?.GetValue<string>()
-            ?? throw new OpenBookException($"{source}: rope_scaling has no 'rope_type'.");
-        double? D(string k) => o[k] is JsonNode n ? n.GetValue<double>() : null;
+        if (o is null) return null;
+        string type = o.String("rope_type") ?? o.String("type") ?? throw o.Error("rope_type", "is missing");
         return new RopeScaling
         {
             Type = type,
-            Factor = D("factor") ?? 1,
-            LowFreqFactor = D("low_freq_factor"),
-            HighFreqFactor = D("high_freq_factor"),
-            OriginalMaxPositionEmbeddings = D("original_max_position_embeddings"),
+            Factor = o.Number("factor", 1, positive: true),
+            LowFreqFactor = o.OptionalNumber("low_freq_factor", positive: true),
+            HighFreqFactor = o.OptionalNumber("high_freq_factor", positive: true),
+            OriginalMaxPositionEmbeddings = o.OptionalNumber("original_max_position_embeddings", positive: true),
         };
     }
 
@@ -218,22 +207,18 @@ public sealed record GenerationConfig
     {
         string file = Path.Combine(directory, "generation_config.json");
         if (!File.Exists(file)) return null;
-        JsonObject o;
-        try { o = JsonNode.Parse(File.ReadAllText(file)) as JsonObject ?? throw new OpenBookException($"{file}: expected a JSON object."); }
-        catch (JsonException e) { throw new OpenBookException($"{file}: invalid JSON at line {e.LineNumber + 1}: {e.Message}", e); }
-        int? I(string k) => o[k] is JsonNode n && n.GetValueKind() == JsonValueKind.Number ? n.GetValue<int>() : null;
-        float? F(string k) => o[k] is JsonNode n && n.GetValueKind() == JsonValueKind.Number ? n.GetValue<float>() : null;
+        var f = JsonFields.Load(file);
         return new GenerationConfig
         {
-            BosTokenId = I("bos_token_id"),
-            EosTokenIds = ModelConfig.ParseIds(o["eos_token_id"]),
-            PadTokenId = I("pad_token_id"),
-            DoSample = o["do_sample"] is JsonNode d ? d.GetValue<bool>() : null,
-            Temperature = F("temperature"),
-            TopK = I("top_k"),
-            TopP = F("top_p"),
-            RepetitionPenalty = F("repetition_penalty"),
-            MaxNewTokens = I("max_new_tokens"),
+            BosTokenId = f.Has("bos_token_id") ? f.Ids("bos_token_id") is [var b] ? b : throw f.Error("bos_token_id", "must be one token id") : null,
+            EosTokenIds = f.Ids("eos_token_id"),
+            PadTokenId = f.Has("pad_token_id") ? f.Ids("pad_token_id") is [var p] ? p : throw f.Error("pad_token_id", "must be one token id") : null,
+            DoSample = f.OptionalBool("do_sample"),
+            Temperature = (float?)f.OptionalNumber("temperature", 0, 100),
+            TopK = f.OptionalInt("top_k", 0),
+            TopP = (float?)f.OptionalNumber("top_p", 0, 1),
+            RepetitionPenalty = (float?)f.OptionalNumber("repetition_penalty", positive: true),
+            MaxNewTokens = f.OptionalInt("max_new_tokens", 1),
         };
     }
 }

@@ -81,6 +81,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
         Path = path; _map = map; _view = view; _base = basePtr; _dataStart = dataStart; Tensors = tensors; Metadata = metadata;
     }
 
+    /// <summary>Largest header accepted (the safetensors format caps it at 100 MB).</summary>
+    public const ulong MaxHeaderBytes = 100_000_000;
+
     /// <summary>Opens and validates a safetensors file.</summary>
     public static SafetensorsFile Open(string path)
     {
@@ -95,6 +98,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
             view.SafeMemoryMappedViewHandle.AcquirePointer(ref ptr);
             ptr += view.PointerOffset;
             ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(ptr, 8));
+            if (headerLen > MaxHeaderBytes)
+                throw new OpenBookException($"{path}: safetensors header of {headerLen} bytes is larger than the format's {MaxHeaderBytes >> 20} MB limit.");
             if (headerLen > (ulong)(length - 8))
                 throw new OpenBookException($"{path}: truncated safetensors file: header says {headerLen} header bytes but the file has only {length - 8} after the length prefix.");
             long dataStart = 8 + (long)headerLen;
@@ -122,23 +127,45 @@ public sealed unsafe class SafetensorsFile : IDisposable
             if (name == "__metadata__")
             {
                 if (node is JsonObject m)
-                    foreach (var (k, v) in m) metadata[k] = v?.GetValue<string>() ?? "";
+                    foreach (var (k, v) in m)
+                        metadata[k] = v is null ? "" : v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
+                            : throw new OpenBookException($"{path}: __metadata__['{k}'] must be a string, found {v.ToJsonString()}.");
+                else if (node is not null) throw new OpenBookException($"{path}: __metadata__ must be an object of strings.");
                 continue;
             }
             if (node is not JsonObject t) throw new OpenBookException($"{path}: header entry '{name}' is not an object.");
-            var dtype = Safetensors.ParseDtype(t["dtype"]?.GetValue<string>() ?? "", path, name);
-            var shape = (t["shape"] as JsonArray)?.Select(x => x!.GetValue<long>()).ToArray()
-                ?? throw new OpenBookException($"{path}: tensor '{name}' has no shape.");
-            var offsets = t["data_offsets"] as JsonArray;
-            if (offsets is not { Count: 2 }) throw new OpenBookException($"{path}: tensor '{name}' has no data_offsets [begin, end].");
-            long begin = offsets[0]!.GetValue<long>(), end = offsets[1]!.GetValue<long>();
+            var f = new JsonFields(t, path, $"{name}.");
+            var dtype = Safetensors.ParseDtype(f.String("dtype") ?? throw f.Error("dtype", "is missing"), path, name);
+            if (t["shape"] is not JsonArray shapeJson) throw new OpenBookException($"{path}: tensor '{name}' has no shape.");
+            if (shapeJson.Count > 8) throw f.Error("shape", $"has {shapeJson.Count} dimensions; at most 8 are supported");
+            var shape = new long[shapeJson.Count];
+            long elements = 1;
+            for (int i = 0; i < shape.Length; i++)
+            {
+                var dimKey = $"{name}.shape[{i}]";
+                shape[i] = new JsonFields(new JsonObject { [dimKey] = shapeJson[i]?.DeepClone() }, path).Long(dimKey, null, 0, 1L << 40);
+                elements = shape[i] == 0 || elements == 0 ? 0 : elements > long.MaxValue / 8 / shape[i]
+                    ? throw f.Error("shape", $"{Safetensors.ShapeText(shape[..(i + 1)])} has too many elements")
+                    : elements * shape[i];
+            }
+            if (t["data_offsets"] is not JsonArray { Count: 2 } offsets) throw new OpenBookException($"{path}: tensor '{name}' has no data_offsets [begin, end].");
+            var off = new JsonFields(new JsonObject { ["begin"] = offsets[0]?.DeepClone(), ["end"] = offsets[1]?.DeepClone() }, path, $"{name}.data_offsets.");
+            long begin = off.Long("begin", null, 0), end = off.Long("end", null, 0);
             var info = new SafetensorsTensorInfo(name, dtype, shape, begin, end, path);
-            if (begin < 0 || end < begin) throw new OpenBookException($"{path}: tensor '{name}' has invalid data_offsets [{begin}, {end}].");
+            if (end < begin) throw new OpenBookException($"{path}: tensor '{name}' has invalid data_offsets [{begin}, {end}].");
             if (end > dataLength)
                 throw new OpenBookException($"{path}: truncated safetensors file: tensor '{name}' ends at byte {end} of the data section, which holds only {dataLength} bytes.");
-            if (end - begin != info.ElementCount * Safetensors.ElementSize(dtype))
-                throw new OpenBookException($"{path}: tensor '{name}' {dtype} {info.ShapeText} needs {info.ElementCount * Safetensors.ElementSize(dtype)} bytes but data_offsets span {end - begin}.");
+            if (end - begin != elements * Safetensors.ElementSize(dtype))
+                throw new OpenBookException($"{path}: tensor '{name}' {dtype} {info.ShapeText} needs {elements * Safetensors.ElementSize(dtype)} bytes but data_offsets span {end - begin}.");
             tensors[name] = info;
+        }
+        // Tensors must not share bytes: overlapping ranges would alias two weights (the format forbids it).
+        SafetensorsTensorInfo? previous = null;
+        foreach (var info in tensors.Values.Where(x => x.End > x.Begin).OrderBy(x => x.Begin))
+        {
+            if (previous is not null && info.Begin < previous.End)
+                throw new OpenBookException($"{path}: tensors '{previous.Name}' [{previous.Begin}, {previous.End}) and '{info.Name}' [{info.Begin}, {info.End}) overlap.");
+            previous = info;
         }
         return (tensors, metadata);
     }
@@ -173,14 +200,30 @@ public sealed unsafe class SafetensorsFile : IDisposable
                 for (int i = 0; i < s.Length; i++) result[i] = s[i];
                 break;
         }
+        CheckFinite(name, result);
         return result;
+    }
+
+    /// <summary>Throws naming the file and tensor when <paramref name="values"/> holds a NaN or an infinity.</summary>
+    internal void CheckFinite(string name, ReadOnlySpan<float> values)
+    {
+        var bad = NonFinite.IndexOf(values);
+        if (bad >= 0)
+            throw new OpenBookException($"{Path}: tensor '{name}' holds a non-finite value ({values[bad]} at element {bad}); the weights are corrupt.");
     }
 
     /// <summary>Reads a tensor as bf16 bit patterns (BF16 copied; other types converted with round-to-nearest-even).</summary>
     public ushort[] ReadBf16(string name)
     {
         var info = Info(name);
-        if (info.Dtype == SafetensorsDtype.BF16) return MemoryMarshal.Cast<byte, ushort>(GetBytes(name)).ToArray();
+        if (info.Dtype == SafetensorsDtype.BF16)
+        {
+            var bits = MemoryMarshal.Cast<byte, ushort>(GetBytes(name)).ToArray();
+            var bad = NonFinite.IndexOfBf16(bits);
+            if (bad >= 0)
+                throw new OpenBookException($"{Path}: tensor '{name}' holds a non-finite value ({Bf16.ToFloat(bits[bad])} at element {bad}); the weights are corrupt.");
+            return bits;
+        }
         var f = ReadFloat32(name);
         var result = new ushort[f.Length];
         Bf16.FromFloat(f, result);
@@ -235,7 +278,10 @@ public sealed class SafetensorsCheckpoint : IDisposable
                 var map = root["weight_map"] as JsonObject ?? throw new OpenBookException($"{index}: missing 'weight_map'.");
                 foreach (var (name, fileNode) in map)
                 {
-                    string shard = fileNode?.GetValue<string>() ?? throw new OpenBookException($"{index}: weight_map['{name}'] is not a file name.");
+                    string shard = fileNode is not null && fileNode.GetValueKind() == JsonValueKind.String ? fileNode.GetValue<string>()
+                        : throw new OpenBookException($"{index}: weight_map['{name}'] is not a file name.");
+                    if (shard.Length == 0 || shard.Contains('/') || shard.Contains('\\') || shard is "." or ".." || System.IO.Path.IsPathRooted(shard))
+                        throw new OpenBookException($"{index}: weight_map['{name}'] = \"{shard}\" must be a file name in the model directory.");
                     if (!files.TryGetValue(shard, out var f))
                     {
                         string shardPath = Path.Combine(directory, shard);
@@ -291,5 +337,50 @@ public sealed class SafetensorsCheckpoint : IDisposable
     public void Dispose()
     {
         foreach (var f in _files.Values) f.Dispose();
+    }
+}
+
+/// <summary>Finds NaN and infinities in weights (vectorised; corrupt or hostile checkpoints are refused at load).</summary>
+internal static class NonFinite
+{
+    /// <summary>Index of the first NaN or infinity, or -1.</summary>
+    public static int IndexOf(ReadOnlySpan<float> values)
+    {
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var w = System.Numerics.Vector<float>.Count;
+            var vectors = MemoryMarshal.Cast<float, System.Numerics.Vector<float>>(values);
+            for (int k = 0; k < vectors.Length; k++)
+            {
+                var v = vectors[k];
+                // x - x is 0 for finite x and NaN for NaN and ±inf; NaN != NaN.
+                if (!System.Numerics.Vector.EqualsAll(v - v, System.Numerics.Vector<float>.Zero)) { i = k * w; break; }
+                i = (k + 1) * w;
+            }
+        }
+        for (; i < values.Length; i++)
+            if (!float.IsFinite(values[i])) return i;
+        return -1;
+    }
+
+    /// <summary>Index of the first bf16 NaN or infinity (exponent bits all ones), or -1.</summary>
+    public static int IndexOfBf16(ReadOnlySpan<ushort> bits)
+    {
+        int i = 0;
+        if (System.Numerics.Vector.IsHardwareAccelerated)
+        {
+            var w = System.Numerics.Vector<ushort>.Count;
+            var mask = new System.Numerics.Vector<ushort>(0x7F80);
+            var vectors = MemoryMarshal.Cast<ushort, System.Numerics.Vector<ushort>>(bits);
+            for (int k = 0; k < vectors.Length; k++)
+            {
+                if (System.Numerics.Vector.EqualsAny(vectors[k] & mask, mask)) { i = k * w; break; }
+                i = (k + 1) * w;
+            }
+        }
+        for (; i < bits.Length; i++)
+            if ((bits[i] & 0x7F80) == 0x7F80) return i;
+        return -1;
     }
 }

@@ -35,9 +35,12 @@ public static class HubCache
     /// </summary>
     public static string? FindSnapshot(string cacheDir, string repoId, string revision)
     {
+        if (HubPaths.RevisionProblem(revision) is not null) return null;
         var repo = RepoDir(cacheDir, repoId);
         var refFile = Path.Combine(repo, "refs", revision);
         var commit = File.Exists(refFile) ? File.ReadAllText(refFile).Trim() : revision;
+        // A refs file is untrusted too: only a commit id may name a snapshot folder.
+        if (!HubPaths.IsCommit(commit) && (File.Exists(refFile) || HubPaths.FileNameProblem(commit) is not null || commit.Contains('/'))) return null;
         var snap = Path.Combine(repo, "snapshots", commit);
         return Directory.Exists(snap) ? snap : null;
     }

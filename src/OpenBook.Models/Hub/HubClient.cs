@@ -71,6 +71,7 @@ public sealed class HubClient : IDisposable
     public async Task<HubModelInfo> GetModelInfoAsync(string repoId, string revision = "main", CancellationToken ct = default)
     {
         HubCache.ValidateRepoId(repoId);
+        HubPaths.ValidateRevision(revision);
         if (Options.Offline) throw OfflineError(repoId, revision, "HF_HUB_OFFLINE is set", null);
         var url = $"{Options.Endpoint.TrimEnd('/')}/api/models/{repoId}/revision/{Uri.EscapeDataString(revision)}?blobs=true";
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -92,26 +93,76 @@ public sealed class HubClient : IDisposable
         using (resp)
         {
             ThrowForStatus(resp, repoId, revision, null);
-            using var doc = JsonDocument.Parse(await resp.Content.ReadAsStringAsync(cts.Token).ConfigureAwait(false));
+            var body = await resp.Content.ReadAsStringAsync(cts.Token).ConfigureAwait(false);
+            return ParseListing(url, repoId, body);
+        }
+    }
+
+    /// <summary>
+    /// Parses and checks a model-info answer. Everything in it is untrusted: the commit must be 40 lowercase hex
+    /// digits, every file name a plain relative path (no "..", no absolute path, no backslash, no empty segment),
+    /// every file must have a size, a git blob id of 40 lowercase hex digits, and LFS files a sha256 of 64.
+    /// </summary>
+    internal static HubModelInfo ParseListing(string url, string repoId, string body)
+    {
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(body);
+        }
+        catch (JsonException ex)
+        {
+            throw new OpenBookException($"{url}: the Hub's answer is not valid JSON ({ex.Message})");
+        }
+        using (doc)
+        {
             var root = doc.RootElement;
-            var commit = root.TryGetProperty("sha", out var sha) ? sha.GetString() : null;
-            if (string.IsNullOrEmpty(commit) || !root.TryGetProperty("siblings", out var siblings))
-                throw new OpenBookException($"{url}: unexpected answer from the Hub (no \"sha\" / \"siblings\")");
+            OpenBookException Bad(string what) => new($"{url}: refused the Hub listing: {what}");
+            if (root.ValueKind != JsonValueKind.Object) throw Bad("not a JSON object");
+            if (!root.TryGetProperty("sha", out var sha) || sha.ValueKind != JsonValueKind.String)
+                throw Bad("no \"sha\" (commit)");
+            var commit = sha.GetString()!;
+            if (!HubPaths.IsCommit(commit)) throw Bad($"commit \"{HubPaths.Printable(commit)}\" is not 40 lowercase hex digits");
+            if (!root.TryGetProperty("siblings", out var siblings) || siblings.ValueKind != JsonValueKind.Array)
+                throw Bad("no \"siblings\" (file list)");
             var files = new List<HubFile>();
+            var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (var s in siblings.EnumerateArray())
             {
-                var path = s.GetProperty("rfilename").GetString()!;
+                if (s.ValueKind != JsonValueKind.Object || !s.TryGetProperty("rfilename", out var rf) || rf.ValueKind != JsonValueKind.String)
+                    throw Bad("a file without \"rfilename\"");
+                var path = rf.GetString()!;
+                if (HubPaths.FileNameProblem(path) is { } problem) throw Bad($"file \"{HubPaths.Printable(path)}\": {problem}");
+                if (!names.Add(path)) throw Bad($"file \"{HubPaths.Printable(path)}\" is listed twice");
+                long size = s.TryGetProperty("size", out var sz) && sz.ValueKind == JsonValueKind.Number && sz.TryGetInt64(out var n) ? n : -1;
                 string? sha256 = null;
-                long size = s.TryGetProperty("size", out var sz) && sz.ValueKind == JsonValueKind.Number ? sz.GetInt64() : -1;
                 if (s.TryGetProperty("lfs", out var lfs) && lfs.ValueKind == JsonValueKind.Object)
                 {
-                    sha256 = (lfs.TryGetProperty("sha256", out var h) ? h : lfs.GetProperty("oid")).GetString();
-                    if (lfs.TryGetProperty("size", out var ls)) size = ls.GetInt64();
+                    var hash = lfs.TryGetProperty("sha256", out var h) ? h : lfs.TryGetProperty("oid", out var o) ? o : default;
+                    sha256 = hash.ValueKind == JsonValueKind.String ? hash.GetString() : null;
+                    if (!HubPaths.IsLowerHex(sha256, 64))
+                        throw Bad($"file \"{path}\": LFS sha256 \"{HubPaths.Printable(sha256)}\" is not 64 lowercase hex digits");
+                    if (lfs.TryGetProperty("size", out var ls))
+                    {
+                        if (ls.ValueKind != JsonValueKind.Number || !ls.TryGetInt64(out var lfsSize) || (size >= 0 && lfsSize != size))
+                            throw Bad($"file \"{path}\": LFS size {ls.GetRawText()} is not a size or differs from the file size {size}");
+                        size = lfsSize;
+                    }
                 }
-                var blobId = s.TryGetProperty("blobId", out var b) ? b.GetString() : null;
+                if (size < 0) throw Bad($"file \"{path}\": no size (or a negative one)");
+                var blobId = s.TryGetProperty("blobId", out var b) && b.ValueKind == JsonValueKind.String ? b.GetString() : null;
+                if (!HubPaths.IsLowerHex(blobId, 40))
+                    throw Bad($"file \"{path}\": blob id \"{HubPaths.Printable(blobId)}\" is not 40 lowercase hex digits");
                 files.Add(new HubFile(path, size, blobId, sha256));
             }
-            return new HubModelInfo(root.TryGetProperty("id", out var id) ? id.GetString() ?? repoId : repoId, commit, files);
+            // "a" and "a/b" cannot both exist on disk: one would have to be a file and a folder.
+            foreach (var name in names)
+            {
+                for (var i = name.IndexOf('/'); i > 0; i = name.IndexOf('/', i + 1))
+                    if (names.Contains(name[..i])) throw Bad($"\"{name[..i]}\" is listed as a file and as a folder");
+            }
+            var id = root.TryGetProperty("id", out var idEl) && idEl.ValueKind == JsonValueKind.String ? idEl.GetString() ?? repoId : repoId;
+            return new HubModelInfo(id, commit, files);
         }
     }
 
@@ -123,6 +174,7 @@ public sealed class HubClient : IDisposable
         IProgress<HubDownloadProgress>? progress = null, CancellationToken ct = default)
     {
         HubCache.ValidateRepoId(repoId);
+        HubPaths.ValidateRevision(revision);
         HubModelInfo info;
         try
         {
@@ -142,14 +194,18 @@ public sealed class HubClient : IDisposable
         if (files.Count == 0)
             throw new OpenBookException($"{repoId}@{revision}: no file matches {string.Join(", ", include ?? DefaultInclude)} " +
                                         $"(the repository has: {string.Join(", ", info.Files.Take(12).Select(f => f.Path))})");
-        var repoDir = HubCache.RepoDir(Options.CacheDir, repoId);
-        var snapshot = Path.Combine(repoDir, "snapshots", info.Commit);
-        Directory.CreateDirectory(Path.Combine(repoDir, "blobs"));
+        var cacheRoot = Path.GetFullPath(Options.CacheDir);
+        Directory.CreateDirectory(cacheRoot);
+        var repoDir = HubPaths.Under(cacheRoot, HubCache.FolderName(repoId));
+        var snapshot = HubPaths.Under(cacheRoot, Path.Combine(HubCache.FolderName(repoId), "snapshots", info.Commit));
+        Directory.CreateDirectory(HubPaths.Under(cacheRoot, Path.Combine(HubCache.FolderName(repoId), "blobs")));
         Directory.CreateDirectory(snapshot);
+        HubPaths.Under(cacheRoot, Path.Combine(HubCache.FolderName(repoId), "snapshots", info.Commit, "x")); // snapshot itself is no link
         if (revision != info.Commit)
         {
-            var refFile = Path.Combine(repoDir, "refs", revision);
+            var refFile = HubPaths.Under(cacheRoot, Path.Combine(HubCache.FolderName(repoId), "refs", revision));
             Directory.CreateDirectory(Path.GetDirectoryName(refFile)!);
+            HubPaths.Under(cacheRoot, Path.GetRelativePath(cacheRoot, refFile));
             await File.WriteAllTextAsync(refFile, info.Commit, ct).ConfigureAwait(false);
         }
 
@@ -159,11 +215,12 @@ public sealed class HubClient : IDisposable
         for (var i = 0; i < files.Count; i++)
         {
             var f = files[i];
-            var blob = Path.Combine(repoDir, "blobs", f.Etag);
-            var target = Path.Combine(snapshot, f.Path.Replace('/', Path.DirectorySeparatorChar));
-            if (File.Exists(blob) && (f.Size < 0 || new FileInfo(blob).Length == f.Size))
+            var blob = HubPaths.Under(cacheRoot, Path.Combine(HubCache.FolderName(repoId), "blobs", f.Etag));
+            var target = HubPaths.Under(snapshot, f.Path.Replace('/', Path.DirectorySeparatorChar));
+            HubPaths.Under(cacheRoot, Path.GetRelativePath(cacheRoot, target));
+            if (File.Exists(blob) && new FileInfo(blob).LinkTarget is null && new FileInfo(blob).Length == f.Size)
             {
-                Link(target, blob);
+                Link(cacheRoot, target, blob);
                 reused.Add(f.Path);
                 progress?.Report(new HubDownloadProgress(f.Path, f.Size, f.Size, i, files.Count));
                 continue;
@@ -179,7 +236,7 @@ public sealed class HubClient : IDisposable
                     $"{repoId}: download stopped ({ex.Message}). Missing: {string.Join(", ", missing)}. Run the same command again to resume, " +
                     $"or point OpenBook at a local model directory (--model /path/to/dir with config.json, model.safetensors and tokenizer.json).", ex);
             }
-            Link(target, blob);
+            Link(cacheRoot, target, blob);
             downloaded.Add(f.Path);
         }
         return new HubDownloadResult(snapshot, info.Commit, downloaded, reused, received, FromCacheOnly: false);
@@ -265,6 +322,7 @@ public sealed class HubClient : IDisposable
                     throw new StallException($"no data for {Options.DownloadStallTimeout.TotalSeconds:0} s");
                 }
                 if (n == 0) break;
+                if (done + n > f.Size) throw new OpenBookException($"{f.Path}: the Hub sent more than the {f.Size} bytes it listed; the download was stopped.");
                 await dst.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                 received.Value += n;
                 done += n;
@@ -285,7 +343,7 @@ public sealed class HubClient : IDisposable
             var got = Convert.ToHexStringLower(await SHA256.HashDataAsync(s, ct).ConfigureAwait(false));
             return string.Equals(got, f.Sha256, StringComparison.OrdinalIgnoreCase) ? null : $"sha256 {got} differs from the LFS metadata {f.Sha256}";
         }
-        if (f.BlobId is { Length: 40 })
+        if (f.BlobId is not null)
         {
             using var sha1 = IncrementalHash.CreateHash(HashAlgorithmName.SHA1);
             sha1.AppendData(Encoding.ASCII.GetBytes($"blob {size}\0"));
@@ -321,9 +379,12 @@ public sealed class HubClient : IDisposable
         };
     }
 
-    private static void Link(string target, string blob)
+    private static void Link(string cacheRoot, string target, string blob)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        HubPaths.Under(cacheRoot, Path.GetRelativePath(cacheRoot, target)); // the folders just created are real folders
+        if (Directory.Exists(target) && new DirectoryInfo(target).LinkTarget is null)
+            throw new OpenBookException($"{target}: a folder is in the way of a downloaded file");
         if (File.Exists(target) || new FileInfo(target).LinkTarget is not null) File.Delete(target);
         try
         {

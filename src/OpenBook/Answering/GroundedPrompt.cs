@@ -39,15 +39,6 @@ public sealed class GroundedPrompt
     /// <summary>The sentence for questions the documents do not answer.</summary>
     public const string DefaultNotFoundText = Answer.NotInDocuments;
 
-    private static readonly Regex Markers = new(
-        @"<\|[^|<>\n]{0,64}\|>" +                       // ChatML / Llama-3 / Phi: <|im_start|>, <|eot_id|>, <|user|>
-        @"|<｜[^｜<>\n]{0,64}｜>" +                        // DeepSeek full-width bars
-        @"|</?s>|\[/?INST\]|<</?SYS>>" +                 // Llama-2 / Mistral
-        @"|<(?:start|end)_of_turn>" +                   // Gemma
-        @"|</?(?:passage|passages|question)\b[^>]*>",   // our own delimiters
-        RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.Compiled);
-
-    private static readonly Regex ControlChars = new(@"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\u200B-\u200F\u202A-\u202E\u2066-\u2069]", RegexOptions.Compiled);
     private static readonly Regex CitationRefs = new(@"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]", RegexOptions.Compiled);
 
     private GroundedPrompt(string question, IReadOnlyList<SearchHit> passages, IReadOnlyList<ChatMessage> messages, GroundedPromptOptions options)
@@ -111,21 +102,7 @@ public sealed class GroundedPrompt
     /// Removes chat-role markers, special tokens, our passage delimiters and invisible control characters from
     /// untrusted text. Marker-like strings are replaced by a space; the rest of the text is kept as written.
     /// </summary>
-    public static string Sanitize(string text, IEnumerable<string>? extraMarkers = null)
-    {
-        var s = ControlChars.Replace(text, "");
-        if (extraMarkers is not null)
-            foreach (var m in extraMarkers.Where(m => m.Length > 0).OrderByDescending(m => m.Length))
-                s = s.Replace(m, " ", StringComparison.Ordinal);
-        // Repeat: removing one marker can join the halves of another ("<|im_<|x|>start|>").
-        for (var guard = 0; guard < 8; guard++)
-        {
-            var next = Markers.Replace(s, " ");
-            if (next == s) break;
-            s = next;
-        }
-        return s;
-    }
+    public static string Sanitize(string text, IEnumerable<string>? extraMarkers = null) => PromptText.Neutralize(text, extraMarkers);
 
     /// <summary>The newest user/assistant turns of <paramref name="history"/> that fit the budget, oldest first, sanitized.</summary>
     private static IEnumerable<ChatMessage> History(IReadOnlyList<ChatMessage>? history, GroundedPromptOptions options)

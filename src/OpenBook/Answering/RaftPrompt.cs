@@ -17,12 +17,16 @@ public static partial class RaftPrompt
     /// <summary>Introduces the final answer.</summary>
     public const string AnswerMarker = "<ANSWER>:";
 
-    /// <summary>The training/inference prompt: every document in &lt;DOCUMENT&gt; tags, then the question.</summary>
+    /// <summary>
+    /// The training/inference prompt: every document in &lt;DOCUMENT&gt; tags, then the question. Documents and the
+    /// question are data: <see cref="PromptText.Neutralize"/> removes anything that could close a &lt;DOCUMENT&gt; tag,
+    /// open another or start a chat turn (ordinary text is unchanged).
+    /// </summary>
     public static string Instruction(IReadOnlyList<string> documents, string question)
     {
         var sb = new StringBuilder();
-        foreach (var d in documents) sb.Append("<DOCUMENT>").Append(d).Append("</DOCUMENT>\n");
-        sb.Append('\n').Append(question);
+        foreach (var d in documents) sb.Append("<DOCUMENT>").Append(PromptText.Neutralize(d)).Append("</DOCUMENT>\n");
+        sb.Append('\n').Append(PromptText.Neutralize(question));
         return sb.ToString();
     }
 

@@ -44,18 +44,26 @@ public sealed class Glob
             else if (c == '?') sb.Append("[^/]");
             else if (c == '[')
             {
-                int close = p.IndexOf(']', i + 2);
+                int close = i + 2 <= p.Length ? p.IndexOf(']', i + 2) : -1;
                 if (close < 0) throw new OpenBookException($"glob '{pattern}': '[' without a closing ']'");
                 var body = p[(i + 1)..close];
                 sb.Append('[');
                 if (body[0] is '!' or '^') { sb.Append('^'); body = body[1..]; }
+                if (body.Length == 0) throw new OpenBookException($"glob '{pattern}': empty character class");
                 sb.Append(body.Replace("\\", "\\\\").Replace("[", "\\[")).Append(']');
                 i = close;
             }
             else sb.Append(Regex.Escape(c.ToString()));
         }
         sb.Append('$');
-        _regex = new Regex(sb.ToString(), RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+        try
+        {
+            _regex = new Regex(sb.ToString(), RegexOptions.IgnoreCase | RegexOptions.CultureInvariant | RegexOptions.NonBacktracking);
+        }
+        catch (ArgumentException e)
+        {
+            throw new OpenBookException($"glob '{pattern}': not a valid pattern ({e.Message})");
+        }
     }
 
     /// <summary>Whether the relative path (either separator) matches.</summary>

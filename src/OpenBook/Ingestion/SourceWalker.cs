@@ -11,6 +11,12 @@ public sealed record WalkOptions
 
     /// <summary>Directory names never entered besides hidden ones (default: the store directory ".openbook", node_modules, bin, obj).</summary>
     public IReadOnlyList<string> SkipDirectories { get; init; } = [".openbook", "node_modules", "bin", "obj"];
+
+    /// <summary>
+    /// Read files whose symbolic link resolves outside the ingested folders (default false: such links are skipped
+    /// with a note, so a link to /etc/passwd does not become searchable). Links inside the folders are always read.
+    /// </summary>
+    public bool FollowSymlinks { get; init; }
 }
 
 /// <summary>One file found by <see cref="SourceWalker"/>: loadable (<see cref="Loader"/> set) or skipped (<see cref="SkipReason"/> set).</summary>
@@ -66,30 +72,42 @@ public sealed class SourceWalker
     private IEnumerable<SourceFile> WalkCore(List<string> roots)
     {
         var seen = new HashSet<string>(StringComparer.Ordinal);
+        // Canonical (links resolved) roots: a file link must resolve under one of them to be read.
+        var realRoots = roots.Select(r => FileKinds.RealPath(Path.GetFullPath(r))).OfType<string>().ToList();
         foreach (var root in roots)
         {
             var full = Path.GetFullPath(root);
-            if (File.Exists(full))
+            if (!Directory.Exists(full))
             {
-                if (seen.Add(full)) yield return Describe(full, Path.GetFileName(full), Path.GetFileName(full));
+                if (seen.Add(full)) yield return Describe(full, Path.GetFileName(full), Path.GetFileName(full), null);
                 continue;
             }
             var rootName = Path.GetFileName(Path.TrimEndingDirectorySeparator(full));
-            var files = new List<(string Full, string Relative)>();
-            Collect(full, "", files);
+            var files = new List<(string Full, string Relative, string? Skip)>();
+            Collect(full, "", files, realRoots);
             files.Sort((a, b) => string.CompareOrdinal(a.Relative, b.Relative));
-            foreach (var (file, relative) in files)
+            foreach (var (file, relative, skip) in files)
             {
                 if (_include.Length > 0 && !_include.Any(g => g.IsMatch(relative))) continue;
                 if (_exclude.Any(g => g.IsMatch(relative))) continue;
                 if (!seen.Add(file)) continue;
                 var source = rootName.Length > 0 ? rootName + "/" + relative : relative;
-                yield return Describe(file, source, relative);
+                yield return Describe(file, source, relative, skip);
             }
         }
     }
 
-    private void Collect(string directory, string relative, List<(string, string)> files)
+    /// <summary>Why a file link found in a folder is not read (dangling, or outside the roots), or null.</summary>
+    private string? LinkProblem(FileSystemInfo entry, List<string> realRoots)
+    {
+        if (entry.LinkTarget is null) return null;
+        var real = FileKinds.RealPath(entry.FullName);
+        if (real is null) return $"symbolic link to {entry.LinkTarget}, which does not exist";
+        if (_options.FollowSymlinks || realRoots.Any(r => FileKinds.IsUnder(real, r))) return null;
+        return $"symbolic link to {real}, outside the ingested folders (use --follow-symlinks to read it)";
+    }
+
+    private void Collect(string directory, string relative, List<(string, string, string?)> files, List<string> realRoots)
     {
         var info = new DirectoryInfo(directory);
         foreach (var entry in info.EnumerateFileSystemInfos())
@@ -101,14 +119,18 @@ public sealed class SourceWalker
                 if ((dir.Attributes & FileAttributes.ReparsePoint) != 0) continue; // don't follow directory links (cycles)
                 if (_options.SkipDirectories.Contains(dir.Name, StringComparer.OrdinalIgnoreCase)) continue;
                 if (_exclude.Any(g => g.IsMatch(rel + "/"))) continue; // "drafts/**" excludes the whole directory
-                Collect(dir.FullName, rel, files);
+                Collect(dir.FullName, rel, files, realRoots);
             }
-            else files.Add((entry.FullName, rel));
+            else files.Add((entry.FullName, rel, LinkProblem(entry, realRoots)));
         }
     }
 
-    private SourceFile Describe(string full, string source, string relative)
+    private SourceFile Describe(string full, string source, string relative, string? skip)
     {
+        if (skip is not null) return new SourceFile(full, source, relative, null, skip);
+        // Only regular files are opened: a FIFO would block forever, /dev/zero never ends.
+        var kind = FileKinds.Probe(full);
+        if (kind != FileKind.Regular) return new SourceFile(full, source, relative, null, $"not a regular file: {FileKinds.Describe(kind)}");
         if (_registry.TryGet(full, out var loader)) return new SourceFile(full, source, relative, loader, null);
         var ext = Path.GetExtension(full);
         return new SourceFile(full, source, relative, null, ext.Length > 0 ? $"unknown type {ext.ToLowerInvariant()}" : "no file extension");

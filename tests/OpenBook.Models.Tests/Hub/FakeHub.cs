@@ -20,6 +20,10 @@ internal sealed class FakeHub : LocalHttpServer
     public ConcurrentDictionary<string, int> CutOnce { get; } = new();
     /// <summary>Files whose content is served corrupted (metadata stays right).</summary>
     public HashSet<string> Corrupt { get; } = [];
+    /// <summary>Repository id → a model-info answer served verbatim (hostile listings).</summary>
+    public Dictionary<string, string> RawListings { get; } = new();
+    /// <summary>File path → bytes served for any repository and commit (with <see cref="RawListings"/>).</summary>
+    public Dictionary<string, byte[]> RawFiles { get; } = new();
 
     public static string Sha256(byte[] b) => Convert.ToHexStringLower(SHA256.HashData(b));
 
@@ -39,6 +43,16 @@ internal sealed class FakeHub : LocalHttpServer
             return Task.CompletedTask;
         }
         var parts = path.Trim('/').Split('/');
+        if (parts is ["api", "models", var o, var n, "revision", ..] && RawListings.TryGetValue($"{o}/{n}", out var raw))
+        {
+            Send(resp, 200, Encoding.UTF8.GetBytes(raw));
+            return Task.CompletedTask;
+        }
+        if (parts.Length >= 5 && parts[2] == "resolve" && RawFiles.TryGetValue(string.Join('/', parts[4..]), out var rawFile))
+        {
+            Send(resp, 200, rawFile, "application/octet-stream");
+            return Task.CompletedTask;
+        }
         if (parts is ["api", "models", var org, var name, "revision", var rev] && Repos.TryGetValue($"{org}/{name}", out var repo) && (rev == "main" || rev == repo.Commit))
         {
             var json = JsonSerializer.Serialize(new

@@ -131,13 +131,24 @@ public sealed class LoraTrainer
         var dir = CheckpointDirectory;
         var statePath = Path.Combine(dir, "trainer_state.json");
         if (!File.Exists(statePath)) throw new OpenBookException($"--resume: no checkpoint in {dir} (trainer_state.json not found).");
-        var json = JsonNode.Parse(File.ReadAllText(statePath))!.AsObject();
+        // trainer_state.json is read as untrusted input: every field type- and range-checked, errors name the field.
+        var json = JsonFields.Load(statePath);
+        int microPerEpoch = json.Int("micro_batches_per_epoch", null, 1), seed = json.Int("seed", null);
+        int globalStep = json.Int("global_step", null, 0), adamStep = json.Int("adam_step", null, 0);
+        int epoch = json.Int("epoch", null, 0), microIndex = json.Int("micro_index", null, 0), badEvals = json.Int("bad_evals", null, 0);
+        double? bestEvalLoss = json.OptionalNumber("best_eval_loss", min: 0);
+        long tokens = json.Long("tokens", null, 0);
+        double elapsed = json.Number("elapsed_seconds", null, min: 0);
+        if (json.Has("learning_rate")) json.Number("learning_rate", null, positive: true);
+        if (json.Has("total_steps")) json.Int("total_steps", null, 0);
+        if (json.Has("warmup_steps")) json.Int("warmup_steps", null, 0);
+        if (microIndex > microPerEpoch) throw json.Error("micro_index", $"must be at most micro_batches_per_epoch ({microPerEpoch}), found {microIndex}");
         // The data and seed must be the same (they fix the batch order and dropout masks); the length of the run may
         // change (more epochs, --max-steps), in which case the schedule continues with the new total, as in HF Trainer.
-        if ((int?)json["micro_batches_per_epoch"] != _microPerEpoch || (int?)json["seed"] != _o.Seed)
-            throw new OpenBookException($"--resume: {statePath} was written for different data or options (micro-batches per epoch {json["micro_batches_per_epoch"]}, seed {json["seed"]}; now {_microPerEpoch}, {_o.Seed}).");
-        if ((int)json["global_step"]! > TotalSteps)
-            throw new OpenBookException($"--resume: the checkpoint is at step {json["global_step"]}, past the {TotalSteps} steps of this run.");
+        if (microPerEpoch != _microPerEpoch || seed != _o.Seed)
+            throw new OpenBookException($"--resume: {statePath} was written for different data or options (micro-batches per epoch {microPerEpoch}, seed {seed}; now {_microPerEpoch}, {_o.Seed}).");
+        if (globalStep > TotalSteps)
+            throw new OpenBookException($"--resume: the checkpoint is at step {globalStep}, past the {TotalSteps} steps of this run.");
         using (var weights = SafetensorsFile.Open(Path.Combine(dir, LoraModel.WeightsFileName)))
         using (var moments = SafetensorsFile.Open(Path.Combine(dir, "optimizer.safetensors")))
             for (int k = 0; k < _optimizer.Parameters.Count; k++)
@@ -147,11 +158,11 @@ public sealed class LoraTrainer
                 Copy(moments.ReadFloat32("exp_avg." + p.Name), _optimizer.M[k], p.Name);
                 Copy(moments.ReadFloat32("exp_avg_sq." + p.Name), _optimizer.V[k], p.Name);
             }
-        _optimizer.Step = (int)json["adam_step"]!;
+        _optimizer.Step = adamStep;
         _state = new State
         {
-            Step = (int)json["global_step"]!, Epoch = (int)json["epoch"]!, MicroIndex = (int)json["micro_index"]!, BadEvals = (int)json["bad_evals"]!,
-            BestEvalLoss = (double?)json["best_eval_loss"], Tokens = (long)json["tokens"]!, ElapsedSeconds = (double)json["elapsed_seconds"]!,
+            Step = globalStep, Epoch = epoch, MicroIndex = microIndex, BadEvals = badEvals,
+            BestEvalLoss = bestEvalLoss, Tokens = tokens, ElapsedSeconds = elapsed,
         };
         _lora.ZeroGrad();
 

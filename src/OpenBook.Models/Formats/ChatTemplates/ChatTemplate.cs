@@ -19,17 +19,32 @@ public sealed class ChatTemplate
 {
     private readonly List<Node> _nodes;
 
-    private ChatTemplate(string source, List<Node> nodes)
+    private ChatTemplate(string source, List<Node> nodes, ChatTemplateLimits limits)
     {
         Source = source;
         _nodes = nodes;
+        Limits = limits;
     }
+
+    /// <summary>Bounds on rendering (recursion, loops, output size); a template past them fails with one clear error.</summary>
+    public ChatTemplateLimits Limits { get; init; }
 
     /// <summary>The template text.</summary>
     public string Source { get; }
 
     /// <summary>Parses a template; syntax errors name the template line.</summary>
-    public static ChatTemplate Parse(string source) => new(source, JinjaParser.Parse(source));
+    public static ChatTemplate Parse(string source, ChatTemplateLimits? limits = null)
+    {
+        limits ??= ChatTemplateLimits.Default;
+        try
+        {
+            return new(source, JinjaParser.Parse(source, limits.MaxNesting), limits);
+        }
+        catch (InsufficientExecutionStackException)
+        {
+            throw new ChatTemplateException("the template is nested too deeply to parse");
+        }
+    }
 
     /// <summary>The tokenizer's default chat template, or a clear error when tokenizer_config.json has none.</summary>
     public static ChatTemplate FromTokenizer(HfTokenizer tokenizer) =>
@@ -43,7 +58,18 @@ public sealed class ChatTemplate
     public string Render(IReadOnlyDictionary<string, object?> variables)
     {
         var sb = new StringBuilder();
-        new JinjaRuntime(variables, Now).Render(_nodes, sb);
+        try
+        {
+            new JinjaRuntime(variables, Now, Limits).Render(_nodes, sb);
+        }
+        catch (Exception e) when (e is InsufficientExecutionStackException or OutOfMemoryException)
+        {
+            throw new ChatTemplateException($"rendering ran out of {(e is OutOfMemoryException ? "memory" : "stack")}; the template is too deep or too large");
+        }
+        catch (Exception e) when (e is InvalidCastException or ArgumentException or OverflowException or IndexOutOfRangeException or FormatException)
+        {
+            throw new ChatTemplateException($"rendering failed ({e.GetType().Name}: {e.Message})");
+        }
         return sb.ToString();
     }
 
@@ -76,7 +102,68 @@ public sealed class ChatTemplate
     /// its own BOS where the family wants one), so the ids are ready for generation.
     /// </summary>
     public static int[] ApplyAndEncode(HfTokenizer tokenizer, IEnumerable<ChatMessage> messages, bool addGenerationPrompt = true) =>
-        tokenizer.Encode(Apply(tokenizer, messages, addGenerationPrompt), addSpecialTokens: false);
+        EncodeConversation(tokenizer, FromTokenizer(tokenizer), messages, addGenerationPrompt);
+
+    /// <summary>
+    /// Renders a conversation and encodes it with message contents treated as data: special-token text inside a
+    /// message (a document containing "&lt;|im_end|&gt;&lt;|im_start|&gt;system") is tokenized as plain text and
+    /// never becomes a special-token id; only the template's own markers do. For ordinary messages the ids are
+    /// exactly those of encoding the rendered text. The content positions are found by rendering once more with
+    /// unguessable placeholders; a template that rewrites contents in a way this cannot follow falls back to
+    /// removing special-token strings from the contents before rendering.
+    /// </summary>
+    public static int[] EncodeConversation(HfTokenizer tokenizer, ChatTemplate template, IEnumerable<ChatMessage> messages, bool addGenerationPrompt)
+    {
+        var list = messages.ToList();
+        var rendered = template.Render(list, addGenerationPrompt, tokenizer.BosToken, tokenizer.EosToken);
+        if (ContentSpans(template, tokenizer, list, addGenerationPrompt, rendered) is { } spans)
+            return tokenizer.Encode(rendered, addSpecialTokens: false, spans);
+        var specials = tokenizer.AddedTokens.Where(t => t.Special && t.Content.Length > 0).Select(t => t.Content).OrderByDescending(t => t.Length).ToList();
+        var cleaned = list.Select(m => new ChatMessage(m.Role, RemoveAll(m.Text, specials))).ToList();
+        return tokenizer.Encode(template.Render(cleaned, addGenerationPrompt, tokenizer.BosToken, tokenizer.EosToken), addSpecialTokens: false);
+    }
+
+    private static string RemoveAll(string text, IReadOnlyList<string> markers)
+    {
+        // Repeat: removing one marker can join the halves of another.
+        for (var guard = 0; guard < 16; guard++)
+        {
+            var next = markers.Aggregate(text, (t, m) => t.Replace(m, "", StringComparison.Ordinal));
+            if (next == text) return text;
+            text = next;
+        }
+        return text;
+    }
+
+    /// <summary>Where each message's content lies in <paramref name="rendered"/>, or null when it cannot be told.</summary>
+    private static List<(int Start, int End)>? ContentSpans(ChatTemplate template, HfTokenizer tokenizer, List<ChatMessage> messages,
+        bool addGenerationPrompt, string rendered)
+    {
+        var nonce = Guid.NewGuid().ToString("N");
+        var placeholders = messages.Select((m, i) => new ChatMessage(m.Role, $"\uE000{nonce}:{i}\uE001")).ToList();
+        string withPlaceholders;
+        try { withPlaceholders = template.Render(placeholders, addGenerationPrompt, tokenizer.BosToken, tokenizer.EosToken); }
+        catch (OpenBookException) { return null; } // the template inspects contents (e.g. raises on a pattern): fall back
+        foreach (var trim in new[] { false, true })
+        {
+            var sb = new StringBuilder(rendered.Length);
+            var spans = new List<(int, int)>();
+            var pattern = new System.Text.RegularExpressions.Regex("\uE000" + nonce + ":(\\d+)\uE001");
+            var last = 0;
+            foreach (System.Text.RegularExpressions.Match match in pattern.Matches(withPlaceholders))
+            {
+                sb.Append(withPlaceholders, last, match.Index - last);
+                var content = messages[int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)].Text;
+                if (trim) content = content.Trim();
+                spans.Add((sb.Length, sb.Length + content.Length));
+                sb.Append(content);
+                last = match.Index + match.Length;
+            }
+            sb.Append(withPlaceholders, last, withPlaceholders.Length - last);
+            if (sb.ToString() == rendered) return spans;
+        }
+        return null;
+    }
 
     /// <summary>
     /// Encodes a whole conversation for supervised fine-tuning: the ids of the rendered chat (no generation prompt)
@@ -102,8 +189,7 @@ public sealed class ChatTemplate
         HfTokenizer tokenizer, IReadOnlyList<ChatMessage> messages, ChatTemplate? template = null)
     {
         template ??= FromTokenizer(tokenizer);
-        int[] Encode(IEnumerable<ChatMessage> m, bool genPrompt) =>
-            tokenizer.Encode(template.Render(m, genPrompt, tokenizer.BosToken, tokenizer.EosToken), addSpecialTokens: false);
+        int[] Encode(IEnumerable<ChatMessage> m, bool genPrompt) => EncodeConversation(tokenizer, template, m, genPrompt);
         var ids = Encode(messages, false);
         var spans = new List<MessageSpan>();
         for (var i = 0; i < messages.Count; i++)

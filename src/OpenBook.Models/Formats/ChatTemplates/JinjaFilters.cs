@@ -29,7 +29,14 @@ internal static class JinjaFilters
             case "last": return v is List<object?> l && l.Count > 0 ? l[^1] : v is string s2 && s2.Length > 0 ? s2[^1].ToString() : Undefined.Instance;
             case "reverse": return v is string rs ? new string(rs.Reverse().ToArray()) : Iterate(v, line).Reverse().ToList();
             case "list": return Iterate(v, line).ToList();
-            case "join": return string.Join(Str(Arg(0, "d", "")), Iterate(v, line).Select(Str));
+            case "join":
+            {
+                var sep = Str(Arg(0, "d", ""));
+                var parts = Iterate(v, line).Select(Str).ToList();
+                long total = parts.Sum(p => (long)p.Length) + (long)sep.Length * Math.Max(0, parts.Count - 1);
+                if (total > JinjaRuntime.MaxChars) throw new JinjaException($"join result longer than {JinjaRuntime.MaxChars} characters (a template limit)", line);
+                return string.Join(sep, parts);
+            }
             case "default" or "d":
             {
                 var dflt = Arg(0, "default_value", "");
@@ -51,7 +58,7 @@ internal static class JinjaFilters
                     _ => Arg(0, "default", 0.0),
                 };
             case "abs": return v switch { long i => (object)Math.Abs(i), double d => Math.Abs(d), _ => v };
-            case "replace": return Str(v).Replace(Str(Arg(0, "old")), Str(Arg(1, "new")), StringComparison.Ordinal);
+            case "replace": return Replace(Str(v), Str(Arg(0, "old")), Str(Arg(1, "new")), line);
             case "items":
                 return v is Dictionary<string, object?> d2 ? d2.Select(kv => (object?)new List<object?> { kv.Key, kv.Value }).ToList() : new List<object?>();
             case "tojson":
@@ -82,10 +89,12 @@ internal static class JinjaFilters
             }
             case "indent":
             {
-                var width = Arg(0, "width", 4L) is long w ? (int)w : 4;
+                var w0 = Arg(0, "width", 4L) is long w ? w : 4;
                 var first = Truthy(Arg(1, "first", false));
-                var pad = new string(' ', width);
                 var lines = Str(v).Split('\n');
+                if (w0 < 0 || w0 * (lines.Length + 1) + Str(v).Length > JinjaRuntime.MaxChars)
+                    throw new JinjaException($"indent result longer than {JinjaRuntime.MaxChars} characters (a template limit)", line);
+                var pad = new string(' ', (int)w0);
                 return string.Join("\n", lines.Select((l, i) => (i > 0 || first) && l.Length > 0 ? pad + l : l));
             }
             default:
@@ -137,8 +146,27 @@ internal static class JinjaFilters
     }
 
     /// <summary>transformers' tojson: <c>json.dumps(x, ensure_ascii=False, indent=indent)</c>.</summary>
+    /// <summary>str.replace with the size of the result checked before it is built (an empty 'old' inserts between every character).</summary>
+    internal static string Replace(string s, string old, string replacement, int line)
+    {
+        long count = old.Length == 0 ? s.Length + 1L : CountOf(s, old);
+        if (s.Length + count * (replacement.Length - (long)old.Length) > JinjaRuntime.MaxChars)
+            throw new JinjaException($"replace result longer than {JinjaRuntime.MaxChars} characters (a template limit)", line);
+        if (old.Length == 0) return replacement + string.Join(replacement, s.Select(c => c.ToString())) + (s.Length > 0 ? replacement : "");
+        return s.Replace(old, replacement, StringComparison.Ordinal);
+    }
+
+    private static long CountOf(string s, string sub)
+    {
+        long n = 0;
+        for (var i = s.IndexOf(sub, StringComparison.Ordinal); i >= 0; i = s.IndexOf(sub, i + sub.Length, StringComparison.Ordinal)) n++;
+        return n;
+    }
+
     internal static void ToJson(object? v, int? indent, int depth, StringBuilder sb, int line)
     {
+        if (depth > 100) throw new JinjaException("tojson of a value nested deeper than 100 levels (a list that contains itself?)", line);
+        if (sb.Length > JinjaRuntime.MaxChars) throw new JinjaException($"tojson result longer than {JinjaRuntime.MaxChars} characters (a template limit)", line);
         switch (v)
         {
             case null: sb.Append("null"); break;

@@ -34,13 +34,18 @@ internal sealed record CondExpr(Expr Cond, Expr Then, Expr? Else, int Line) : Ex
 internal sealed class JinjaParser
 {
     private readonly List<Piece> _pieces;
-    private int _pos;
+    private readonly int _maxNesting;
+    private int _pos, _depth;
 
-    private JinjaParser(List<Piece> pieces) => _pieces = pieces;
-
-    public static List<Node> Parse(string source)
+    private JinjaParser(List<Piece> pieces, int maxNesting)
     {
-        var p = new JinjaParser(JinjaLexer.Lex(source));
+        _pieces = pieces;
+        _maxNesting = maxNesting;
+    }
+
+    public static List<Node> Parse(string source, int maxNesting = 64)
+    {
+        var p = new JinjaParser(JinjaLexer.Lex(source), maxNesting);
         var body = p.ParseBody(out var end);
         if (end is not null) throw new JinjaException($"unexpected '{{% {end.Value.Text} %}}'", end.Value.Line);
         return body;
@@ -61,7 +66,7 @@ internal sealed class JinjaParser
                     break;
                 case PrintPiece pr:
                     _pos++;
-                    var ex = new ExprParser(pr.Tokens, pr.Line);
+                    var ex = new ExprParser(pr.Tokens, pr.Line, _maxNesting);
                     nodes.Add(new OutputNode(ex.ParseExpression(), pr.Line));
                     ex.ExpectEnd();
                     break;
@@ -74,7 +79,9 @@ internal sealed class JinjaParser
                         return nodes;
                     }
                     _pos++;
+                    if (++_depth > _maxNesting) throw new JinjaException($"blocks nested deeper than {_maxNesting} levels", st.Line);
                     nodes.Add(ParseStatement(st));
+                    _depth--;
                     break;
             }
         }
@@ -84,7 +91,7 @@ internal sealed class JinjaParser
 
     private Node ParseStatement(StmtPiece st)
     {
-        var e = new ExprParser(st.Tokens, st.Line);
+        var e = new ExprParser(st.Tokens, st.Line, _maxNesting);
         var kw = e.Next();
         switch (kw.Text)
         {
@@ -99,7 +106,7 @@ internal sealed class JinjaParser
                     branches.Add((cond, body));
                     if (stop is null) throw new JinjaException("'if' is not closed with 'endif'", st.Line);
                     var sp = (StmtPiece)_pieces[_pos++];
-                    var se = new ExprParser(sp.Tokens, sp.Line);
+                    var se = new ExprParser(sp.Tokens, sp.Line, _maxNesting);
                     se.Next();
                     if (stop.Value.Text == "endif") { se.ExpectEnd(); break; }
                     if (stop.Value.Text == "elif") { cond = se.ParseExpression(); se.ExpectEnd(); continue; }
@@ -178,9 +185,16 @@ internal sealed class JinjaParser
 }
 
 /// <summary>Recursive-descent expression parser with Jinja2's precedence.</summary>
-internal sealed class ExprParser(List<Tok> toks, int line)
+internal sealed class ExprParser(List<Tok> toks, int line, int maxNesting = 64)
 {
-    private int _i;
+    private int _i, _depth;
+
+    /// <summary>Enters one level of nesting; past <c>maxNesting</c> the template is refused (no stack overflow).</summary>
+    private void Enter()
+    {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack();
+        if (++_depth > maxNesting) throw new JinjaException($"expression nested deeper than {maxNesting} levels", Line);
+    }
 
     public Tok Peek => _i < toks.Count ? toks[_i] : new Tok(TokKind.End, "", Line);
     public bool AtEnd => _i >= toks.Count;
@@ -221,6 +235,13 @@ internal sealed class ExprParser(List<Tok> toks, int line)
 
     public Expr ParseExpression(bool allowCondWithoutElse = true, bool noTernary = false)
     {
+        Enter();
+        try { return ParseExpressionCore(allowCondWithoutElse, noTernary); }
+        finally { _depth--; }
+    }
+
+    private Expr ParseExpressionCore(bool allowCondWithoutElse, bool noTernary)
+    {
         var e = ParseOr();
         if (noTernary) return e;
         while (Peek.IsName("if"))
@@ -255,7 +276,14 @@ internal sealed class ExprParser(List<Tok> toks, int line)
 
     private Expr ParseNot()
     {
-        if (Peek.IsName("not")) { var l = Line; Next(); return new UnaryExpr("not", ParseNot(), l); }
+        if (Peek.IsName("not"))
+        {
+            var l = Line;
+            Next();
+            Enter();
+            try { return new UnaryExpr("not", ParseNot(), l); }
+            finally { _depth--; }
+        }
         return ParseCompare();
     }
 
@@ -295,7 +323,9 @@ internal sealed class ExprParser(List<Tok> toks, int line)
         {
             var l = Line;
             var op = Next().Text;
-            return ParseFilterAndTest(new UnaryExpr(op, ParseUnary(), l));
+            Enter();
+            try { return ParseFilterAndTest(new UnaryExpr(op, ParseUnary(), l)); }
+            finally { _depth--; }
         }
         return ParseFilterAndTest(ParsePostfix(ParsePrimary()));
     }

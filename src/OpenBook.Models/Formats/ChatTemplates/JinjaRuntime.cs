@@ -22,15 +22,24 @@ internal sealed class JinjaRuntime
 {
     private readonly List<Dictionary<string, object?>> _scopes = [];
     private readonly Func<DateTime> _now;
+    private readonly ChatTemplateLimits _limits;
+    private int _callDepth, _evalDepth;
+    private long _iterations, _appended;
 
-    public JinjaRuntime(IReadOnlyDictionary<string, object?> variables, Func<DateTime> now)
+    /// <summary>The string-size limit of the render running on this thread (read by filters before they allocate).</summary>
+    [ThreadStatic] internal static long MaxChars;
+    [ThreadStatic] private static int _valueDepth;
+
+    public JinjaRuntime(IReadOnlyDictionary<string, object?> variables, Func<DateTime> now, ChatTemplateLimits? limits = null)
     {
         _now = now;
+        _limits = limits ?? ChatTemplateLimits.Default;
+        MaxChars = _limits.MaxOutputChars;
         var globals = new Dictionary<string, object?>
         {
             ["raise_exception"] = (JinjaCallable)((a, _) => throw new ChatTemplateException(Str(a.FirstOrDefault()))),
             ["namespace"] = (JinjaCallable)((_, kw) => { var ns = new JinjaNamespace(); foreach (var (k, v) in kw) ns[k] = v; return ns; }),
-            ["range"] = (JinjaCallable)((a, _) => Range(a)),
+            ["range"] = (JinjaCallable)((a, _) => Range(a, _limits.MaxLoopIterations)),
             ["strftime_now"] = (JinjaCallable)((a, _) => StrFTime(_now(), Str(a.FirstOrDefault()))),
         };
         _scopes.Add(globals);
@@ -39,15 +48,27 @@ internal sealed class JinjaRuntime
 
     public void Render(List<Node> nodes, StringBuilder sb)
     {
+        MaxChars = _limits.MaxOutputChars;
         foreach (var n in nodes) Exec(n, sb);
+    }
+
+    private JinjaException Limit(string what, int line) => new($"{what} (a template limit; see ChatTemplateLimits)", line);
+
+    /// <summary>Appends with the output limits: one builder, and everything appended in the render together.</summary>
+    private void Append(StringBuilder sb, string text, int line)
+    {
+        _appended += text.Length;
+        if (sb.Length + (long)text.Length > _limits.MaxOutputChars || _appended > 4 * _limits.MaxOutputChars)
+            throw Limit($"output longer than {_limits.MaxOutputChars} characters", line);
+        sb.Append(text);
     }
 
     private void Exec(Node node, StringBuilder sb)
     {
         switch (node)
         {
-            case TextNode t: sb.Append(t.Text); break;
-            case OutputNode o: sb.Append(Str(Eval(o.Value))); break;
+            case TextNode t: Append(sb, t.Text, t.Line); break;
+            case OutputNode o: Append(sb, Str(Eval(o.Value)), o.Line); break;
             case IfNode f:
                 foreach (var (cond, body) in f.Branches)
                     if (cond is null || Truthy(Eval(cond))) { Render(body, sb); break; }
@@ -74,6 +95,14 @@ internal sealed class JinjaRuntime
 
     private JinjaCallable MakeMacro(MacroNode m) => (args, kwargs) =>
     {
+        if (_callDepth >= _limits.MaxCallDepth) throw Limit($"macro '{m.Name}' called recursively deeper than {_limits.MaxCallDepth} levels", m.Line);
+        _callDepth++;
+        try { return CallMacro(m, args, kwargs); }
+        finally { _callDepth--; }
+    };
+
+    private string CallMacro(MacroNode m, List<object?> args, Dictionary<string, object?> kwargs)
+    {
         var scope = new Dictionary<string, object?>();
         for (var i = 0; i < m.Params.Count; i++)
         {
@@ -84,11 +113,11 @@ internal sealed class JinjaRuntime
         try
         {
             var sb = new StringBuilder();
-            Render(m.Body, sb);
+            foreach (var n in m.Body) Exec(n, sb);
             return sb.ToString();
         }
         finally { _scopes.RemoveAt(_scopes.Count - 1); }
-    };
+    }
 
     private void ExecFor(ForNode f, StringBuilder sb)
     {
@@ -98,9 +127,10 @@ internal sealed class JinjaRuntime
         try
         {
             if (f.Filter is not null)
-                items = items.Where(item => { Bind(f, scope, item); return Truthy(Eval(f.Filter)); }).ToList();
+                items = items.Where(item => { Tick(f.Line); Bind(f, scope, item); return Truthy(Eval(f.Filter)); }).ToList();
             for (var i = 0; i < items.Count; i++)
             {
+                Tick(f.Line);
                 Bind(f, scope, items[i]);
                 scope["loop"] = new Dictionary<string, object?>
                 {
@@ -114,6 +144,11 @@ internal sealed class JinjaRuntime
         }
         finally { _scopes.RemoveAt(_scopes.Count - 1); }
         if (items.Count == 0) Render(f.Else, sb);
+    }
+
+    private void Tick(int line)
+    {
+        if (++_iterations > _limits.MaxLoopIterations) throw Limit($"more than {_limits.MaxLoopIterations} loop iterations", line);
     }
 
     private static void Bind(ForNode f, Dictionary<string, object?> scope, object? item)
@@ -134,6 +169,24 @@ internal sealed class JinjaRuntime
     // ---- expressions ----
 
     private object? Eval(Expr e)
+    {
+        System.Runtime.CompilerServices.RuntimeHelpers.EnsureSufficientExecutionStack(); // backstop for small thread stacks
+        if (++_evalDepth > _limits.MaxEvalDepth)
+        {
+            _evalDepth = 0;
+            throw Limit($"expression evaluated deeper than {_limits.MaxEvalDepth} levels", e.Line);
+        }
+        try
+        {
+            var v = EvalCore(e);
+            if (v is string s && s.Length > _limits.MaxOutputChars) throw Limit($"a string longer than {_limits.MaxOutputChars} characters", e.Line);
+            if (v is List<object?> l && l.Count > _limits.MaxLoopIterations) throw Limit($"a list longer than {_limits.MaxLoopIterations} items", e.Line);
+            return v;
+        }
+        finally { if (_evalDepth > 0) _evalDepth--; }
+    }
+
+    private object? EvalCore(Expr e)
     {
         switch (e)
         {
@@ -189,7 +242,7 @@ internal sealed class JinjaRuntime
         var c = Eval(b.Right);
         switch (b.Op)
         {
-            case "~": return Str(a) + Str(c);
+            case "~": return Concat(Str(a), Str(c), b.Line);
             case "==": return ValuesEqual(a, c);
             case "!=": return !ValuesEqual(a, c);
             case "in": return Contains(c, a, b.Line);
@@ -199,11 +252,20 @@ internal sealed class JinjaRuntime
                 return b.Op switch { "<" => cmp < 0, ">" => cmp > 0, "<=" => cmp <= 0, _ => cmp >= 0 };
             }
             case "+":
-                if (a is string sa && c is string sc) return sa + sc;
-                if (a is List<object?> la && c is List<object?> lc) return la.Concat(lc).ToList();
+                if (a is string sa && c is string sc) return Concat(sa, sc, b.Line);
+                if (a is List<object?> la && c is List<object?> lc)
+                {
+                    if ((long)la.Count + lc.Count > _limits.MaxLoopIterations) throw Limit($"a list longer than {_limits.MaxLoopIterations} items", b.Line);
+                    return la.Concat(lc).ToList();
+                }
                 break;
             case "*":
-                if (a is string rs && c is long n) return string.Concat(Enumerable.Repeat(rs, (int)Math.Max(0, n)));
+                if (a is string rs && c is long n)
+                {
+                    if (n > 0 && rs.Length > 0 && (n > _limits.MaxOutputChars || rs.Length * n > _limits.MaxOutputChars))
+                        throw Limit($"string repetition longer than {_limits.MaxOutputChars} characters", b.Line);
+                    return string.Concat(Enumerable.Repeat(rs, (int)Math.Max(0, n)));
+                }
                 break;
         }
         if (IsNumber(a) && IsNumber(c))
@@ -225,6 +287,12 @@ internal sealed class JinjaRuntime
             };
         }
         throw new JinjaException($"cannot apply '{b.Op}' to {TypeName(a)} and {TypeName(c)}", b.Line);
+    }
+
+    private string Concat(string a, string b, int line)
+    {
+        if ((long)a.Length + b.Length > _limits.MaxOutputChars) throw Limit($"a string longer than {_limits.MaxOutputChars} characters", line);
+        return a + b;
     }
 
     private object? GetAttribute(object? target, string name, int line)
@@ -260,7 +328,7 @@ internal sealed class JinjaRuntime
         "capitalize" => (_, _) => JinjaFilters.Capitalize(s),
         "startswith" => (a, _) => s.StartsWith(Str(a[0]), StringComparison.Ordinal),
         "endswith" => (a, _) => s.EndsWith(Str(a[0]), StringComparison.Ordinal),
-        "replace" => (a, _) => s.Replace(Str(a[0]), Str(a[1]), StringComparison.Ordinal),
+        "replace" => (a, _) => JinjaFilters.Replace(s, Str(a[0]), Str(a[1]), line),
         "split" => (a, _) => (a.Count > 0 && a[0] is string sep
             ? s.Split(sep)
             : s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).Select(x => (object?)x).ToList(),
@@ -342,7 +410,7 @@ internal sealed class JinjaRuntime
     {
         if (a is Undefined || b is Undefined) return a is Undefined && b is Undefined;
         if (IsNumber(a) && IsNumber(b)) return Convert.ToDouble(a, CultureInfo.InvariantCulture) == Convert.ToDouble(b, CultureInfo.InvariantCulture);
-        if (a is List<object?> la && b is List<object?> lb) return la.Count == lb.Count && la.Zip(lb).All(p => ValuesEqual(p.First, p.Second));
+        if (a is List<object?> la && b is List<object?> lb) return la.Count == lb.Count && Nested(() => la.Zip(lb).All(p => ValuesEqual(p.First, p.Second)));
         return Equals(a, b);
     }
 
@@ -380,10 +448,22 @@ internal sealed class JinjaRuntime
         bool b => b ? "True" : "False",
         long i => i.ToString(CultureInfo.InvariantCulture),
         double d => PyFloat(d),
-        List<object?> l => "[" + string.Join(", ", l.Select(Repr)) + "]",
-        Dictionary<string, object?> d => "{" + string.Join(", ", d.Select(kv => Repr(kv.Key) + ": " + Repr(kv.Value))) + "}",
+        List<object?> l => Nested(() => "[" + string.Join(", ", l.Select(Repr)) + "]"),
+        Dictionary<string, object?> d => Nested(() => "{" + string.Join(", ", d.Select(kv => Repr(kv.Key) + ": " + Repr(kv.Value))) + "}"),
         _ => v.ToString() ?? "",
     };
+
+    /// <summary>Runs a step into a nested value; a list that contains itself would otherwise recurse forever.</summary>
+    internal static T Nested<T>(Func<T> step)
+    {
+        if (++_valueDepth > 100)
+        {
+            _valueDepth = 0;
+            throw new JinjaException("a value nested deeper than 100 levels (a list that contains itself?)", 0);
+        }
+        try { return step(); }
+        finally { if (_valueDepth > 0) _valueDepth--; }
+    }
 
     private static string Repr(object? v) => v is string s ? "'" + s.Replace("\\", "\\\\").Replace("'", "\\'") + "'" : Str(v);
 
@@ -395,11 +475,15 @@ internal sealed class JinjaRuntime
         return s.Contains('.') || s.Contains('E') ? s : s + ".0";
     }
 
-    private static List<object?> Range(List<object?> a)
+    private static List<object?> Range(List<object?> a, long maxItems)
     {
+        if (a.Count is < 1 or > 3 || a.Any(x => x is not long)) throw new JinjaException("range() takes one to three integers", 0);
         long start = 0, stop, step = 1;
         if (a.Count == 1) stop = (long)a[0]!;
         else { start = (long)a[0]!; stop = (long)a[1]!; if (a.Count > 2) step = (long)a[2]!; }
+        if (step == 0) throw new JinjaException("range() step must not be zero", 0);
+        var count = step > 0 ? (stop > start ? ((double)stop - start) / step : 0) : (start > stop ? ((double)start - stop) / -step : 0);
+        if (count > maxItems) throw new JinjaException($"range() of more than {maxItems} items (a template limit; see ChatTemplateLimits)", 0);
         var r = new List<object?>();
         for (var i = start; step > 0 ? i < stop : i > stop; i += step) r.Add(i);
         return r;

@@ -66,7 +66,7 @@ public sealed class HfTokenizer
     /// <summary>Named chat templates when tokenizer_config.json lists several (e.g. "default", "tool_use").</summary>
     public IReadOnlyDictionary<string, string> ChatTemplates { get; private set; } = new Dictionary<string, string>();
 
-    /// <summary>Whether <see cref="Encode"/> with special tokens adds a BOS token.</summary>
+    /// <summary>Whether <see cref="Encode(string, bool)"/> with special tokens adds a BOS token.</summary>
     public bool AddsBos => BosTokenId is { } b && _prefixIds.Contains(b);
 
     /// <summary>Loads <c>tokenizer.json</c> and, when present, <c>tokenizer_config.json</c> from a model directory.</summary>
@@ -93,27 +93,69 @@ public sealed class HfTokenizer
     /// <summary>Builds a tokenizer from the text of tokenizer.json and (optionally) tokenizer_config.json.</summary>
     public static HfTokenizer FromJson(string tokenizerJson, string? tokenizerConfigJson = null, string source = "tokenizer.json")
     {
+        // Errors in tokenizer_config.json name that file, not tokenizer.json.
+        var configSource = source.EndsWith("tokenizer.json", StringComparison.Ordinal) ? source[..^"tokenizer.json".Length] + "tokenizer_config.json" : "tokenizer_config.json";
+        JsonDocument? cfg = null;
         try
         {
-            using var doc = JsonDocument.Parse(tokenizerJson);
-            using var cfg = tokenizerConfigJson is null ? null : JsonDocument.Parse(tokenizerConfigJson);
-            return Build(doc.RootElement, cfg?.RootElement);
+            cfg = tokenizerConfigJson is null ? null : JsonDocument.Parse(tokenizerConfigJson);
         }
         catch (JsonException ex)
         {
-            throw new OpenBookException($"{source}: invalid JSON at line {ex.LineNumber + 1}: {ex.Message}", ex);
+            throw new OpenBookException($"{configSource}: invalid JSON at line {ex.LineNumber + 1}: {ex.Message}", ex);
         }
-        catch (KeyNotFoundException ex)
+        using (cfg)
         {
-            throw new OpenBookException($"{source}: missing field ({ex.Message})", ex);
-        }
-        catch (OpenBookException ex) when (!ex.Message.StartsWith(source, StringComparison.Ordinal))
-        {
-            throw new OpenBookException($"{source}: {ex.Message.Replace("tokenizer.json: ", "")}", ex);
+            HfTokenizer tok;
+            try
+            {
+                using var doc = JsonDocument.Parse(tokenizerJson);
+                if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new OpenBookException("tokenizer.json: expected a JSON object");
+                tok = Build(doc.RootElement);
+            }
+            catch (JsonException ex)
+            {
+                throw new OpenBookException($"{source}: invalid JSON at line {ex.LineNumber + 1}: {ex.Message}", ex);
+            }
+            catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException or ArgumentException)
+            {
+                throw new OpenBookException($"{source}: a field is missing or has the wrong type ({ex.Message})", ex);
+            }
+            catch (OpenBookException ex) when (!ex.Message.StartsWith(source, StringComparison.Ordinal))
+            {
+                throw new OpenBookException($"{source}: {ex.Message.Replace("tokenizer.json: ", "")}", ex);
+            }
+            if (cfg is null) { tok.IndexAddedTokens(); return tok; }
+            try
+            {
+                if (cfg.RootElement.ValueKind != JsonValueKind.Object) throw new OpenBookException("expected a JSON object");
+                tok.ApplyConfig(cfg.RootElement);
+            }
+            catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or FormatException or IndexOutOfRangeException or ArgumentException)
+            {
+                throw new OpenBookException($"{configSource}: a field is missing or has the wrong type ({ex.Message})", ex);
+            }
+            catch (OpenBookException ex) when (!ex.Message.StartsWith(configSource, StringComparison.Ordinal))
+            {
+                throw new OpenBookException($"{configSource}: {ex.Message.Replace("tokenizer_config.json: ", "").Replace("tokenizer.json: ", "")}", ex);
+            }
+            tok.IndexAddedTokens();
+            return tok;
         }
     }
 
-    private static HfTokenizer Build(JsonElement root, JsonElement? config)
+    /// <summary>Largest token id accepted from a tokenizer file.</summary>
+    public const int MaxTokenId = (1 << 24) - 1;
+
+    /// <summary>A token id from a tokenizer file: an integer in [0, <see cref="MaxTokenId"/>].</summary>
+    private static int Id(JsonElement e, string where) =>
+        e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out var id) && id is >= 0 and <= MaxTokenId ? id
+            : throw new OpenBookException($"tokenizer.json: {where} must be a token id (an integer from 0 to {MaxTokenId}), found {e.GetRawText()}");
+
+    private static string Text(JsonElement e, string where) =>
+        e.ValueKind == JsonValueKind.String ? e.GetString()! : throw new OpenBookException($"tokenizer.json: {where} must be a string, found {e.GetRawText()}");
+
+    private static HfTokenizer Build(JsonElement root)
     {
         var m = root.GetProperty("model");
         var type = m.TryGetProperty("type", out var t) ? t.GetString() : "BPE";
@@ -124,7 +166,7 @@ public sealed class HfTokenizer
                 throw new OpenBookException($"tokenizer.json: model.{affix} \"{a.GetString()}\" is not supported (byte-level and SentencePiece BPE use none)");
         var vocabJson = m.GetProperty("vocab");
         var vocab = new Dictionary<string, int>(vocabJson.GetPropertyCount(), StringComparer.Ordinal);
-        foreach (var p in vocabJson.EnumerateObject()) vocab[p.Name] = p.Value.GetInt32();
+        foreach (var p in vocabJson.EnumerateObject()) vocab[p.Name] = Id(p.Value, $"model.vocab[\"{p.Name}\"]");
         var mergesJson = m.GetProperty("merges");
         var merges = new List<(string, string)>(mergesJson.GetArrayLength());
         var mi = 0;
@@ -137,7 +179,9 @@ public sealed class HfTokenizer
                 if (sp < 0) throw new OpenBookException($"tokenizer.json: model.merges[{mi}] \"{s}\" is not \"left right\"");
                 merges.Add((s[..sp], s[(sp + 1)..]));
             }
-            else merges.Add((me[0].GetString()!, me[1].GetString()!));
+            else if (me.ValueKind == JsonValueKind.Array && me.GetArrayLength() == 2)
+                merges.Add((Text(me[0], $"model.merges[{mi}][0]"), Text(me[1], $"model.merges[{mi}][1]")));
+            else throw new OpenBookException($"tokenizer.json: model.merges[{mi}] must be \"left right\" or [left, right], found {me.GetRawText()}");
             mi++;
         }
         string? unk = m.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String ? u.GetString() : null;
@@ -152,12 +196,16 @@ public sealed class HfTokenizer
             UnkToken = unk,
         };
         if (root.TryGetProperty("added_tokens", out var added))
+        {
+            var ai = 0;
             foreach (var a in added.EnumerateArray())
-                tok.AddAddedToken(new AddedToken(a.GetProperty("id").GetInt32(), a.GetProperty("content").GetString()!,
+            {
+                tok.AddAddedToken(new AddedToken(Id(a.GetProperty("id"), $"added_tokens[{ai}].id"), Text(a.GetProperty("content"), $"added_tokens[{ai}].content"),
                     PreTokenizer.Bool(a, "special", false), PreTokenizer.Bool(a, "lstrip", false), PreTokenizer.Bool(a, "rstrip", false)));
+                ai++;
+            }
+        }
         if (root.TryGetProperty("post_processor", out var pp)) tok.ParsePostProcessor(pp, "post_processor");
-        if (config is { } c) tok.ApplyConfig(c);
-        tok.IndexAddedTokens();
         return tok;
     }
 
@@ -193,7 +241,7 @@ public sealed class HfTokenizer
                 {
                     if (piece.TryGetProperty("Sequence", out _)) { seenA = true; continue; }
                     var name = piece.GetProperty("SpecialToken").GetProperty("id").GetString()!;
-                    var ids = specials.GetProperty(name).GetProperty("ids").EnumerateArray().Select(x => x.GetInt32());
+                    var ids = specials.GetProperty(name).GetProperty("ids").EnumerateArray().Select(x => Id(x, $"{where}.special_tokens[\"{name}\"].ids")).ToList();
                     (seenA ? _suffixIds : _prefixIds).AddRange(ids);
                 }
                 return;
@@ -212,7 +260,11 @@ public sealed class HfTokenizer
         if (cfg.TryGetProperty("added_tokens_decoder", out var atd) && atd.ValueKind == JsonValueKind.Object)
             foreach (var p in atd.EnumerateObject())
                 if (int.TryParse(p.Name, out var id) && !_addedById.ContainsKey(id))
-                    AddAddedToken(new AddedToken(id, p.Value.GetProperty("content").GetString()!, PreTokenizer.Bool(p.Value, "special", false),
+                    AddAddedToken(new AddedToken(
+                        id is >= 0 and <= MaxTokenId ? id : throw new OpenBookException($"tokenizer_config.json: added_tokens_decoder key \"{p.Name}\" must be a token id from 0 to {MaxTokenId}"),
+                        p.Value.GetProperty("content") is { ValueKind: JsonValueKind.String } content ? content.GetString()!
+                            : throw new OpenBookException($"tokenizer_config.json: added_tokens_decoder[\"{p.Name}\"].content must be a string"),
+                        PreTokenizer.Bool(p.Value, "special", false),
                         PreTokenizer.Bool(p.Value, "lstrip", false), PreTokenizer.Bool(p.Value, "rstrip", false)));
         BosToken = TokenText(cfg, "bos_token");
         EosToken = TokenText(cfg, "eos_token");
@@ -244,11 +296,26 @@ public sealed class HfTokenizer
     public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var a) && a.Special;
 
     /// <summary>Encodes text to ids. With <paramref name="addSpecialTokens"/> the post-processor's tokens (e.g. BOS) are added.</summary>
-    public int[] Encode(string text, bool addSpecialTokens = true)
+    public int[] Encode(string text, bool addSpecialTokens = true) => Encode(text, addSpecialTokens, null);
+
+    /// <summary>
+    /// Encodes <paramref name="text"/> where the character ranges in <paramref name="dataSpans"/> are data (document
+    /// text, a user's question): no special token is matched inside them, so their text is tokenized as plain text
+    /// and cannot produce a special-token id (like transformers' <c>split_special_tokens=True</c>, for those ranges
+    /// only). Outside the ranges (the chat template's own markers) special tokens are matched as usual; with no
+    /// special-token text inside the ranges the ids equal <see cref="Encode(string, bool)"/>.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecialTokens, IReadOnlyList<(int Start, int End)>? dataSpans)
     {
+        bool[]? data = null;
+        if (dataSpans is { Count: > 0 })
+        {
+            data = new bool[text.Length];
+            foreach (var (start, end) in dataSpans) data.AsSpan(Math.Max(0, start), Math.Max(0, Math.Min(end, text.Length) - Math.Max(0, start))).Fill(true);
+        }
         var ids = new List<int>();
         if (addSpecialTokens) ids.AddRange(_prefixIds);
-        foreach (var (segment, offset, addedId) in SplitAddedTokens(text))
+        foreach (var (segment, offset, addedId) in SplitAddedTokens(text, data))
         {
             if (addedId is { } id) ids.Add(id);
             else EncodeSegment(segment, offset == 0, ids);
@@ -269,7 +336,7 @@ public sealed class HfTokenizer
     }
 
     /// <summary>Splits text into plain segments and added tokens (leftmost, longest match first).</summary>
-    private IEnumerable<(string Text, int Offset, int? AddedId)> SplitAddedTokens(string text)
+    private IEnumerable<(string Text, int Offset, int? AddedId)> SplitAddedTokens(string text, bool[]? data = null)
     {
         if (_addedByFirstChar.Count == 0)
         {
@@ -283,7 +350,7 @@ public sealed class HfTokenizer
             AddedToken? hit = null;
             if (_addedByFirstChar.TryGetValue(text[i], out var candidates))
                 foreach (var c in candidates)
-                    if (string.CompareOrdinal(text, i, c.Content, 0, c.Content.Length) == 0) { hit = c; break; }
+                    if (string.CompareOrdinal(text, i, c.Content, 0, c.Content.Length) == 0 && !(c.Special && InData(data, i, c.Content.Length))) { hit = c; break; }
             if (hit is null) { i++; continue; }
             var segEnd = i;
             if (hit.LStrip) while (segEnd > segStart && char.IsWhiteSpace(text[segEnd - 1])) segEnd--;
@@ -294,6 +361,14 @@ public sealed class HfTokenizer
             segStart = i;
         }
         if (segStart < text.Length) yield return (text[segStart..], segStart, null);
+    }
+
+    private static bool InData(bool[]? data, int start, int length)
+    {
+        if (data is null) return false;
+        for (var k = start; k < start + length && k < data.Length; k++)
+            if (data[k]) return true;
+        return false;
     }
 
     /// <summary>Decodes ids to text through the tokenizer's decoder.</summary>

@@ -104,7 +104,9 @@ internal abstract class PreTokenizer
         : Bool(e, "add_prefix_space", true) ? "always" : "never";
 
     internal static bool Bool(JsonElement e, string name, bool dflt) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : dflt;
+        !e.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null ? dflt
+        : v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean()
+        : throw new OpenBookException($"tokenizer.json: '{name}' must be true or false, found {v.GetRawText()}");
 
     internal static string Str(JsonElement e, string name, string dflt) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString()! : dflt;

@@ -168,7 +168,12 @@ public sealed class Chunker
             int q = w;
             while (q < p)
             {
-                int lo = q + 1, hi = p; // longest piece [q, cut) within maxAtom tokens
+                // Longest piece [q, cut) within maxAtom tokens. The search window grows from a guess by doubling,
+                // so each piece costs time in proportion to its own length, not to the rest of the word
+                // (a binary search over the whole word made text without whitespace quadratic).
+                int window = Math.Max(16, maxAtom * 8);
+                while (window < p - q && _counter.CountTokens(full.AsSpan(q, window)) <= maxAtom) window = (int)Math.Min(int.MaxValue, 2L * window);
+                int lo = q + 1, hi = q + Math.Min(p - q, window);
                 while (lo < hi)
                 {
                     int mid = (lo + hi + 1) / 2;

@@ -20,7 +20,7 @@ public sealed class CsvLoader : IDocumentLoader
     {
         var csv = options.Csv;
         char delimiter = csv.Delimiter ?? (Path.GetExtension(path).Equals(".tsv", StringComparison.OrdinalIgnoreCase) ? '\t' : ',');
-        return LoadErrors.Guard(path, "CSV", () => LoadRecords(path, content, csv, delimiter));
+        return LoadErrors.Guard(path, "CSV", () => LoadRecords(path, content, csv, delimiter, options.RecordSkipped));
     }
 
     /// <summary>The next record; malformed quoting becomes a <see cref="DocumentLoadException"/> naming the file and line.</summary>
@@ -30,10 +30,12 @@ public sealed class CsvLoader : IDocumentLoader
         catch (CsvFormatException ex) { throw new DocumentLoadException(path, ex.Line, ex.Problem); }
     }
 
-    private static IEnumerable<LoadedDocument> LoadRecords(string path, Stream content, CsvLoaderOptions options, char delimiter)
+    private static IEnumerable<LoadedDocument> LoadRecords(string path, Stream content, CsvLoaderOptions options, char delimiter,
+        Action<DocumentLoadException>? skipped)
     {
-        using var reader = new StreamReader(content, Encoding.UTF8, true, 1 << 16, leaveOpen: true);
-        var parser = new CsvRecordReader(reader, delimiter);
+        string all;
+        using (var reader = new StreamReader(content, Encoding.UTF8, true, 1 << 16, leaveOpen: true)) all = reader.ReadToEnd();
+        var parser = new CsvRecordReader(new StringReader(all), delimiter);
         if (!TryRead(parser, path, out var header, out _))
             throw new DocumentLoadException(path, "the file is empty; a header row is required");
         header = header.Select(h => h.Trim()).ToList();
@@ -45,12 +47,37 @@ public sealed class CsvLoader : IDocumentLoader
             : Enumerable.Range(0, header.Count).Where(i => i != idColumn).ToArray();
 
         var perFile = options.Mode == CsvMode.PerFile ? new StringBuilder(string.Join(" | ", header)) : null;
-        int row = 0;
-        while (TryRead(parser, path, out var fields, out var line))
+        int row = 0, badRecords = 0;
+        List<int>? lineStarts = null;
+        while (true)
         {
+            List<string> fields;
+            int line;
+            try
+            {
+                if (!TryRead(parser, path, out fields, out line)) break;
+            }
+            catch (DocumentLoadException e) when (skipped is not null && e.Line is { } bad)
+            {
+                // A malformed record (e.g. an unterminated quote): report it and resume on the line after it.
+                if (++badRecords > MaxBadRecords)
+                    throw new DocumentLoadException(path, $"more than {MaxBadRecords} malformed records; is this a {(delimiter == '\t' ? "TSV" : "CSV")} file?");
+                skipped(e);
+                lineStarts ??= LineStarts(all);
+                if (bad >= lineStarts.Count) break;
+                parser = new CsvRecordReader(new TextSliceReader(all, lineStarts[bad]), delimiter, bad + 1);
+                continue;
+            }
             if (fields.Count == 1 && fields[0].Length == 0) continue; // blank line
             if (fields.Count != header.Count)
-                throw new DocumentLoadException(path, line, $"{fields.Count} fields but the header has {header.Count}");
+            {
+                var bad = new DocumentLoadException(path, line, $"{fields.Count} fields but the header has {header.Count}");
+                if (skipped is null) throw bad;
+                if (++badRecords > MaxBadRecords)
+                    throw new DocumentLoadException(path, $"more than {MaxBadRecords} malformed records; is this a {(delimiter == '\t' ? "TSV" : "CSV")} file?");
+                skipped(bad);
+                continue;
+            }
             row++;
             if (perFile is not null)
             {
@@ -77,5 +104,24 @@ public sealed class CsvLoader : IDocumentLoader
             builder.Paragraph(perFile.ToString());
             yield return new LoadedDocument(path, null, builder.Build());
         }
+    }
+
+    /// <summary>Bad records skipped in one file before the whole file is refused (bounds the work of resyncing).</summary>
+    public const int MaxBadRecords = 1000;
+
+    /// <summary>Offsets where each line starts: element k is where 1-based line k + 1 starts.</summary>
+    private static List<int> LineStarts(string text)
+    {
+        var starts = new List<int> { 0 };
+        for (int i = text.IndexOf('\n'); i >= 0 && i + 1 < text.Length; i = text.IndexOf('\n', i + 1)) starts.Add(i + 1);
+        return starts;
+    }
+
+    /// <summary>A reader over the end of a string, without copying it.</summary>
+    private sealed class TextSliceReader(string text, int start) : TextReader
+    {
+        private int _position = start;
+        public override int Peek() => _position < text.Length ? text[_position] : -1;
+        public override int Read() => _position < text.Length ? text[_position++] : -1;
     }
 }

@@ -10,14 +10,56 @@ namespace OpenBook.Ingestion;
 /// styles (by style id or name, or an outline level) start sections with a heading path; list paragraphs become
 /// "- item" lines; tables become "a | b | c" rows. Title: the core property title, else the first Title/Heading 1.
 /// </summary>
-public sealed class DocxLoader : IDocumentLoader
+public sealed class DocxLoader : IBinaryDocumentLoader
 {
     /// <inheritdoc />
     public IReadOnlyList<string> Extensions { get; } = [".docx"];
 
     /// <inheritdoc />
     public IEnumerable<LoadedDocument> Load(string path, Stream content, LoaderOptions options) =>
-        LoadErrors.Guard(path, "DOCX", () => [LoadDocument(path, content)]);
+        LoadErrors.Guard(path, "DOCX", () =>
+        {
+            CheckArchive(path, content, options.Limits);
+            return [LoadDocument(path, content)];
+        });
+
+    /// <summary>
+    /// Zip-bomb guard: counts the entries and decompresses every one into nothing, stopping as soon as the total
+    /// passes <see cref="InputLimits.MaxArchiveBytes"/> (the sizes in the zip headers are not trusted).
+    /// </summary>
+    private static void CheckArchive(string path, Stream content, InputLimits limits)
+    {
+        if (!content.CanSeek) return;
+        var start = content.Position;
+        try
+        {
+            using var zip = new System.IO.Compression.ZipArchive(content, System.IO.Compression.ZipArchiveMode.Read, leaveOpen: true);
+            if (zip.Entries.Count > limits.MaxArchiveEntries)
+                throw new DocumentLoadException(path, $"the .docx holds {zip.Entries.Count} parts, more than the limit of {limits.MaxArchiveEntries}");
+            long total = 0;
+            var buffer = new byte[1 << 16];
+            foreach (var entry in zip.Entries)
+            {
+                using var s = entry.Open();
+                int n;
+                while ((n = s.Read(buffer, 0, buffer.Length)) > 0)
+                {
+                    total += n;
+                    if (total > limits.MaxArchiveBytes)
+                        throw new DocumentLoadException(path,
+                            $"the .docx expands to more than {InputLimits.Size(limits.MaxArchiveBytes).Replace("-byte", " bytes")} (a zip bomb?); not read (limit: InputLimits.MaxArchiveBytes)");
+                }
+            }
+        }
+        catch (InvalidDataException)
+        {
+            // Not a zip (or a damaged one): the Open below reports it.
+        }
+        finally
+        {
+            content.Position = start;
+        }
+    }
 
     private static LoadedDocument LoadDocument(string path, Stream content)
     {

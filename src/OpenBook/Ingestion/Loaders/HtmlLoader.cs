@@ -36,7 +36,11 @@ public sealed class HtmlLoader : IDocumentLoader
     public IEnumerable<LoadedDocument> Load(string path, Stream content, LoaderOptions options) =>
         LoadErrors.Guard(path, "HTML", () =>
         {
-            var document = new HtmlParser().ParseDocument(content);
+            var html = LoaderText.ReadAll(content);
+            var limit = options.Limits.MaxNestingDepth;
+            if (NestingScan.HtmlDepth(html, limit) > limit)
+                throw new DocumentLoadException(path, $"elements nested deeper than {limit} levels; not read (limit: InputLimits.MaxNestingDepth)");
+            var document = new HtmlParser().ParseDocument(html);
             var title = LoaderText.CollapseWhitespace(document.Title ?? "");
             RemoveFurniture(document);
             var root = Single(document, "main") ?? Single(document, "article") ?? document.Body ?? document.DocumentElement;

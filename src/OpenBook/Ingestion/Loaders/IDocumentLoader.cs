@@ -31,6 +31,18 @@ public sealed record LoaderOptions
 
     /// <summary>Options of the .csv/.tsv loader.</summary>
     public CsvLoaderOptions Csv { get; init; } = new();
+
+    /// <summary>Size, archive and nesting limits (untrusted input).</summary>
+    public InputLimits Limits { get; init; } = InputLimits.Default;
+
+    /// <summary>
+    /// For multi-record files (JSON lines, JSON arrays, CSV): called with each bad record, whose line it names,
+    /// and the rest of the file is read. Null (the default): the first bad record fails the whole file.
+    /// </summary>
+    public Action<DocumentLoadException>? RecordSkipped { get; init; }
+
+    /// <summary>Called with a note about a file that was read with a problem (e.g. read as plain text); null: no notes.</summary>
+    public Action<string>? Noted { get; init; }
 }
 
 /// <summary>How JSON records become documents (like raft.py's <c>json</c> doctype: one document per record).</summary>
@@ -124,12 +136,9 @@ public sealed class LoaderRegistry
         sourcePath ??= filePath;
         if (!TryGet(filePath, out var loader))
             throw new DocumentLoadException(sourcePath, $"unsupported file type '{Path.GetExtension(filePath)}'");
-        FileStream stream;
-        try { stream = File.OpenRead(filePath); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new DocumentLoadException(sourcePath, $"cannot open file: {e.Message}", e);
-        }
-        using (stream) return loader.Load(sourcePath, stream, options ?? LoaderOptions.Default).ToList();
+        options ??= LoaderOptions.Default;
+        var bytes = UntrustedFile.ReadAllBytes(filePath, sourcePath, options.Limits);
+        using var stream = new MemoryStream(bytes, writable: false);
+        return loader.Load(sourcePath, stream, options).ToList();
     }
 }

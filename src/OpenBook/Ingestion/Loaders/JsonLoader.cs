@@ -20,10 +20,22 @@ public sealed class JsonLoader : IDocumentLoader
     {
         var json = options.Json;
         bool lines = !Path.GetExtension(path).Equals(".json", StringComparison.OrdinalIgnoreCase);
-        return LoadErrors.Guard(path, "JSON", () => lines ? LoadLines(path, content, json) : LoadJson(path, content, json));
+        var skipped = options.RecordSkipped;
+        return LoadErrors.Guard(path, "JSON", () => lines ? LoadLines(path, content, json, skipped) : LoadJson(path, content, json, skipped));
     }
 
-    private static IEnumerable<LoadedDocument> LoadLines(string path, Stream content, JsonLoaderOptions options)
+    /// <summary>The record's document, or null when it is bad and <paramref name="skipped"/> takes it.</summary>
+    private static LoadedDocument? Record(Func<LoadedDocument> make, Action<DocumentLoadException>? skipped)
+    {
+        try { return make(); }
+        catch (DocumentLoadException e) when (skipped is not null)
+        {
+            skipped(e);
+            return null;
+        }
+    }
+
+    private static IEnumerable<LoadedDocument> LoadLines(string path, Stream content, JsonLoaderOptions options, Action<DocumentLoadException>? skipped)
     {
         using var reader = new StreamReader(content, Encoding.UTF8, true, 1 << 16, leaveOpen: true);
         int number = 0;
@@ -35,13 +47,18 @@ public sealed class JsonLoader : IDocumentLoader
             try { record = JsonDocument.Parse(line); }
             catch (JsonException e)
             {
-                throw new DocumentLoadException(path, $"line {number}: invalid JSON ({e.Message})", e);
+                var bad = new DocumentLoadException(path, number, $"invalid JSON ({e.Message})");
+                if (skipped is null) throw bad;
+                skipped(bad);
+                continue;
             }
-            using (record) yield return ToDocument(path, record.RootElement, $"line {number}", $"line:{number}", options);
+            LoadedDocument? doc;
+            using (record) doc = Record(() => ToDocument(path, record.RootElement, $"line {number}", $"line:{number}", options), skipped);
+            if (doc is not null) yield return doc;
         }
     }
 
-    private static IEnumerable<LoadedDocument> LoadJson(string path, Stream content, JsonLoaderOptions options)
+    private static IEnumerable<LoadedDocument> LoadJson(string path, Stream content, JsonLoaderOptions options, Action<DocumentLoadException>? skipped)
     {
         JsonDocument document;
         try { document = JsonDocument.Parse(content, new JsonDocumentOptions { AllowTrailingCommas = true, CommentHandling = JsonCommentHandling.Skip }); }
@@ -58,8 +75,8 @@ public sealed class JsonLoader : IDocumentLoader
                 int index = 0;
                 foreach (var item in root.EnumerateArray())
                 {
-                    yield return ToDocument(path, item, $"record {index}", $"index:{index}", options);
-                    index++;
+                    var i = index++;
+                    if (Record(() => ToDocument(path, item, $"record {i}", $"index:{i}", options), skipped) is { } doc) yield return doc;
                 }
             }
             else yield return ToDocument(path, root, "the top-level object", null, options);

@@ -24,7 +24,20 @@ public sealed class MarkdownLoader : IDocumentLoader
     public IEnumerable<LoadedDocument> Load(string path, Stream content, LoaderOptions options) =>
         LoadErrors.Guard(path, "Markdown", () =>
         {
-            var document = Markdown.Parse(LoaderText.ReadAll(content), Pipeline);
+            var text = LoaderText.ReadAll(content);
+            var limit = options.Limits.MaxNestingDepth;
+            if (NestingScan.MarkdownDepth(text, limit) > limit)
+                throw new DocumentLoadException(path, $"lists or quotes nested deeper than {limit} levels; not read (limit: InputLimits.MaxNestingDepth)");
+            var delimiters = NestingScan.MarkdownInlineDelimiters(text, 2 * limit);
+            if (delimiters > 2 * limit)
+            {
+                // Too many link/emphasis openers in one paragraph for the Markdown parser to stay fast: keep the text.
+                options.Noted?.Invoke($"more than {2 * limit} link or emphasis markers in one paragraph; read as plain text");
+                var plain = new SectionBuilder();
+                plain.Paragraph(text);
+                return [new LoadedDocument(path, null, plain.Build())];
+            }
+            var document = Markdown.Parse(text, Pipeline);
             var builder = new SectionBuilder();
             foreach (var block in document) AddBlock(builder, block);
             return [new LoadedDocument(path, builder.FirstTopHeading, builder.Build())];

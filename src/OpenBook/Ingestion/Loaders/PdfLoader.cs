@@ -16,7 +16,7 @@ namespace OpenBook.Ingestion;
 /// de-hyphenation ("compen-" + "sation" → "compensation"). Encrypted, corrupt or text-less (scanned) files raise a
 /// <see cref="DocumentLoadException"/> saying so. Title: the PDF's document information title.
 /// </summary>
-public sealed class PdfLoader : IDocumentLoader
+public sealed class PdfLoader : IBinaryDocumentLoader
 {
     /// <inheritdoc />
     public IReadOnlyList<string> Extensions { get; } = [".pdf"];
