@@ -147,7 +147,7 @@ public sealed class FineTuneJob
             {
                 BatchSize = _o.BatchSize, MaxLength = _o.MaxLength, Packing = _o.Packing, GroupByLength = _o.GroupByLength, Seed = _o.Trainer.Seed, PadTokenId = pad,
             };
-            var validation = BatchPlanner.Plan(Validation, batchOptions with { GroupByLength = false }, 0).Select(b => b.ToSequenceBatch()).ToList();
+            var validation = BatchPlanner.Plan(Validation, batchOptions with { GroupByLength = false }, 0);
             var trainer = new LoraTrainer(lora, new PlannedBatches(Train, batchOptions), validation, _o.Trainer, _o.OutputDirectory);
             if (_o.Resume) trainer.Resume();
             double? initial = validation.Count > 0 && !_o.Resume ? trainer.ValidationLoss() : null;
