@@ -32,8 +32,11 @@ public static class LearningRate
     }
 }
 
-/// <summary>One trainable tensor: its values and the gradient accumulated for it, under a stable name.</summary>
-public sealed record Parameter(string Name, float[] Value, float[] Grad);
+/// <summary>
+/// One trainable tensor: its values and the gradient accumulated for it, under a stable name; <paramref name="WeightDecay"/>
+/// false exempts it from AdamW's decoupled weight decay (HF Trainer: biases and norm weights).
+/// </summary>
+public sealed record Parameter(string Name, float[] Value, float[] Grad, bool WeightDecay = true);
 
 /// <summary>
 /// AdamW exactly as <c>torch.optim.AdamW</c> (decoupled weight decay, bias-corrected moments, eps added to the
@@ -58,7 +61,7 @@ public sealed class AdamW
     public double Beta2 { get; }
     /// <summary>ε.</summary>
     public double Eps { get; }
-    /// <summary>Decoupled weight decay λ (p ← p − lr·λ·p).</summary>
+    /// <summary>Decoupled weight decay λ (p ← p − lr·λ·p), for the parameters with <see cref="Parameter.WeightDecay"/>.</summary>
     public double WeightDecay { get; }
     /// <summary>Steps taken (t).</summary>
     public int Step { get; set; }
@@ -100,9 +103,10 @@ public sealed class AdamW
             var g = _parameters[k].Grad;
             var m = M[k];
             var v = V[k];
+            bool decays = WeightDecay != 0 && _parameters[k].WeightDecay;
             for (int i = 0; i < p.Length; i++)
             {
-                if (WeightDecay != 0) p[i] *= decay;
+                if (decays) p[i] *= decay;
                 m[i] = b1 * m[i] + (1 - b1) * g[i];
                 v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
                 p[i] -= stepSize * m[i] / (MathF.Sqrt(v[i]) / bc2 + eps);
