@@ -19,7 +19,7 @@ internal static class FineTuneCommands
     {
         public readonly Option<string> Model = new("--model") { Description = "Base model: a local directory or a cached Hub id (needs a chat template)", Required = true };
         public readonly Option<string?> Val = new("--val") { Description = "Validation data (same formats) for eval loss, early stopping and best/" };
-        public readonly Option<string> Method = new("--method") { Description = "lora (base as stored) or qlora (NF4 base)", DefaultValueFactory = _ => "lora" };
+        public readonly Option<string> Method = new("--method") { Description = "lora (base as stored), qlora (NF4 base) or full (every weight; writes a full model directory)", DefaultValueFactory = _ => "lora" };
         public readonly Option<int> Rank = new("--rank") { Description = "LoRA rank r", DefaultValueFactory = _ => 16 };
         public readonly Option<double?> Alpha = new("--alpha") { Description = "lora_alpha (default 2·rank)" };
         public readonly Option<double> Dropout = new("--dropout") { Description = "LoRA dropout", DefaultValueFactory = _ => 0.05 };
@@ -44,11 +44,13 @@ internal static class FineTuneCommands
         public readonly Option<int> Seed = new("--seed") { Description = "Seed of adapter init, data order and dropout (same seed → same weights)", DefaultValueFactory = _ => 42 };
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue from the checkpoint in --out" };
         public readonly Option<bool> Merge = new("--merge") { Description = "Also write the merged full model to OUT/merged" };
+        public readonly Option<bool> GradientCheckpointing = new("--gradient-checkpointing") { Description = "Recompute each layer in backward instead of keeping its activations (less memory)" };
+        public readonly Option<bool> NoEmbeddingDecay = new("--no-embedding-decay") { Description = "--method full: no weight decay on the embedding (biases and norms never get any)" };
 
         public IEnumerable<Option> All() =>
         [
             Model, Val, Method, Rank, Alpha, Dropout, Targets, RsLora, Epochs, MaxSteps, Lr, Schedule, Warmup, WeightDecay, MaxGradNorm, BatchSize, GradAccum,
-            MaxLength, Truncation, Packing, GroupByLength, EvalEvery, EarlyStopping, SaveEvery, Seed, Resume, Merge,
+            MaxLength, Truncation, Packing, GroupByLength, EvalEvery, EarlyStopping, SaveEvery, Seed, Resume, Merge, GradientCheckpointing, NoEmbeddingDecay,
         ];
 
         public FineTuneOptions Build(ParseResult r, string dataPath, string outDir, string promptFormat, DatasetFormat format = DatasetFormat.Auto, CsvColumns? columns = null)
@@ -66,7 +68,8 @@ internal static class FineTuneCommands
                 {
                     "lora" => FineTuneMethod.Lora,
                     "qlora" => FineTuneMethod.QLora,
-                    var m => throw new OpenBookException($"--method: unknown method '{m}' (lora or qlora)."),
+                    "full" => FineTuneMethod.Full,
+                    var m => throw new OpenBookException($"--method: unknown method '{m}' (lora, qlora or full)."),
                 },
                 Lora = new LoraConfig
                 {
@@ -81,6 +84,7 @@ internal static class FineTuneCommands
                     WarmupSteps = warmup >= 1 ? (int)warmup : 0, WarmupRatio = warmup < 1 ? warmup : 0, WeightDecay = r.GetValue(WeightDecay),
                     MaxGradNorm = r.GetValue(MaxGradNorm), GradientAccumulation = r.GetValue(GradAccum), EvalEvery = r.GetValue(EvalEvery),
                     EarlyStoppingPatience = r.GetValue(EarlyStopping), SaveEvery = r.GetValue(SaveEvery), Seed = r.GetValue(Seed),
+                    GradientCheckpointing = r.GetValue(GradientCheckpointing),
                 }.Validate(),
                 BatchSize = r.GetValue(BatchSize) >= 1 ? r.GetValue(BatchSize) : throw new OpenBookException("--batch-size must be ≥ 1."),
                 MaxLength = r.GetValue(MaxLength) >= 8 ? r.GetValue(MaxLength) : throw new OpenBookException("--max-length must be ≥ 8."),
@@ -91,7 +95,7 @@ internal static class FineTuneCommands
                     "drop" => TruncationPolicy.Drop,
                     var t => throw new OpenBookException($"--truncation: unknown policy '{t}' (right, left, drop)."),
                 },
-                Packing = r.GetValue(Packing), GroupByLength = r.GetValue(GroupByLength), Resume = r.GetValue(Resume),
+                Packing = r.GetValue(Packing), GroupByLength = r.GetValue(GroupByLength), Resume = r.GetValue(Resume), DecayEmbeddings = !r.GetValue(NoEmbeddingDecay),
             };
         }
     }
@@ -103,7 +107,7 @@ internal static class FineTuneCommands
         var output = new Option<string>("--out") { Description = "Output directory (adapter, checkpoint/, metrics.jsonl, loss.png)", DefaultValueFactory = _ => "adapter" };
         var format = new Option<string>("--format") { Description = "auto, chat, prompt-completion, instruction or csv", DefaultValueFactory = _ => "auto" };
         var columns = new Option<string?>("--columns") { Description = "CSV columns: user=…,assistant=…[,system=…]" };
-        var cmd = new Command("finetune", "Train a LoRA or QLoRA adapter on chat data (loss on assistant turns), saved in PEFT format") { data, output, format, columns };
+        var cmd = new Command("finetune", "Train a LoRA or QLoRA adapter on chat data (loss on assistant turns), saved in PEFT format — or every weight (--method full), saved as a model directory") { data, output, format, columns };
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         Cli.SetHandler(cmd, (r, ct) =>
         {
@@ -120,7 +124,9 @@ internal static class FineTuneCommands
         var job = new FineTuneJob(options);
         if (!r.GetValue(Cli.Quiet) && !r.GetValue(Cli.Json))
             console.MarkupLine($"[grey]{job.Train.Count} training examples ({job.Skipped} skipped), {job.Validation.Count} validation; " +
-                               $"frozen weights {job.FrozenWeightBytes / 1048576.0:F1} MiB ({options.Method}, fp32 would be {job.Fp32WeightBytes / 1048576.0:F1} MiB)[/]");
+                               (options.Method == FineTuneMethod.Full
+                                   ? $"every weight trained: {job.Fp32WeightBytes / 1048576.0:F1} MiB fp32, ×4 with gradients and AdamW moments[/]"
+                                   : $"frozen weights {job.FrozenWeightBytes / 1048576.0:F1} MiB ({options.Method}, fp32 would be {job.Fp32WeightBytes / 1048576.0:F1} MiB)[/]"));
         FineTuneResult result;
         if (Cli.ShowProgress(r))
         {
@@ -144,7 +150,7 @@ internal static class FineTuneCommands
 
         var png = LossCurve.Write(Path.Combine(options.OutputDirectory, "metrics.jsonl"), Path.Combine(options.OutputDirectory, "loss.png"));
         string? merged = null;
-        if (r.GetValue(o.Merge) && !result.Training.Interrupted)
+        if (r.GetValue(o.Merge) && !result.Training.Interrupted && result.Method != FineTuneMethod.Full)
         {
             merged = Path.Combine(options.OutputDirectory, "merged");
             MergedModelExport.Write(options.ModelDirectory, options.OutputDirectory, merged);
@@ -159,7 +165,8 @@ internal static class FineTuneCommands
                 seconds = Math.Round(t.Elapsed.TotalSeconds, 2), tokensPerSecond = Math.Round(t.TrainedTokens / Math.Max(1e-9, t.Elapsed.TotalSeconds), 1),
                 trainExamples = result.TrainExamples, validationExamples = result.ValidationExamples, skippedExamples = result.SkippedExamples,
                 trainableParameters = result.TrainableParameters, frozenWeightBytes = result.FrozenWeightBytes, fp32WeightBytes = result.Fp32WeightBytes,
-                checkpoint = t.CheckpointDirectory, lossCurve = png, merged,
+                checkpoint = t.CheckpointDirectory, lossCurve = png, merged, method = result.Method.ToString().ToLowerInvariant(),
+                trainingStateBytes = result.TrainingStateBytes, activationBytes = t.ActivationBytes,
             });
         }
         else
@@ -169,7 +176,10 @@ internal static class FineTuneCommands
                 : $"trained {t.Steps} steps{(t.EarlyStopped ? " (early stop)" : "")}, {t.TrainedTokens:N0} tokens in {t.Elapsed.TotalSeconds:F1} s " +
                   $"({t.TrainedTokens / Math.Max(1e-9, t.Elapsed.TotalSeconds):F0} tokens/s); final loss {t.FinalLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "–"}" +
                   (t.BestEvalLoss is { } b ? $", best eval loss {b:F4}" + (result.InitialValidationLoss is { } i ? $" (from {i:F4})" : "") : ""));
-            console.MarkupLine($"adapter: [green]{Markup.Escape(result.AdapterDirectory)}[/] ({result.TrainableParameters:N0} trainable parameters, PEFT format)");
+            console.MarkupLine(result.Method == FineTuneMethod.Full
+                ? $"model: [green]{Markup.Escape(result.AdapterDirectory)}[/] ({result.TrainableParameters:N0} parameters trained; weights + gradients + AdamW moments " +
+                  $"{result.TrainingStateBytes / 1048576.0:F1} MiB = 16 B/parameter, activations {t.ActivationBytes / 1048576.0:F1} MiB)"
+                : $"adapter: [green]{Markup.Escape(result.AdapterDirectory)}[/] ({result.TrainableParameters:N0} trainable parameters, PEFT format)");
             if (png is not null) console.MarkupLine($"loss curve: [green]{Markup.Escape(png)}[/]");
             if (merged is not null) console.MarkupLine($"merged model: [green]{Markup.Escape(merged)}[/]");
         }
