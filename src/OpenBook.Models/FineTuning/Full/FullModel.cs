@@ -20,12 +20,12 @@ public sealed class FullModel : ITrainableModel
     public const int StateBytesPerParameter = 16;
 
     private readonly IReadOnlyList<Parameter> _parameters;
-    private readonly string? _sourceDirectory;
+    private readonly IReadOnlyList<string> _companions;
     private readonly string? _configJson;
 
-    private FullModel(LlamaForCausalLM model, WeightGradients grads, IReadOnlyList<Parameter> parameters, string? sourceDirectory, string? configJson)
+    private FullModel(LlamaForCausalLM model, WeightGradients grads, IReadOnlyList<Parameter> parameters, IReadOnlyList<string> companions, string? configJson)
     {
-        Model = model; Gradients = grads; _parameters = parameters; _sourceDirectory = sourceDirectory; _configJson = configJson;
+        Model = model; Gradients = grads; _parameters = parameters; _companions = companions; _configJson = configJson;
     }
 
     /// <inheritdoc />
@@ -44,9 +44,10 @@ public sealed class FullModel : ITrainableModel
     /// <summary>
     /// Makes every weight of <paramref name="model"/> trainable. Weights not stored as fp32 (bf16 checkpoints) are
     /// widened to fp32 master copies first. <paramref name="sourceDirectory"/> (the model's directory, when it has one)
-    /// provides the non-weight files <see cref="Save"/> copies (config.json, tokenizer, generation config).
+    /// provides the non-weight files <see cref="Save"/> copies (config.json, tokenizer, generation config), as they are
+    /// now; <paramref name="companionFiles"/> names such files explicitly instead.
     /// </summary>
-    public static FullModel Create(LlamaForCausalLM model, bool decayEmbeddings = true, string? sourceDirectory = null)
+    public static FullModel Create(LlamaForCausalLM model, bool decayEmbeddings = true, string? sourceDirectory = null, IReadOnlyList<string>? companionFiles = null)
     {
         if (model.Linears().Any(l => l.Adapter is not null))
             throw new OpenBookException("Full-parameter training needs a model without adapters attached.");
@@ -71,7 +72,17 @@ public sealed class FullModel : ITrainableModel
         if (!model.Config.TieWordEmbeddings) Add("lm_head.weight", model.LmHead.Weight.F32Data!, decay: true);
         string? configJson = sourceDirectory is not null && File.Exists(Path.Combine(sourceDirectory, "config.json"))
             ? File.ReadAllText(Path.Combine(sourceDirectory, "config.json")) : null;
-        return new FullModel(model, grads, list, sourceDirectory, configJson);
+        var companions = companionFiles?.ToList() ?? (sourceDirectory is null ? [] : Directory.EnumerateFiles(sourceDirectory).Where(IsCompanion).ToList());
+        return new FullModel(model, grads, list, companions, configJson);
+    }
+
+    /// <summary>A small non-weight file of a model directory (tokenizer, chat template, generation config; not config.json).</summary>
+    private static bool IsCompanion(string file)
+    {
+        var name = Path.GetFileName(file);
+        if (name.EndsWith(".safetensors", StringComparison.Ordinal) || name == SafetensorsCheckpoint.IndexFileName || name.EndsWith(".bin", StringComparison.Ordinal)
+            || name.EndsWith(".tmp", StringComparison.Ordinal) || name == "config.json" || name == "openbook_adapter.json") return false;
+        return new FileInfo(file).Length <= 64L << 20;
     }
 
     /// <inheritdoc />
@@ -90,15 +101,11 @@ public sealed class FullModel : ITrainableModel
         Directory.CreateDirectory(directory);
         foreach (var old in Directory.EnumerateFiles(directory, "model*.safetensors*")) File.Delete(old);
         SafetensorsWriter.WriteCheckpoint(directory, MergedModelExport.Tensors(Model, bf16: false));
-        if (_sourceDirectory is not null && Path.GetFullPath(_sourceDirectory) != Path.GetFullPath(directory))
-            foreach (var file in Directory.EnumerateFiles(_sourceDirectory))
-            {
-                var name = Path.GetFileName(file);
-                if (name.EndsWith(".safetensors", StringComparison.Ordinal) || name == SafetensorsCheckpoint.IndexFileName || name.EndsWith(".bin", StringComparison.Ordinal)
-                    || name.EndsWith(".json.tmp", StringComparison.Ordinal) || name == "config.json") continue;
-                if (new FileInfo(file).Length > 64L << 20) continue; // not a tokenizer or config file
-                File.Copy(file, Path.Combine(directory, name), overwrite: true);
-            }
+        foreach (var file in _companions)
+        {
+            var target = Path.Combine(directory, Path.GetFileName(file));
+            if (File.Exists(file) && Path.GetFullPath(file) != Path.GetFullPath(target)) File.Copy(file, target, overwrite: true);
+        }
         var configPath = Path.Combine(directory, "config.json");
         File.WriteAllText(configPath + ".tmp", _configJson ?? Model.Config.ToJson());
         File.Move(configPath + ".tmp", configPath, overwrite: true);
