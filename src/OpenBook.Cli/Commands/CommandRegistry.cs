@@ -20,6 +20,7 @@ internal static class CommandRegistry
         yield return RaftCommands.Build();
         yield return FineTuneCommands.FineTune();
         yield return FineTuneCommands.Merge();
+        yield return PretrainCommands.Pretrain();
         yield return ModelsCommands.Models();
         yield return BenchCommands.Build();
         yield return DataCommands.Data();
