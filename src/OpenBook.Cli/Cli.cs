@@ -29,22 +29,29 @@ internal static class Cli
         Recursive = true,
     };
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
-        WriteIndented = false,
-        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
-    };
+    public static readonly JsonSerializerOptions JsonOptions = OpenBook.Runtime.Reports.OpenBookJson.Options;
 
     /// <summary>Console for human output: stderr when --json is set, so stdout stays pure JSON.</summary>
     public static IAnsiConsole Out(ParseResult r) => r.GetValue(Json) ? ErrConsole : AnsiConsole.Console;
 
-    public static readonly IAnsiConsole ErrConsole = AnsiConsole.Create(new AnsiConsoleSettings
+    public static readonly IAnsiConsole ErrConsole = CreateErrConsole();
+
+    private static IAnsiConsole CreateErrConsole()
     {
-        Out = new AnsiConsoleOutput(Console.Error),
-    });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        // Not a terminal (a log, a pipe): no hard wrapping at 80 columns.
+        if (Console.IsErrorRedirected) console.Profile.Width = 100_000;
+        return console;
+    }
+
+    /// <summary>Text from documents or models for Spectre markup: control and escape sequences removed, markup escaped.</summary>
+    public static string Safe(string text) => Markup.Escape(StripControl(text));
+
+    /// <summary>
+    /// Removes terminal control sequences (ESC/CSI/OSC sequences, C0/C1 controls other than tab and newline, bidi
+    /// overrides) from untrusted text before it reaches a terminal.
+    /// </summary>
+    public static string StripControl(string text) => OpenBook.Ingestion.TerminalText.Strip(text);
 
     public static void WriteJson<T>(T value) => Console.Out.WriteLine(JsonSerializer.Serialize(value, JsonOptions));
 
@@ -68,18 +75,33 @@ internal static class Cli
                 Console.Error.WriteLine("Cancelled.");
                 return 130;
             }
-            catch (Exception ex) when (ex is OpenBookException or IOException or UnauthorizedAccessException or FormatException or InvalidDataException)
+            catch (Exception ex) when (ex is OpenBookException or Models.OpenBookException or IOException or UnauthorizedAccessException or FormatException
+                                           or InvalidDataException or ArgumentException)
             {
-                return Fail(r, ex.Message, ex is OpenBookException obe ? obe.ExitCode : 1);
+                return Fail(r.GetValue(Json), ex.Message);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Never a stack trace for the user; OPENBOOK_DEBUG=1 shows it.
+                if (Environment.GetEnvironmentVariable("OPENBOOK_DEBUG") == "1") Console.Error.WriteLine(ex);
+                return Fail(r.GetValue(Json), $"internal error ({ex.GetType().Name}): {ex.Message}", 70);
             }
         });
 
-    public static int Fail(ParseResult r, string message, int code = 1)
+    /// <summary>
+    /// One clear line on stderr (never wrapped), and with --json <c>{"error":…}</c> as the only stdout document.
+    /// Exit codes: 1 for a failed command, 2 for a command line that does not parse, 70 for an internal error.
+    /// </summary>
+    public static int Fail(bool json, string message, int code = 1)
     {
-        if (r.GetValue(Json)) WriteJson(new { error = message });
-        ErrConsole.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+        var line = StripControl(message).ReplaceLineEndings(" ");
+        if (json) WriteJson(new ErrorJson(line));
+        Console.Error.WriteLine("error: " + line);
         return code;
     }
+
+    /// <summary>Prints a warning line on stderr (never wrapped).</summary>
+    public static void Warn(string message) => Console.Error.WriteLine("warning: " + StripControl(message).ReplaceLineEndings(" "));
 
     /// <summary>Deletes a temporary directory (closing pooled SQLite connections first); failures are ignored.</summary>
     public static void TryDeleteDirectory(string directory)

@@ -11,4 +11,8 @@ root.Options.Add(Cli.Quiet);
 foreach (var command in CommandRegistry.All())
     root.Subcommands.Add(command);
 
-return await root.Parse(args).InvokeAsync().ConfigureAwait(false);
+var parse = root.Parse(args);
+// A command line that does not parse: one line (and {"error":…} with --json), not the help text.
+if (parse.Errors.Count > 0 && parse.Action is not System.CommandLine.Help.HelpAction)
+    return Cli.Fail(args.Contains("--json"), string.Join("; ", parse.Errors.Select(e => e.Message).Distinct()) + " (see --help)", 2);
+return await parse.InvokeAsync().ConfigureAwait(false);

@@ -194,14 +194,62 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
         return result;
     }
 
-    /// <summary>Answers a question from the documents. Without a model this is extractive mode.</summary>
+    /// <summary>
+    /// Answers a question from the documents: retrieves the top <see cref="AskOptions.K"/> passages the filter (and the
+    /// caller's groups) allow, then lets <see cref="AskOptions.Answerer"/> write the answer — extractive (no model) when
+    /// none is given, <see cref="GroundedAnswerer"/> or <see cref="RaftAnswerer"/> over any <c>IChatClient</c>.
+    /// </summary>
     public async Task<Answer> AskAsync(string question, AskOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new AskOptions();
+        var request = await RetrieveForAsync(question, options, cancellationToken).ConfigureAwait(false);
+        return options.Answerer is { } answerer
+            ? await answerer.AnswerAsync(request, cancellationToken).ConfigureAwait(false)
+            : Extractive(options).Answer(request.Question, request.Passages);
+    }
+
+    /// <summary>
+    /// <see cref="AskAsync(string, AskOptions?, CancellationToken)"/>, streamed: text deltas as the model writes them,
+    /// then a final update whose <see cref="AnswerUpdate.Completed"/> holds the whole answer with its citations.
+    /// </summary>
+    public async IAsyncEnumerable<AnswerUpdate> AskStreamingAsync(string question, AskOptions? options = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        options ??= new AskOptions();
+        var request = await RetrieveForAsync(question, options, cancellationToken).ConfigureAwait(false);
+        if (options.Answerer is not { } answerer)
+        {
+            var answer = Extractive(options).Answer(request.Question, request.Passages);
+            yield return new AnswerUpdate(answer.Text);
+            yield return new AnswerUpdate("", answer);
+            yield break;
+        }
+        await foreach (var update in answerer.StreamAsync(request, cancellationToken).ConfigureAwait(false))
+            yield return update;
+    }
+
+    private async Task<AnswerRequest> RetrieveForAsync(string question, AskOptions options, CancellationToken cancellationToken)
+    {
         if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
-        var hits = await SearchAsync(question, new SearchOptions { K = options.K, Filter = options.Filter, Mode = options.Mode }, cancellationToken).ConfigureAwait(false);
+        var query = string.IsNullOrWhiteSpace(options.RetrievalQuery) ? question : options.RetrievalQuery;
+        var hits = await SearchAsync(query, new SearchOptions { K = options.K, Filter = options.Filter, Mode = options.Mode, Reranker = options.Reranker },
+            cancellationToken).ConfigureAwait(false);
+        return new AnswerRequest(question, hits, options.History?.ToList() ?? []);
+    }
+
+    private ExtractiveAnswerer Extractive(AskOptions options)
+    {
         var index = LexicalIndex();
-        return new ExtractiveAnswerer(t => index.Idf(t), options.Extractive).Answer(question, hits);
+        return new ExtractiveAnswerer(t => index.Idf(t), options.Extractive);
+    }
+
+    /// <summary>Every chunk of <paramref name="collection"/> (null: all) that <paramref name="scope"/> may read, in store order.</summary>
+    public IEnumerable<ChunkRecord> ReadChunks(AccessScope scope, string? collection = null)
+    {
+        ArgumentNullException.ThrowIfNull(scope);
+        var catalog = Catalog();
+        foreach (var c in Store.AllChunks(collection))
+            if (catalog.CanRead(c.DocumentId, scope)) yield return c;
     }
 
     /// <summary>Removes a document and its chunks; indexes follow.</summary>
@@ -245,6 +293,20 @@ public sealed record AskOptions
     public SearchFilter? Filter { get; init; }
     /// <summary>How passages are retrieved.</summary>
     public SearchMode Mode { get; init; } = SearchMode.Auto;
-    /// <summary>Extractive-mode tuning.</summary>
+    /// <summary>Optional second stage that re-scores the first-stage passages (e.g. an ONNX cross-encoder).</summary>
+    public Retrieval.Hybrid.IReranker? Reranker { get; init; }
+    /// <summary>Extractive-mode tuning (used when <see cref="Answerer"/> is null).</summary>
     public ExtractiveOptions? Extractive { get; init; }
+    /// <summary>
+    /// Who writes the answer: null for extractive mode (no model), a <see cref="GroundedAnswerer"/> or
+    /// <see cref="RaftAnswerer"/> over any <c>IChatClient</c>, or your own <see cref="IAnswerer"/>.
+    /// </summary>
+    public IAnswerer? Answerer { get; init; }
+    /// <summary>Earlier turns of the conversation (user and assistant messages, oldest first), given to model answerers.</summary>
+    public IList<Microsoft.Extensions.AI.ChatMessage>? History { get; init; }
+    /// <summary>
+    /// The text to retrieve with, when it differs from the question (e.g. a follow-up rewritten into a standalone
+    /// query); null retrieves with the question.
+    /// </summary>
+    public string? RetrievalQuery { get; init; }
 }

@@ -61,6 +61,10 @@ public sealed record Answer
     public IReadOnlyList<SearchHit> Retrieved { get; init; } = [];
     /// <summary>Evidence strength in [0,1] (extractive: IDF-weighted coverage of the question's terms by the best sentence).</summary>
     public double Confidence { get; init; }
+    /// <summary>The prompt the answer was produced with (extractive answers: <see cref="Answering.AnswerPrompt.Extractive"/>).</summary>
+    public Answering.AnswerPrompt Prompt { get; init; }
+    /// <summary>The model's reasoning before its final answer (RAFT: the chain of thought with its quotes), when there is one.</summary>
+    public string? Reasoning { get; init; }
     /// <summary>Model id for LLM answers.</summary>
     public string? Model { get; init; }
     /// <summary>Prompt tokens (LLM mode), when the model reports them.</summary>

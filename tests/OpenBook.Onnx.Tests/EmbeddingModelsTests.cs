@@ -1,5 +1,5 @@
 using Microsoft.Extensions.AI;
-using OpenBook.Onnx.Remote;
+using OpenBook.OpenAI;
 using OpenBook.Storage;
 
 namespace OpenBook.Onnx.Tests;
@@ -38,11 +38,11 @@ public sealed class EmbeddingModelsTests
     public async Task An_url_spec_opens_an_openai_compatible_client()
     {
         using var server = new FakeEmbeddingServer();
-        using var model = EmbeddingModels.Open(server.Endpoint + "#nomic-embed-text", remote: new RemoteEmbeddingOptions { Model = "x", ApiKey = "k" });
+        using var model = OpenBook.Runtime.Embedders.Open(server.Endpoint + "#nomic-embed-text", remote: new RemoteEmbeddingOptions { Model = "x", ApiKey = "k" });
         Assert.Equal($"{server.Endpoint.GetLeftPart(UriPartial.Authority)}#nomic-embed-text", model.CacheModelId);
         var v = await model.Generator.GenerateAsync(["abc"]);
         Assert.Equal(FakeEmbeddingServer.VectorOf("abc"), v[0].Vector.ToArray());
         Assert.Equal("nomic-embed-text", server.Bodies.Single()["model"]!.GetValue<string>());
-        Assert.Throws<OpenBookException>(() => EmbeddingModels.Open("http://localhost:1/v1"));
+        Assert.Throws<OpenBookException>(() => OpenBook.Runtime.Embedders.Open("http://localhost:1/v1"));
     }
 }

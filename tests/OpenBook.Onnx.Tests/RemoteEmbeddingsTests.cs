@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
 using OpenBook.Embeddings;
-using OpenBook.Onnx.Remote;
+using OpenBook.OpenAI;
 
 namespace OpenBook.Onnx.Tests;
 

@@ -1,11 +1,16 @@
-using OpenBook.Ingestion;
 using System.CommandLine;
+using System.Globalization;
+using OpenBook.Answering;
+using OpenBook.Ingestion;
 using OpenBook.Retrieval;
+using OpenBook.Runtime;
+using OpenBook.Runtime.Reports;
+using OpenBook.Storage;
 using Spectre.Console;
 
 namespace OpenBook.Cli.Commands;
 
-/// <summary><c>search</c>, <c>ask</c>, <c>docs</c>, <c>stats</c>: the commands over an existing store.</summary>
+/// <summary><c>search</c>, <c>ask</c>, <c>chat</c>, <c>docs</c>, <c>stats</c>: the commands over an existing store.</summary>
 internal static class CoreCommands
 {
     public static readonly Option<string[]> Collections = new("--collection", "-c")
@@ -22,51 +27,58 @@ internal static class CoreCommands
 
     public static readonly Option<string[]> AsGroups = new("--as-groups")
     {
-        Description = "Search as a member of these ACL groups (comma-separated); documents with an ACL you share no group with are never returned",
+        Description = "Read as a member of these ACL groups (comma-separated); documents with an ACL you share no group with are never read",
         AllowMultipleArgumentsPerToken = true,
     };
 
-    public static SearchFilter Filter(ParseResult r) => new()
+    public static readonly Option<bool> AllAccess = new("--all-access")
     {
-        Collections = Split(r.GetValue(Collections)),
-        Tags = Split(r.GetValue(Tags)),
-        Groups = Split(r.GetValue(AsGroups)),
+        Description = "Read every document whatever its ACL (administrators; stated in the output)",
     };
+
+    /// <summary>The caller's access scope: <c>--all-access</c>, else the <c>--as-groups</c> groups (none: public documents only).</summary>
+    public static AccessScope Scope(ParseResult r) =>
+        r.GetValue(AllAccess) ? AccessScope.All : AccessScope.ForGroups(Split(r.GetValue(AsGroups)));
+
+    public static SearchFilter Filter(ParseResult r)
+    {
+        var scope = Scope(r);
+        return new SearchFilter { Collections = Split(r.GetValue(Collections)), Tags = Split(r.GetValue(Tags)), Groups = scope.Groups, AllAccess = scope.AllAccess };
+    }
 
     public static string[]? Split(string[]? values) =>
         values is null ? null : values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToArray() is { Length: > 0 } a ? a : null;
 
-    public static Task<Book> OpenBook(ParseResult r, CancellationToken ct) => Book.OpenAsync(r.GetValue(Cli.Store)!, cancellationToken: ct);
+    /// <summary>Opens the <c>--store</c> (created when <paramref name="create"/>; read-only commands refuse a missing store).</summary>
+    public static Task<Book> OpenBook(ParseResult r, CancellationToken ct, bool create = false)
+    {
+        var dir = r.GetValue(Cli.Store)!;
+        if (!create && !File.Exists(Path.Combine(dir, DocumentStore.DatabaseFileName))) throw new OpenBookException($"no OpenBook store at {dir}");
+        return Book.OpenAsync(dir, cancellationToken: ct);
+    }
 
     public static Command Search()
     {
         var query = new Argument<string>("query") { Description = "What to search for" };
         var k = new Option<int>("-k", "--top") { Description = "Number of results", DefaultValueFactory = _ => 5 };
-        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, EmbeddingCli.Rerank };
+        var cmd = new Command("search", "Search the ingested documents") { query, k, Collections, Tags, AsGroups, AllAccess, EmbeddingCli.Mode, EmbeddingCli.Embed, EmbeddingCli.Rerank };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            var mode = r.GetValue(EmbeddingCli.Mode);
-            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
-            using var reranker = EmbeddingCli.Reranker(r);
-            var hits = await opened.Book.SearchAsync(r.GetValue(query)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode, Reranker = reranker }, ct);
+            var text = r.GetValue(query)!;
+            if (string.IsNullOrWhiteSpace(text)) throw new OpenBookException("The query is empty.");
+            await using var session = await EmbeddingCli.OpenAsync(r, ct);
+            var hits = await session.Book.SearchAsync(text, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = r.GetValue(EmbeddingCli.Mode), Reranker = session.Reranker }, ct);
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    results = hits.Select(h => new
-                    {
-                        rank = h.Rank, score = Math.Round(h.Score, 6), text = h.Text, source = h.Source, page = h.Page, headings = h.Headings,
-                        chunkId = h.ChunkId.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                    }),
-                });
+                Cli.WriteJson(new SearchResultsJson(hits.Select(SearchHitJson.Of).ToList()));
                 return 0;
             }
             var console = Cli.Out(r);
             if (hits.Count == 0) console.MarkupLine("[yellow]No results.[/]");
             foreach (var h in hits)
             {
-                console.MarkupLine($"[bold]{h.Rank}.[/] [green]{Markup.Escape(h.Citation)}[/]  [grey]score {h.Score:0.000}[/]");
-                console.WriteLine("   " + Snippet(h.Text, 300));
+                console.MarkupLine($"[bold]{h.Rank}.[/] [green]{Cli.Safe(h.Citation)}[/]  [grey]score {h.Score:0.000}[/]");
+                console.MarkupLine("   " + Cli.Safe(Snippet(h.Text, 300)));
                 console.WriteLine();
             }
             return 0;
@@ -80,84 +92,6 @@ internal static class CoreCommands
         return flat.Length <= max ? flat : flat[..max] + "…";
     }
 
-    public static Command Ask()
-    {
-        var question = new Argument<string>("question") { Description = "The question" };
-        var k = new Option<int>("-k", "--top") { Description = "Passages to retrieve", DefaultValueFactory = _ => 5 };
-        var model = new Option<string?>("--model") { Description = "Language model that writes the answer: a local model directory, a cached Hub id, or openai:URL#name (default: extractive, no model)" };
-        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
-        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed, model, Adapter, maxTokens };
-        Cli.SetHandler(cmd, async (r, ct) =>
-        {
-            var mode = r.GetValue(EmbeddingCli.Mode);
-            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
-            if (ModelSpec(r, model) is { } spec)
-                return await AskModelAsync(r, opened.Book, spec, r.GetValue(question)!, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode },
-                    r.GetValue(maxTokens), ct);
-            var answer = await opened.Book.AskAsync(r.GetValue(question)!, new AskOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
-            if (r.GetValue(Cli.Json))
-            {
-                WriteAnswerJson(answer);
-                return 0;
-            }
-            PrintAnswer(Cli.Out(r), answer);
-            return 0;
-        });
-        return cmd;
-    }
-
-    /// <summary>Retrieves, then lets the model answer from numbered passages, streaming to the terminal (JSON at the end with --json).</summary>
-    private static async Task<int> AskModelAsync(ParseResult r, Book book, string spec, string question, SearchOptions search, int maxTokens, CancellationToken ct)
-    {
-        if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("The question is empty.");
-        var hits = await book.SearchAsync(question, search, ct);
-        var adapter = r.GetValue(Adapter);
-        using var client = Models.Chat.ChatClients.Create(spec, adapter: adapter);
-        if (RaftAnswerer(adapter, client, maxTokens) is { } raftAnswerer)
-        {
-            var raft = await raftAnswerer.AnswerAsync(question, hits, ct);
-            if (r.GetValue(Cli.Json)) WriteAnswerJson(raft.Answer, "raft");
-            else PrintRaftAnswer(Cli.Out(r), raft);
-            return 0;
-        }
-        var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 });
-        if (r.GetValue(Cli.Json))
-        {
-            WriteAnswerJson(await answerer.AnswerAsync(question, hits, ct), "grounded");
-            return 0;
-        }
-        await StreamAnswerAsync(Cli.Out(r), answerer, question, hits, ct);
-        return 0;
-    }
-
-    /// <summary>
-    /// For an adapter trained with the RAFT prompt format (<c>openbook raft train</c>), the answerer that prompts it the
-    /// same way; null for other adapters and for none.
-    /// </summary>
-    private static Models.Raft.RaftAnswerer? RaftAnswerer(string? adapter, Microsoft.Extensions.AI.IChatClient client, int maxTokens) =>
-        adapter is not null && Models.Raft.AdapterInfo.Read(adapter).PromptFormat == "raft"
-            ? new Models.Raft.RaftAnswerer(client, new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 })
-            : null;
-
-    /// <summary>A RAFT answer: its reasoning (with the quotes) in grey, then the final answer and the cited passages.</summary>
-    private static void PrintRaftAnswer(IAnsiConsole console, Models.Raft.RaftAnswer raft)
-    {
-        console.MarkupLine($"[grey]{Markup.Escape(raft.Reasoning.Trim())}[/]");
-        PrintAnswer(console, raft.Answer, explainMode: false);
-    }
-
-    /// <summary>Streams a grounded answer to stdout, then lists its citations.</summary>
-    public static async Task StreamAnswerAsync(IAnsiConsole console, Models.Prompting.GroundedAnswerer answerer, string question, IReadOnlyList<SearchHit> hits, CancellationToken ct)
-    {
-        Answer? answer = null;
-        await foreach (var piece in answerer.StreamAsync(question, hits, a => answer = a, ct))
-            Console.Out.Write(piece);
-        Console.Out.WriteLine();
-        if (answer is { Citations.Count: > 0 })
-            foreach (var c in answer.Citations)
-                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
-    }
-
     /// <summary><c>--adapter DIR</c>: a LoRA adapter (PEFT format) applied to the local <c>--model</c> without merging.</summary>
     public static readonly Option<string?> Adapter = new("--adapter")
     {
@@ -165,20 +99,65 @@ internal static class CoreCommands
                       "without --model its base_model_name_or_path is used",
     };
 
-    /// <summary>The model spec: <c>--model</c>, else the base model named by the <c>--adapter</c>'s adapter_config.json.</summary>
-    public static string? ModelSpec(ParseResult r, Option<string?> model)
+    /// <summary>The language model of <c>--model</c> / <c>--adapter</c>, or null (extractive answers).</summary>
+    private static ChatModel? OpenModel(ParseResult r, Option<string?> model) =>
+        r.GetValue(model) is null && r.GetValue(Adapter) is null ? null : ChatModels.Open(r.GetValue(model), r.GetValue(Adapter));
+
+    public static Command Ask()
     {
-        if (r.GetValue(model) is { } spec) return spec;
-        return r.GetValue(Adapter) is { } adapter ? AdapterBaseModel(adapter, "--adapter") : null;
+        var question = new Argument<string>("question") { Description = "The question" };
+        var k = new Option<int>("-k", "--top") { Description = "Passages to retrieve", DefaultValueFactory = _ => 5 };
+        var model = new Option<string?>("--model") { Description = "Language model that writes the answer: a local model directory, a cached Hub id, or openai:URL#name (default: extractive, no model)" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Longest answer, in tokens", DefaultValueFactory = _ => 512 };
+        var cmd = new Command("ask", "Answer a question from the documents, with citations") { question, k, Collections, Tags, AsGroups, AllAccess, EmbeddingCli.Mode, EmbeddingCli.Embed, EmbeddingCli.Rerank, model, Adapter, maxTokens };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            await using var session = await EmbeddingCli.OpenAsync(r, ct);
+            using var chat = OpenModel(r, model);
+            var options = new AskOptions
+            {
+                K = r.GetValue(k), Filter = Filter(r), Mode = r.GetValue(EmbeddingCli.Mode), Reranker = session.Reranker, Answerer = chat?.Answerer(r.GetValue(maxTokens)),
+            };
+            await AnswerAsync(r, session.Book, r.GetValue(question)!, options, ct);
+            return 0;
+        });
+        return cmd;
     }
 
-    /// <summary>The base model named by an adapter's adapter_config.json (<paramref name="optionName"/> names the option in errors).</summary>
-    public static string AdapterBaseModel(string adapter, string optionName)
+    /// <summary>
+    /// Asks and prints: with --json one <see cref="AnswerJson"/> line; else a model answer streams to the terminal (RAFT
+    /// reasoning in grey), an extractive one is printed with its explanation; then the citations.
+    /// </summary>
+    private static async Task AnswerAsync(ParseResult r, Book book, string question, AskOptions options, CancellationToken ct, bool explainExtractive = true)
     {
-        var configPath = Path.Combine(adapter, Models.FineTuning.Lora.LoraModel.ConfigFileName);
-        if (!File.Exists(configPath)) throw new OpenBookException($"{optionName} {adapter}: {Models.FineTuning.Lora.LoraModel.ConfigFileName} not found.");
-        return Models.FineTuning.Lora.LoraConfig.FromPeftJson(File.ReadAllText(configPath), configPath).BaseModel
-               ?? throw new OpenBookException($"{configPath}: base_model_name_or_path is empty; pass --model.");
+        if (r.GetValue(Cli.Json))
+        {
+            Cli.WriteJson(AnswerJson.Of(await book.AskAsync(question, options, ct)));
+            return;
+        }
+        var console = Cli.Out(r);
+        if (options.Answerer is null)
+        {
+            PrintAnswer(console, await book.AskAsync(question, options, ct), explainExtractive);
+            return;
+        }
+        Answer? answer = null;
+        bool raft = options.Answerer.Prompt == AnswerPrompt.Raft;
+        await foreach (var update in book.AskStreamingAsync(question, options, ct))
+        {
+            if (update.Completed is { } done) answer = done;
+            else if (!raft) Console.Out.Write(Cli.StripControl(update.TextDelta));
+        }
+        if (answer is null) return;
+        if (raft)
+        {
+            console.MarkupLine($"[grey]{Cli.Safe((answer.Reasoning ?? "").Trim())}[/]");
+            PrintAnswer(console, answer, explainMode: false);
+            return;
+        }
+        Console.Out.WriteLine();
+        if (string.IsNullOrWhiteSpace(answer.Text)) console.MarkupLine("[yellow](the model returned an empty answer)[/]");
+        PrintCitations(console, answer);
     }
 
     public static Command Chat()
@@ -189,132 +168,101 @@ internal static class CoreCommands
         var cmd = new Command("chat", "Interactive questions answered from the documents by a language model (empty line or Ctrl+D to quit; " +
                                       "with --json one JSON object per answer, as ask --json prints it)")
         {
-            model, Adapter, k, maxTokens, Collections, Tags, AsGroups, EmbeddingCli.Mode, EmbeddingCli.Embed,
+            model, Adapter, k, maxTokens, Collections, Tags, AsGroups, AllAccess, EmbeddingCli.Mode, EmbeddingCli.Embed, EmbeddingCli.Rerank,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            var mode = r.GetValue(EmbeddingCli.Mode);
-            var spec = ModelSpec(r, model) ?? throw new OpenBookException("chat needs a language model: pass --model DIR|ID|openai:URL#name (or --adapter DIR).");
-            await using var opened = await EmbeddingCli.OpenAsync(r, ct, mode);
-            using var client = Models.Chat.ChatClients.Create(spec, adapter: r.GetValue(Adapter));
-            var answerer = new Models.Prompting.GroundedAnswerer(client, chatOptions: new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 });
-            var raftAnswerer = RaftAnswerer(r.GetValue(Adapter), client, r.GetValue(maxTokens));
-            var console = Cli.ErrConsole;
-            console.MarkupLine("[grey]Ask about your documents; an empty line quits.[/]");
+            using var chat = OpenModel(r, model) ?? throw new OpenBookException("chat needs a language model: pass --model DIR|ID|openai:URL#name (or --adapter DIR).");
+            await using var session = await EmbeddingCli.OpenAsync(r, ct);
+            var options = new AskOptions
+            {
+                K = r.GetValue(k), Filter = Filter(r), Mode = r.GetValue(EmbeddingCli.Mode), Reranker = session.Reranker, Answerer = chat.Answerer(r.GetValue(maxTokens)),
+            };
+            Cli.ErrConsole.MarkupLine("[grey]Ask about your documents; an empty line quits.[/]");
             while (!ct.IsCancellationRequested)
             {
                 Console.Error.Write("> ");
                 var line = await Console.In.ReadLineAsync(ct);
                 if (string.IsNullOrWhiteSpace(line)) break;
-                var hits = await opened.Book.SearchAsync(line, new SearchOptions { K = r.GetValue(k), Filter = Filter(r), Mode = mode }, ct);
-                if (raftAnswerer is not null)
-                {
-                    var raft = await raftAnswerer.AnswerAsync(line, hits, ct);
-                    if (r.GetValue(Cli.Json)) WriteAnswerJson(raft.Answer, "raft");
-                    else PrintRaftAnswer(Cli.Out(r), raft);
-                }
-                else if (r.GetValue(Cli.Json)) WriteAnswerJson(await answerer.AnswerAsync(line, hits, ct), "grounded");
-                else await StreamAnswerAsync(console, answerer, line, hits, ct);
+                await AnswerAsync(r, session.Book, line, options, ct);
             }
             return 0;
         });
         return cmd;
     }
 
-    /// <summary>
-    /// One answer as JSON: text, mode, citations, and for model answers the prompt format ("grounded" or "raft") and
-    /// the token counts the model reported.
-    /// </summary>
-    public static void WriteAnswerJson(Answer answer, string? prompt = null) => Cli.WriteJson(new
-    {
-        answer = answer.Text,
-        mode = answer.Mode == AnswerMode.Llm ? "llm" : "extractive",
-        citations = answer.Citations.Select(c => new { n = c.N, source = c.Source, page = c.Page, text = c.Text }),
-        prompt,
-        inputTokens = answer.InputTokens,
-        outputTokens = answer.OutputTokens,
-    });
-
     public static void PrintAnswer(IAnsiConsole console, Answer answer, bool explainMode = true)
     {
         if (answer.Mode == AnswerMode.Extractive && explainMode)
             console.MarkupLine("[grey]Extractive mode: no language model is configured, so these are the sentences of your documents that best match the question. " +
-                               "To get generated answers, pass a model (e.g. --model openai:http://localhost:11434/v1#llama3 or a local model directory) once model support is installed.[/]");
+                               "For generated answers, pass --model (a local model directory, a cached Hub id, or openai:URL#name, e.g. openai:http://localhost:11434/v1#llama3).[/]");
         console.WriteLine();
         if (string.IsNullOrWhiteSpace(answer.Text)) console.MarkupLine("[yellow](the model returned an empty answer)[/]");
-        else console.MarkupLine(answer.Found ? Markup.Escape(answer.Text) : $"[yellow]{Markup.Escape(answer.Text)}[/]");
-        if (answer.Citations.Count > 0)
-        {
-            console.WriteLine();
-            foreach (var c in answer.Citations)
-                console.MarkupLine($"[bold][[{c.N}]][/] [green]{Markup.Escape(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
-        }
+        else console.MarkupLine(answer.Found ? Cli.Safe(answer.Text) : $"[yellow]{Cli.Safe(answer.Text)}[/]");
+        if (answer.Citations.Count > 0) console.WriteLine();
+        PrintCitations(console, answer);
+    }
+
+    private static void PrintCitations(IAnsiConsole console, Answer answer)
+    {
+        foreach (var c in answer.Citations)
+            console.MarkupLine($"[bold][[{c.N}]][/] [green]{Cli.Safe(CitationFormat.Format(c.Source, c.Page, c.Headings))}[/]");
     }
 
     public static Command Docs()
     {
-        var docs = new Command("docs", "List, show and remove documents");
-        var allAccess = new Option<bool>("--all-access") { Description = "Include documents restricted by ACL (administrators)" };
+        var docs = new Command("docs", "List, show and remove documents (those your --as-groups may read; --all-access for every document)");
 
-        var list = new Command("list", "List documents") { Collections };
+        var list = new Command("list", "List documents") { Collections, AsGroups, AllAccess };
         Cli.SetHandler(list, async (r, ct) =>
         {
             await using var book = await OpenBook(r, ct);
-            var collections = Split(r.GetValue(Collections));
-            var items = book.Store.ListDocuments().Where(d => collections is null || collections.Contains(d.Collection)).ToList();
+            var scope = Scope(r);
+            var items = book.ListDocuments(scope, Split(r.GetValue(Collections)));
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    documents = items.Select(d => new
-                    {
-                        id = d.Id, collection = d.Collection, source = d.DisplayPath, path = d.SourceKey, title = d.Title, chunks = d.ChunkCount, bytes = d.Size,
-                        tags = d.Tags, acl = d.Acl, hash = d.ContentHash, updated = d.UpdatedAt,
-                    }),
-                });
+                Cli.WriteJson(new DocumentListJson(items.Select(DocumentJson.Of).ToList(), scope.ToString()));
                 return 0;
             }
             var table = new Table().AddColumns("id", "collection", "source", "chunks", "KB", "tags", "acl");
             foreach (var d in items)
-                table.AddRow(d.Id.ToString(), Markup.Escape(d.Collection), Markup.Escape(d.DisplayPath), d.ChunkCount.ToString(), $"{d.Size / 1024.0:0.0}",
-                    Markup.Escape(string.Join(",", d.Tags)), Markup.Escape(string.Join(",", d.Acl)));
+                table.AddRow(d.Id.ToString(CultureInfo.InvariantCulture), Cli.Safe(d.Collection), Cli.Safe(d.DisplayPath), d.ChunkCount.ToString(CultureInfo.InvariantCulture),
+                    $"{d.Size / 1024.0:0.0}", Cli.Safe(string.Join(",", d.Tags)), Cli.Safe(string.Join(",", d.Acl)));
             Cli.Out(r).Write(table);
-            Cli.Out(r).MarkupLine($"[grey]{items.Count} documents[/]");
+            Cli.Out(r).MarkupLine($"[grey]{items.Count} documents ({Markup.Escape(scope.ToString())})[/]");
             return 0;
         });
 
         var idArg = new Argument<string>("document") { Description = "Document id, or its source path" };
-        var show = new Command("show", "Show a document's metadata and chunks") { idArg, allAccess };
+        var show = new Command("show", "Show a document's metadata and chunks") { idArg, AsGroups, AllAccess };
         Cli.SetHandler(show, async (r, ct) =>
         {
             await using var book = await OpenBook(r, ct);
-            var doc = Resolve(book, r.GetValue(idArg)!);
-            var chunks = book.Store.ChunksOfDocument(doc.Id);
+            var scope = Scope(r);
+            var doc = Resolve(book, r.GetValue(idArg)!, scope);
+            var chunks = book.GetDocumentChunks(doc.Id, scope);
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    document = new { id = doc.Id, collection = doc.Collection, source = doc.DisplayPath, path = doc.SourceKey, title = doc.Title, tags = doc.Tags, acl = doc.Acl, hash = doc.ContentHash },
-                    chunks = chunks.Select(c => new { id = c.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), index = c.Index, page = c.Page, headings = c.Headings, tokens = c.TokenCount, text = c.Text }),
-                });
+                Cli.WriteJson(new DocumentShowJson(DocumentJson.Of(doc), chunks.Select(ChunkJson.Of).ToList()));
                 return 0;
             }
             var console = Cli.Out(r);
-            console.MarkupLine($"[bold]{Markup.Escape(doc.DisplayPath)}[/] (id {doc.Id}, collection {Markup.Escape(doc.Collection)}, {chunks.Count} chunks)");
-            if (doc.Title is not null) console.MarkupLine($"title: {Markup.Escape(doc.Title)}");
+            console.MarkupLine($"[bold]{Cli.Safe(doc.DisplayPath)}[/] (id {doc.Id}, collection {Cli.Safe(doc.Collection)}, {chunks.Count} chunks)");
+            if (doc.Title is not null) console.MarkupLine($"title: {Cli.Safe(doc.Title)}");
             foreach (var c in chunks)
-                console.MarkupLine($"[grey]#{c.Index}[/] [green]{Markup.Escape(CitationFormat.Format(doc.DisplayPath, c.Page, c.Headings))}[/] [grey]({c.TokenCount} tokens)[/]\n   {Markup.Escape(Snippet(c.Text, 200))}");
+                console.MarkupLine($"[grey]#{c.Index}[/] [green]{Cli.Safe(CitationFormat.Format(doc.DisplayPath, c.Page, c.Headings))}[/] [grey]({c.TokenCount} tokens)[/]\n   {Cli.Safe(Snippet(c.Text, 200))}");
             return 0;
         });
 
-        var remove = new Command("remove", "Remove a document and its chunks") { idArg };
+        var remove = new Command("remove", "Remove a document and its chunks (needs one of its groups in --as-groups, or --all-access)") { idArg, AsGroups, AllAccess };
         Cli.SetHandler(remove, async (r, ct) =>
         {
             await using var book = await OpenBook(r, ct);
-            var doc = Resolve(book, r.GetValue(idArg)!);
-            await book.RemoveDocumentAsync(doc.Id, ct);
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(new { removed = doc.Id, source = doc.DisplayPath });
-            else Cli.Out(r).MarkupLine($"Removed [bold]{Markup.Escape(doc.DisplayPath)}[/] ({doc.ChunkCount} chunks).");
+            var scope = Scope(r);
+            var doc = Resolve(book, r.GetValue(idArg)!, scope);
+            await book.RemoveDocumentAsync(doc.Id, scope, ct);
+            if (r.GetValue(Cli.Json)) Cli.WriteJson(new RemovedJson(doc.Id, doc.DisplayPath));
+            else Cli.Out(r).MarkupLine($"Removed [bold]{Cli.Safe(doc.DisplayPath)}[/] ({doc.ChunkCount} chunks).");
             return 0;
         });
 
@@ -324,14 +272,9 @@ internal static class CoreCommands
         return docs;
     }
 
-    private static Storage.DocumentRecord Resolve(Book book, string idOrPath)
+    private static DocumentRecord Resolve(Book book, string idOrPath, AccessScope scope)
     {
-        if (long.TryParse(idOrPath, out var id))
-            return book.Store.GetDocument(id) ?? throw new OpenBookException($"No document with id {id}.");
-        var full = Path.GetFullPath(idOrPath);
-        var matches = book.Store.ListDocuments()
-            .Where(d => d.SourceKey == idOrPath || d.Path == full || d.DisplayPath == idOrPath || d.DisplayPath.EndsWith("/" + idOrPath, StringComparison.Ordinal))
-            .ToList();
+        var matches = book.FindDocuments(idOrPath, scope);
         return matches.Count switch
         {
             1 => matches[0],
@@ -342,29 +285,26 @@ internal static class CoreCommands
 
     public static Command Stats()
     {
-        var cmd = new Command("stats", "Counts and sizes of the store and its indexes");
+        var cmd = new Command("stats", "Counts and sizes of the store and its indexes (of the documents your --as-groups may read; --all-access for all)") { AsGroups, AllAccess };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             await using var book = await OpenBook(r, ct);
-            var s = book.Store.Stats();
+            var scope = Scope(r);
+            var s = book.Stats(scope);
             var index = book.LexicalIndex();
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new
-                {
-                    store = book.Directory, schemaVersion = book.Store.SchemaVersion, s.Collections, s.Documents, s.Chunks, s.SourceBytes, s.TextChars, s.Tokens,
-                    s.DatabaseBytes, s.Sequence,
-                    lexicalIndex = new { chunks = index.Count, terms = index.TermCount, status = book.LexicalIndexStatus },
-                    collections = s.PerCollection,
-                });
+                Cli.WriteJson(new StatsJson(book.Directory, book.Store.SchemaVersion, s.Collections, s.Documents, s.Chunks, s.SourceBytes, s.TextChars, s.Tokens,
+                    s.DatabaseBytes, s.Sequence, new LexicalIndexJson(index.Count, index.TermCount, book.LexicalIndexStatus), s.PerCollection, scope.ToString()));
                 return 0;
             }
             var t = new Table().AddColumns("collection", "documents", "chunks", "source MB", "last ingest");
             foreach (var c in s.PerCollection)
-                t.AddRow(Markup.Escape(c.Name), c.Documents.ToString(), c.Chunks.ToString(), $"{c.SourceBytes / 1e6:0.00}", c.LastIngest?.ToString("u") ?? "-");
+                t.AddRow(Cli.Safe(c.Name), c.Documents.ToString(CultureInfo.InvariantCulture), c.Chunks.ToString(CultureInfo.InvariantCulture), $"{c.SourceBytes / 1e6:0.00}",
+                    c.LastIngest?.ToString("u", CultureInfo.InvariantCulture) ?? "-");
             var console = Cli.Out(r);
             console.Write(t);
-            console.MarkupLine($"store [bold]{Markup.Escape(book.Directory)}[/] (schema v{book.Store.SchemaVersion}): {s.Documents} documents, {s.Chunks} chunks, {s.Tokens:N0} tokens, database {s.DatabaseBytes / 1e6:0.0} MB");
+            console.MarkupLine($"store [bold]{Markup.Escape(book.Directory)}[/] (schema v{book.Store.SchemaVersion}, {Markup.Escape(scope.ToString())}): {s.Documents} documents, {s.Chunks} chunks, {s.Tokens:N0} tokens, database {s.DatabaseBytes / 1e6:0.0} MB");
             console.MarkupLine($"BM25 index: {index.Count} chunks, {index.TermCount} terms ({book.LexicalIndexStatus})");
             return 0;
         });

@@ -32,7 +32,7 @@ internal static class DemoCommands
             try
             {
                 var embed = r.GetValue(EmbeddingCli.Embed) is not null;
-                await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, store);
+                await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, store, mustExist: false);
                 var book = opened.Book;
                 console.MarkupLine($"[bold]OpenBook demo[/]: ingesting [green]{Markup.Escape(corpusDir)}[/] into a temporary store…");
                 var report = await IngestCommands.RunWithProgress(r, book, [corpusDir], new IngestOptions { Collection = "handbook", Embed = embed }, ct);

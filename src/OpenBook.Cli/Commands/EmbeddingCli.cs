@@ -1,23 +1,9 @@
-using Spectre.Console;
 using System.CommandLine;
-using OpenBook.Onnx;
-using OpenBook.Storage;
+using OpenBook.Runtime;
 
 namespace OpenBook.Cli.Commands;
 
-/// <summary>A book opened by the CLI, with the embedding model it loaded (disposed together).</summary>
-internal sealed class OpenedBook(Book book, EmbeddingModel? model) : IAsyncDisposable
-{
-    public Book Book { get; } = book;
-
-    public async ValueTask DisposeAsync()
-    {
-        await Book.DisposeAsync();
-        model?.Dispose();
-    }
-}
-
-/// <summary>The <c>--embed</c> and <c>--mode</c> options, and opening a store with the right embedding model.</summary>
+/// <summary>The <c>--embed</c>, <c>--mode</c> and <c>--rerank</c> options, and opening a store with the right embedding model.</summary>
 internal static class EmbeddingCli
 {
     public static readonly Option<string?> Embed = new("--embed")
@@ -36,61 +22,17 @@ internal static class EmbeddingCli
         Description = "Cross-encoder model directory (ms-marco-MiniLM layout, ONNX) that re-scores the first 20 results",
     };
 
-    /// <summary>
-    /// Opens an embedding model spec. A Hugging Face id is looked up first in the Hugging Face cache where
-    /// <c>openbook models pull</c> puts it (HF_HOME/hub/models--org--name/snapshots/…), then in <c>$OPENBOOK_MODELS</c>.
-    /// </summary>
-    public static EmbeddingModel OpenModel(string spec)
+    /// <summary>Opens the <c>--store</c> as a <see cref="BookSession"/> (<c>--embed</c>, <c>--mode</c>, <c>--rerank</c>); prints its warnings.</summary>
+    public static async Task<BookSession> OpenAsync(ParseResult r, CancellationToken ct, SearchMode? mode = null, string? storeDirectory = null, bool mustExist = true)
     {
-        var remote = spec.StartsWith("openai:", StringComparison.OrdinalIgnoreCase) || spec.Contains("://", StringComparison.Ordinal);
-        if (!remote && !Directory.Exists(spec) && spec.Count(c => c == '/') == 1
-            && OpenBook.Models.Hub.HubCache.FindSnapshot(OpenBook.Models.Hub.HubOptions.FromEnvironment().CacheDir, spec, "main") is { } snapshot)
-            return EmbeddingModels.Open(snapshot, new OnnxEncoderOptions { ModelId = spec });
-        return EmbeddingModels.Open(spec);
+        var session = await BookSession.OpenAsync(storeDirectory ?? r.GetValue(Cli.Store)!, new BookSessionOptions
+        {
+            Embed = TryGet(r, Embed), Mode = mode ?? (TryGet(r, Mode) is var m && m != default ? m : SearchMode.Auto), Rerank = TryGet(r, Rerank), MustExist = mustExist,
+        }, ct);
+        foreach (var w in session.Warnings) Cli.Warn(w);
+        return session;
     }
 
-    /// <summary>The cross-encoder named by <c>--rerank</c>, or null.</summary>
-    public static OnnxCrossEncoder? Reranker(ParseResult r) => r.GetValue(Rerank) is { } dir ? OnnxCrossEncoder.Load(dir) : null;
-
-    /// <summary>
-    /// Opens the store. The embedding model is <c>--embed</c> when given; otherwise, when the mode may use vectors, the
-    /// one model recorded on the store's collections. In auto mode a recorded model that cannot be opened falls back to
-    /// lexical search with a warning; in vector/hybrid mode it is an error.
-    /// </summary>
-    public static async Task<OpenedBook> OpenAsync(ParseResult r, CancellationToken ct, SearchMode mode = SearchMode.Auto, string? storeDirectory = null)
-    {
-        var store = storeDirectory ?? r.GetValue(Cli.Store)!;
-        var spec = r.GetValue(Embed);
-        if (spec is null && mode != SearchMode.Lexical && File.Exists(Path.Combine(store, DocumentStore.DatabaseFileName)))
-        {
-            using var s = DocumentStore.Open(store);
-            var recorded = s.Stats().PerCollection.Select(c => c.EmbeddingModel).OfType<string>().Distinct().ToList();
-            if (recorded.Count > 1)
-                throw new OpenBookException($"The store's collections use several embedding models ({string.Join(", ", recorded)}): pick one with --embed, or --collection.");
-            spec = recorded.SingleOrDefault();
-        }
-        EmbeddingModel? model = null;
-        if (spec is not null)
-        {
-            try
-            {
-                model = OpenModel(spec);
-            }
-            catch (OpenBookException e) when (r.GetValue(Embed) is null && mode == SearchMode.Auto)
-            {
-                Cli.ErrConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(e.Message)} Searching lexically.");
-            }
-        }
-        var name = spec is not null && Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
-        var options = model is null ? new BookOptions() : new BookOptions { Embeddings = new EmbeddingSettings { Generator = model.Generator, ModelId = model.CacheModelId, Name = name } };
-        try
-        {
-            return new OpenedBook(await Book.OpenAsync(store, options, ct), model);
-        }
-        catch
-        {
-            model?.Dispose();
-            throw;
-        }
-    }
+    /// <summary>An option's value, or null when the command does not have it.</summary>
+    private static T? TryGet<T>(ParseResult r, Option<T> option) => r.CommandResult.Command.Options.Contains(option) ? r.GetValue(option) : default;
 }

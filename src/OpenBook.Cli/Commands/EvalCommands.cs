@@ -1,6 +1,7 @@
 using System.CommandLine;
-using OpenBook.Cli.Reports;
 using OpenBook.Evaluation;
+using OpenBook.Runtime;
+using OpenBook.Runtime.Reports;
 using Spectre.Console;
 
 namespace OpenBook.Cli.Commands;
@@ -11,7 +12,11 @@ internal static class EvalCommands
     public static Command Eval()
     {
         var questions = new Option<string>("--questions") { Description = "Questions file (JSONL)", Required = true };
-        var modes = new Option<string[]>("--modes") { Description = "Modes to compare: extractive, base, rag, ft, raft", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["extractive"] };
+        var modes = new Option<EvalModeKind[]>("--modes")
+        {
+            Description = "Modes to compare: extractive, base, rag, ft, raft (comma-separated or repeated)", AllowMultipleArgumentsPerToken = true,
+            DefaultValueFactory = _ => [EvalModeKind.Extractive], CustomParser = ParseModes,
+        };
         var k = new Option<int>("-k") { Description = "Passages retrieved per question", DefaultValueFactory = _ => 5 };
         var output = new Option<string>("--out") { Description = "Report directory", DefaultValueFactory = _ => "eval-report" };
         var limit = new Option<int?>("--limit") { Description = "Only the first N questions" };
@@ -30,119 +35,66 @@ internal static class EvalCommands
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            var questionsPath = r.GetValue(questions)!;
-            var set = QuestionSet.Load(questionsPath);
-            if (r.GetValue(limit) is { } n) set = set.Take(n).ToList();
-            var searchMode = r.GetValue(EmbeddingCli.Mode);
-            await using var opened = await EmbeddingCli.OpenAsync(r, ct, searchMode);
-            var book = opened.Book;
-            if (book.Store.Stats().Chunks == 0)
-                throw new OpenBookException($"The store {book.Directory} is empty: run `openbook ingest` first (or pass --store).");
-            var ks = r.GetValue(sweepOption) is { } sweepText ? DistractorSweep.ParseList(sweepText) : null;
-            using var clients = new ClientCache();
-            // Greedy decoding, so reruns of a local model give the same answers.
-            var chatOptions = new Microsoft.Extensions.AI.ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 };
-            var selected = new List<IEvalMode>();
-            foreach (var name in CoreCommands.Split(r.GetValue(modes)) ?? ["extractive"])
+            var request = new EvalRequest
             {
-                var lower = name.ToLowerInvariant();
-                if (selected.Any(m => m.Name == lower)) continue;
-                switch (lower)
-                {
-                    case "extractive":
-                        selected.Add(new ExtractiveMode(book, r.GetValue(k)));
-                        break;
-                    case "base" or "rag":
-                    {
-                        var spec = r.GetValue(model) ?? throw new OpenBookException($"mode '{name}' needs a language model: pass --model DIR|ID|openai:URL#name");
-                        var client = clients.Get(spec, null);
-                        selected.Add(lower == "base"
-                            ? new Models.Evaluation.ClosedBookMode(client, "base", spec, chatOptions)
-                            : new Models.Evaluation.RetrievalAugmentedMode(book, client, "rag", spec, r.GetValue(k), searchMode, chatOptions));
-                        break;
-                    }
-                    case "ft" or "raft":
-                    {
-                        var (specOption, adapterOption) = lower == "ft" ? (ftModel, ftAdapter) : (raftModel, raftAdapter);
-                        var adapter = r.GetValue(adapterOption);
-                        if (r.GetValue(specOption) is null && adapter is null)
-                            throw new OpenBookException($"mode '{name}' needs a {(lower == "ft" ? "fine-tuned" : "RAFT-trained")} model: pass --{lower}-adapter DIR " +
-                                                        $"(a LoRA adapter on --model) or --{lower}-model DIR|ID|openai:URL#name");
-                        var spec = r.GetValue(specOption) ?? r.GetValue(model) ?? CoreCommands.AdapterBaseModel(adapter!, $"--{lower}-adapter");
-                        if (adapter is not null) WarnOnPromptFormat(r, lower, adapter);
-                        var client = clients.Get(spec, adapter);
-                        var label = adapter is null ? spec : $"{spec} + adapter {adapter}";
-                        selected.Add(lower == "ft"
-                            ? new Models.Evaluation.ClosedBookMode(client, "ft", label, chatOptions)
-                            : new Models.Evaluation.RaftMode(book, client, "raft", label, r.GetValue(k), searchMode, chatOptions));
-                        break;
-                    }
-                    default:
-                        throw new OpenBookException($"unknown mode '{name}' (known: extractive, base, rag, ft, raft)");
-                }
-            }
-            var sweepModes = selected.OfType<IContextEvalMode>().ToList();
-            DistractorSweep? sweep = null;
-            if (ks is not null)
-            {
-                if (sweepModes.Count == 0) throw new OpenBookException("--distractor-sweep needs a retrieval mode: extractive, rag or raft");
-                var index = book.LexicalIndex();
-                sweep = DistractorSweep.Build(book.Store, t => index.Idf(t), set, ks, r.GetValue(seed));
-                if (sweep.Contexts.Count == 0)
-                    throw new OpenBookException($"--distractor-sweep: no question names a source document found in the store ({sweep.SkippedNoSource} without a source, {sweep.SkippedSourceNotFound.Count} not found)");
-            }
-
-            IReadOnlyList<ModeResult> results = [];
-            IReadOnlyList<SweepResult> sweepResults = [];
+                QuestionsPath = r.GetValue(questions)!, Modes = r.GetValue(modes)!, K = r.GetValue(k), SearchMode = r.GetValue(EmbeddingCli.Mode), Limit = r.GetValue(limit),
+                Model = r.GetValue(model), FtModel = r.GetValue(ftModel), FtAdapter = r.GetValue(ftAdapter), RaftModel = r.GetValue(raftModel), RaftAdapter = r.GetValue(raftAdapter),
+                DistractorSweep = r.GetValue(sweepOption) is { } sweepText ? DistractorSweep.ParseList(sweepText) : null, Seed = r.GetValue(seed),
+                MaxTokens = r.GetValue(maxTokens), OutputDirectory = r.GetValue(output)!,
+            };
+            // The library names what is missing; the command line names the flags that give it.
+            foreach (var (kind, name, modelFlag, adapterFlag) in new[] { (EvalModeKind.Ft, "ft", ftModel, ftAdapter), (EvalModeKind.Raft, "raft", raftModel, raftAdapter) })
+                if (request.Modes.Contains(kind) && r.GetValue(modelFlag) is null && r.GetValue(adapterFlag) is null)
+                    throw new OpenBookException($"mode '{name}' needs a {(name == "ft" ? "fine-tuned" : "RAFT-trained")} model: pass {adapterFlag.Name} DIR (a LoRA adapter on --model) or {modelFlag.Name} DIR|ID|openai:URL#name");
+            if ((request.Modes.Contains(EvalModeKind.Base) || request.Modes.Contains(EvalModeKind.Rag)) && request.Model is null)
+                throw new OpenBookException($"mode '{(request.Modes.Contains(EvalModeKind.Base) ? "base" : "rag")}' needs a language model: pass --model DIR|ID|openai:URL#name");
+            await using var session = await EmbeddingCli.OpenAsync(r, ct);
+            EvalOutcome outcome;
             if (Cli.ShowProgress(r))
             {
+                outcome = null!;
                 await AnsiConsole.Progress().AutoClear(true).StartAsync(async ctx =>
                 {
-                    var tasks = selected.ToDictionary(m => m.Name, m => ctx.AddTask(m.Name, maxValue: set.Count));
-                    results = await EvalRunner.RunAsync(selected, set, new SyncProgress<(string Mode, int Done, int Total)>(p => tasks[p.Mode].Value = p.Done), ct);
-                    if (sweep is null) return;
-                    var sweepTasks = new Dictionary<string, ProgressTask>();
-                    sweepResults = await EvalRunner.SweepAsync(sweepModes, sweep, new SyncProgress<(string Mode, int Done, int Total)>(p =>
+                    var tasks = new Dictionary<string, ProgressTask>();
+                    outcome = await EvalJob.RunAsync(session.Book, request, new SyncProgress<EvalProgress>(p =>
                     {
-                        if (!sweepTasks.TryGetValue(p.Mode, out var task)) sweepTasks[p.Mode] = task = ctx.AddTask($"sweep {p.Mode}", maxValue: p.Total);
+                        if (!tasks.TryGetValue(p.Task, out var task)) tasks[p.Task] = task = ctx.AddTask(Markup.Escape(p.Task), maxValue: p.Total);
                         task.Value = p.Done;
                     }), ct);
                 });
             }
-            else
-            {
-                results = await EvalRunner.RunAsync(selected, set, null, ct);
-                if (sweep is not null) sweepResults = await EvalRunner.SweepAsync(sweepModes, sweep, null, ct);
-            }
+            else outcome = await EvalJob.RunAsync(session.Book, request, null, ct);
+            foreach (var w in outcome.Warnings) Cli.Warn(w);
 
-            var report = new EvalReport(questionsPath, results, sweep is null ? null : new SweepReport(sweep, sweepResults));
-            var files = EvalReportWriter.Write(r.GetValue(output)!, report);
+            var report = outcome.Report;
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new { modes = results.Select(EvalReportWriter.Summary), sweep = EvalReportWriter.SweepJson(report.Sweep), files });
+                Cli.WriteJson(new EvalJson(report.Modes.Select(ModeSummary.Of).ToList(), SweepSummary.Of(report.Sweep), outcome.Files));
                 return 0;
             }
             var console = Cli.Out(r);
-            console.Write(ToTable(EvalReportWriter.ModeTable(results)));
+            console.Write(ToTable(EvalReportWriter.ModeTable(report.Modes)));
             if (report.Sweep is { } s)
             {
                 console.MarkupLine(Markup.Escape($"Distractor sweep ({s.Sweep.Contexts.Count} questions; {EvalReportWriter.SkippedText(s.Sweep)}):"));
                 console.Write(ToTable(EvalReportWriter.SweepTable(s)));
             }
-            foreach (var f in files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
+            foreach (var f in outcome.Files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
             return 0;
         });
         return cmd;
     }
 
-    /// <summary>Warns when an adapter's recorded prompt format (openbook_adapter.json) is not the one the mode prompts with.</summary>
-    private static void WarnOnPromptFormat(ParseResult r, string mode, string adapter)
+    /// <summary>Mode names, comma-separated or repeated, case-insensitive.</summary>
+    private static EvalModeKind[] ParseModes(System.CommandLine.Parsing.ArgumentResult result)
     {
-        if (!File.Exists(Path.Combine(adapter, Models.Raft.AdapterInfo.FileName))) return;
-        var format = Models.Raft.AdapterInfo.Read(adapter).PromptFormat;
-        if ((format == "raft") == (mode == "raft")) return;
-        Cli.Out(r).MarkupLine("[yellow]warning:[/] " + Markup.Escape(
-            $"--{mode}-adapter {adapter} was trained with the {format} prompt format; mode '{mode}' prompts it in the {(mode == "raft" ? "RAFT" : "chat")} format"));
+        var list = new List<EvalModeKind>();
+        foreach (var name in result.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+        {
+            if (Enum.TryParse<EvalModeKind>(name, ignoreCase: true, out var kind) && Enum.IsDefined(kind)) list.Add(kind);
+            else result.AddError($"--modes: unknown mode '{name}' (known: extractive, base, rag, ft, raft)");
+        }
+        return list.Count > 0 ? list.ToArray() : [EvalModeKind.Extractive];
     }
 
     /// <summary>A console table of the rows, leaving out columns with no value in any row (the files keep them).</summary>
@@ -153,22 +105,7 @@ internal static class EvalCommands
         foreach (var row in rows.Skip(1)) table.AddRow(keep.Select(c => Markup.Escape(row[c])).ToArray());
         return table;
     }
-
-    /// <summary>One chat client per (model, adapter), disposed with the command.</summary>
-    private sealed class ClientCache : IDisposable
-    {
-        private readonly Dictionary<(string, string?), Microsoft.Extensions.AI.IChatClient> _clients = [];
-
-        public Microsoft.Extensions.AI.IChatClient Get(string spec, string? adapter)
-        {
-            if (!_clients.TryGetValue((spec, adapter), out var client))
-                _clients[(spec, adapter)] = client = Models.Chat.ChatClients.Create(spec, adapter: adapter);
-            return client;
-        }
-
-        public void Dispose()
-        {
-            foreach (var c in _clients.Values) c.Dispose();
-        }
-    }
 }
+
+/// <summary><c>openbook eval --json</c>: the per-mode summaries, the sweep (without per-question contexts) and the files written.</summary>
+internal sealed record EvalJson(IReadOnlyList<ModeSummary> Modes, SweepSummary? Sweep, IReadOnlyList<string> Files);

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using OpenBook.Cli.Reports;
+using OpenBook.Runtime;
 using OpenBook.Models.FineTuning;
 using OpenBook.Models.FineTuning.Datasets;
 using OpenBook.Models.FineTuning.Export;
@@ -19,7 +19,7 @@ internal static class FineTuneCommands
     {
         public readonly Option<string> Model = new("--model") { Description = "Base model: a local directory or a cached Hub id (needs a chat template)", Required = true };
         public readonly Option<string?> Val = new("--val") { Description = "Validation data (same formats) for eval loss, early stopping and best/" };
-        public readonly Option<string> Method = new("--method") { Description = "lora (base as stored), qlora (NF4 base) or full (every weight; writes a full model directory)", DefaultValueFactory = _ => "lora" };
+        public readonly Option<FineTuneMethod> Method = new("--method") { Description = "lora (base as stored), qlora (NF4 base) or full (every weight; writes a full model directory)", DefaultValueFactory = _ => FineTuneMethod.Lora };
         public readonly Option<int> Rank = new("--rank") { Description = "LoRA rank r", DefaultValueFactory = _ => 16 };
         public readonly Option<double?> Alpha = new("--alpha") { Description = "lora_alpha (default 2·rank)" };
         public readonly Option<double> Dropout = new("--dropout") { Description = "LoRA dropout", DefaultValueFactory = _ => 0.05 };
@@ -28,14 +28,14 @@ internal static class FineTuneCommands
         public readonly Option<int> Epochs = new("--epochs") { Description = "Passes over the data", DefaultValueFactory = _ => 3 };
         public readonly Option<int?> MaxSteps = new("--max-steps") { Description = "Stop after N optimizer steps" };
         public readonly Option<double> Lr = new("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => 2e-4 };
-        public readonly Option<string> Schedule = new("--schedule") { Description = "cosine, linear or constant (after warmup)", DefaultValueFactory = _ => "cosine" };
+        public readonly Option<LrSchedule> Schedule = new("--schedule") { Description = "cosine, linear or constant (after warmup)", DefaultValueFactory = _ => LrSchedule.Cosine };
         public readonly Option<double> Warmup = new("--warmup") { Description = "Warmup: steps when ≥ 1, else a fraction of the steps", DefaultValueFactory = _ => 0.03 };
         public readonly Option<double> WeightDecay = new("--weight-decay") { Description = "AdamW weight decay", DefaultValueFactory = _ => 0.0 };
         public readonly Option<double> MaxGradNorm = new("--max-grad-norm") { Description = "Gradient clipping (0 = off)", DefaultValueFactory = _ => 1.0 };
         public readonly Option<int> BatchSize = new("--batch-size") { Description = "Sequences per micro-batch", DefaultValueFactory = _ => 1 };
         public readonly Option<int> GradAccum = new("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 4 };
         public readonly Option<int> MaxLength = new("--max-length") { Description = "Longest sequence in tokens", DefaultValueFactory = _ => 1024 };
-        public readonly Option<string> Truncation = new("--truncation") { Description = "right (keep the start), left (keep the end) or drop", DefaultValueFactory = _ => "right" };
+        public readonly Option<TruncationPolicy> Truncation = new("--truncation") { Description = "right (keep the start), left (keep the end) or drop", DefaultValueFactory = _ => TruncationPolicy.Right };
         public readonly Option<bool> Packing = new("--packing") { Description = "Pack several examples per sequence (attention stays within each example)" };
         public readonly Option<bool> GroupByLength = new("--group-by-length") { Description = "Batch examples of similar length together" };
         public readonly Option<int> EvalEvery = new("--eval-every") { Description = "Validation loss every N steps (0 = every epoch)", DefaultValueFactory = _ => 0 };
@@ -53,7 +53,7 @@ internal static class FineTuneCommands
             MaxLength, Truncation, Packing, GroupByLength, EvalEvery, EarlyStopping, SaveEvery, Seed, Resume, Merge, GradientCheckpointing, NoEmbeddingDecay,
         ];
 
-        public FineTuneOptions Build(ParseResult r, string dataPath, string outDir, string promptFormat, DatasetFormat format = DatasetFormat.Auto, CsvColumns? columns = null)
+        public FineTuneOptions Build(ParseResult r, string dataPath, string outDir, AdapterPromptFormat promptFormat, DatasetFormat format = DatasetFormat.Auto, CsvColumns? columns = null)
         {
             var spec = r.GetValue(Model)!;
             var dir = ModelLocator.Resolve(spec, HubOptions.FromEnvironment());
@@ -64,13 +64,7 @@ internal static class FineTuneCommands
                 // A local directory is recorded as a full path, so the adapter finds its base from any working directory.
                 ModelDirectory = dir, BaseModelName = Directory.Exists(spec) ? Path.GetFullPath(spec) : spec, DataPath = dataPath, ValidationPath = r.GetValue(Val), OutputDirectory = outDir,
                 Format = format, Columns = columns, PromptFormat = promptFormat,
-                Method = r.GetValue(Method)!.ToLowerInvariant() switch
-                {
-                    "lora" => FineTuneMethod.Lora,
-                    "qlora" => FineTuneMethod.QLora,
-                    "full" => FineTuneMethod.Full,
-                    var m => throw new OpenBookException($"--method: unknown method '{m}' (lora, qlora or full)."),
-                },
+                Method = r.GetValue(Method),
                 Lora = new LoraConfig
                 {
                     Rank = rank, Alpha = r.GetValue(Alpha) ?? 2.0 * rank, Dropout = r.GetValue(Dropout), TargetModules = LoraConfig.ParseTargets(r.GetValue(Targets)!),
@@ -79,8 +73,7 @@ internal static class FineTuneCommands
                 Trainer = new TrainerOptions
                 {
                     Epochs = r.GetValue(Epochs), MaxSteps = r.GetValue(MaxSteps), LearningRate = r.GetValue(Lr),
-                    Schedule = Enum.TryParse<LrSchedule>(r.GetValue(Schedule), ignoreCase: true, out var s) ? s
-                        : throw new OpenBookException($"--schedule: unknown schedule '{r.GetValue(Schedule)}' (cosine, linear, constant)."),
+                    Schedule = r.GetValue(Schedule),
                     WarmupSteps = warmup >= 1 ? (int)warmup : 0, WarmupRatio = warmup < 1 ? warmup : 0, WeightDecay = r.GetValue(WeightDecay),
                     MaxGradNorm = r.GetValue(MaxGradNorm), GradientAccumulation = r.GetValue(GradAccum), EvalEvery = r.GetValue(EvalEvery),
                     EarlyStoppingPatience = r.GetValue(EarlyStopping), SaveEvery = r.GetValue(SaveEvery), Seed = r.GetValue(Seed),
@@ -88,13 +81,7 @@ internal static class FineTuneCommands
                 }.Validate(),
                 BatchSize = r.GetValue(BatchSize) >= 1 ? r.GetValue(BatchSize) : throw new OpenBookException("--batch-size must be ≥ 1."),
                 MaxLength = r.GetValue(MaxLength) >= 8 ? r.GetValue(MaxLength) : throw new OpenBookException("--max-length must be ≥ 8."),
-                Truncation = r.GetValue(Truncation)!.ToLowerInvariant() switch
-                {
-                    "right" => TruncationPolicy.Right,
-                    "left" => TruncationPolicy.Left,
-                    "drop" => TruncationPolicy.Drop,
-                    var t => throw new OpenBookException($"--truncation: unknown policy '{t}' (right, left, drop)."),
-                },
+                Truncation = r.GetValue(Truncation),
                 Packing = r.GetValue(Packing), GroupByLength = r.GetValue(GroupByLength), Resume = r.GetValue(Resume), DecayEmbeddings = !r.GetValue(NoEmbeddingDecay),
             };
         }
@@ -105,83 +92,76 @@ internal static class FineTuneCommands
         var o = new RunOptions();
         var data = new Option<string>("--data") { Description = "Training data: OpenAI chat JSONL, prompt/completion JSONL, instruction JSONL or CSV", Required = true };
         var output = new Option<string>("--out") { Description = "Output directory (adapter, checkpoint/, metrics.jsonl, loss.png)", DefaultValueFactory = _ => "adapter" };
-        var format = new Option<string>("--format") { Description = "auto, chat, prompt-completion, instruction or csv", DefaultValueFactory = _ => "auto" };
+        var format = DatasetFormatOption();
         var columns = new Option<string?>("--columns") { Description = "CSV columns: user=…,assistant=…[,system=…]" };
         var cmd = new Command("finetune", "Train a LoRA or QLoRA adapter on chat data (loss on assistant turns), saved in PEFT format — or every weight (--method full), saved as a model directory") { data, output, format, columns };
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         Cli.SetHandler(cmd, (r, ct) =>
         {
-            var options = o.Build(r, r.GetValue(data)!, r.GetValue(output)!, "chat", TrainingData.ParseFormat(r.GetValue(format)!), r.GetValue(columns) is { } c ? CsvColumns.Parse(c) : null);
-            return Task.FromResult(Run(r, options, o, ct));
+            var options = o.Build(r, r.GetValue(data)!, r.GetValue(output)!, AdapterPromptFormat.Chat, r.GetValue(format), r.GetValue(columns) is { } c ? CsvColumns.Parse(c) : null);
+            return Task.FromResult(Run(r, (plan, progress) => FineTuneRun.Run(options, r.GetValue(o.Merge), plan, progress, ct)));
         });
         return cmd;
     }
 
-    /// <summary>Runs a job with a progress bar, writes loss.png (and the merged model with --merge), prints or emits JSON.</summary>
-    internal static int Run(ParseResult r, FineTuneOptions options, RunOptions o, CancellationToken ct)
+    /// <summary><c>--format</c>: a dataset layout, parsed by <see cref="TrainingData.ParseFormat"/> (auto, chat, prompt-completion, instruction, csv).</summary>
+    public static Option<DatasetFormat> DatasetFormatOption() => new("--format")
+    {
+        Description = "auto, chat, prompt-completion, instruction or csv", DefaultValueFactory = _ => DatasetFormat.Auto,
+        CustomParser = a =>
+        {
+            try { return TrainingData.ParseFormat(a.Tokens.Single().Value); }
+            catch (Models.OpenBookException e) { a.AddError(e.Message); return DatasetFormat.Auto; }
+        },
+    };
+
+    /// <summary>Runs a training with a progress bar (through <paramref name="train"/>), prints or emits JSON.</summary>
+    internal static int Run(ParseResult r, Func<Action<FineTunePlan>, IProgress<TrainerProgress>?, FineTuneSummary> train)
     {
         var console = Cli.Out(r);
-        var job = new FineTuneJob(options);
-        if (!r.GetValue(Cli.Quiet) && !r.GetValue(Cli.Json))
-            console.MarkupLine($"[grey]{job.Train.Count} training examples ({job.Skipped} skipped), {job.Validation.Count} validation; " +
-                               (options.Method == FineTuneMethod.Full
-                                   ? $"every weight trained: {job.Fp32WeightBytes / 1048576.0:F1} MiB fp32, ×4 with gradients and AdamW moments[/]"
-                                   : $"frozen weights {job.FrozenWeightBytes / 1048576.0:F1} MiB ({options.Method}, fp32 would be {job.Fp32WeightBytes / 1048576.0:F1} MiB)[/]"));
-        FineTuneResult result;
+        void Plan(FineTunePlan p)
+        {
+            if (!r.GetValue(Cli.Quiet) && !r.GetValue(Cli.Json))
+                console.MarkupLine($"[grey]{p.TrainExamples} training examples ({p.Skipped} skipped), {p.ValidationExamples} validation; " +
+                                   (p.Method == FineTuneMethod.Full
+                                       ? $"every weight trained: {p.Fp32WeightBytes / 1048576.0:F1} MiB fp32, ×4 with gradients and AdamW moments[/]"
+                                       : $"frozen weights {p.FrozenWeightBytes / 1048576.0:F1} MiB (fp32 would be {p.Fp32WeightBytes / 1048576.0:F1} MiB)[/]"));
+        }
+        FineTuneSummary t;
         if (Cli.ShowProgress(r))
         {
-            result = null!;
+            t = null!;
             AnsiConsole.Progress().AutoClear(false)
                 .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
                 .Start(ctx =>
                 {
                     var task = ctx.AddTask("training", maxValue: 1);
-                    result = job.Run(new SyncProgress<TrainerProgress>(p =>
+                    t = train(Plan, new SyncProgress<TrainerProgress>(p =>
                     {
                         task.MaxValue = p.TotalSteps;
                         task.Value = p.Step;
                         task.Description = p.EvalLoss is { } e
                             ? $"step {p.Step}/{p.TotalSteps} eval loss {e:F4}"
                             : $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:0.##e0} {p.TokensPerSecond:F0} tok/s";
-                    }), ct);
+                    }));
                 });
         }
-        else result = job.Run(null, ct);
+        else t = train(Plan, null);
 
-        var png = LossCurve.Write(Path.Combine(options.OutputDirectory, "metrics.jsonl"), Path.Combine(options.OutputDirectory, "loss.png"));
-        string? merged = null;
-        if (r.GetValue(o.Merge) && !result.Training.Interrupted && result.Method != FineTuneMethod.Full)
-        {
-            merged = Path.Combine(options.OutputDirectory, "merged");
-            MergedModelExport.Write(options.ModelDirectory, options.OutputDirectory, merged);
-        }
-        var t = result.Training;
-        if (r.GetValue(Cli.Json))
-        {
-            Cli.WriteJson(new
-            {
-                adapter = result.AdapterDirectory, steps = t.Steps, totalSteps = t.TotalSteps, interrupted = t.Interrupted, earlyStopped = t.EarlyStopped,
-                finalLoss = t.FinalLoss, initialEvalLoss = result.InitialValidationLoss, bestEvalLoss = t.BestEvalLoss, tokens = t.TrainedTokens,
-                seconds = Math.Round(t.Elapsed.TotalSeconds, 2), tokensPerSecond = Math.Round(t.TrainedTokens / Math.Max(1e-9, t.Elapsed.TotalSeconds), 1),
-                trainExamples = result.TrainExamples, validationExamples = result.ValidationExamples, skippedExamples = result.SkippedExamples,
-                trainableParameters = result.TrainableParameters, frozenWeightBytes = result.FrozenWeightBytes, fp32WeightBytes = result.Fp32WeightBytes,
-                checkpoint = t.CheckpointDirectory, lossCurve = png, merged, method = result.Method.ToString().ToLowerInvariant(),
-                trainingStateBytes = result.TrainingStateBytes, activationBytes = t.ActivationBytes,
-            });
-        }
+        if (r.GetValue(Cli.Json)) Cli.WriteJson(t);
         else
         {
             console.MarkupLine(t.Interrupted
-                ? $"[yellow]interrupted at step {t.Steps}/{t.TotalSteps}; checkpoint saved in {Markup.Escape(t.CheckpointDirectory)} — continue with --resume[/]"
-                : $"trained {t.Steps} steps{(t.EarlyStopped ? " (early stop)" : "")}, {t.TrainedTokens:N0} tokens in {t.Elapsed.TotalSeconds:F1} s " +
-                  $"({t.TrainedTokens / Math.Max(1e-9, t.Elapsed.TotalSeconds):F0} tokens/s); final loss {t.FinalLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "–"}" +
-                  (t.BestEvalLoss is { } b ? $", best eval loss {b:F4}" + (result.InitialValidationLoss is { } i ? $" (from {i:F4})" : "") : ""));
-            console.MarkupLine(result.Method == FineTuneMethod.Full
-                ? $"model: [green]{Markup.Escape(result.AdapterDirectory)}[/] ({result.TrainableParameters:N0} parameters trained; weights + gradients + AdamW moments " +
-                  $"{result.TrainingStateBytes / 1048576.0:F1} MiB = 16 B/parameter, activations {t.ActivationBytes / 1048576.0:F1} MiB)"
-                : $"adapter: [green]{Markup.Escape(result.AdapterDirectory)}[/] ({result.TrainableParameters:N0} trainable parameters, PEFT format)");
-            if (png is not null) console.MarkupLine($"loss curve: [green]{Markup.Escape(png)}[/]");
-            if (merged is not null) console.MarkupLine($"merged model: [green]{Markup.Escape(merged)}[/]");
+                ? $"[yellow]interrupted at step {t.Steps}/{t.TotalSteps}; checkpoint saved in {Markup.Escape(t.Checkpoint)} — continue with --resume[/]"
+                : $"trained {t.Steps} steps{(t.EarlyStopped ? " (early stop)" : "")}, {t.Tokens:N0} tokens in {t.Seconds:F1} s " +
+                  $"({t.TokensPerSecond:F0} tokens/s); final loss {t.FinalLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "–"}" +
+                  (t.BestEvalLoss is { } b ? $", best eval loss {b:F4}" + (t.InitialEvalLoss is { } i ? $" (from {i:F4})" : "") : ""));
+            console.MarkupLine(t.Method == "full"
+                ? $"model: [green]{Markup.Escape(t.Adapter)}[/] ({t.TrainableParameters:N0} parameters trained; weights + gradients + AdamW moments " +
+                  $"{t.TrainingStateBytes / 1048576.0:F1} MiB = 16 B/parameter, activations {t.ActivationBytes / 1048576.0:F1} MiB)"
+                : $"adapter: [green]{Markup.Escape(t.Adapter)}[/] ({t.TrainableParameters:N0} trainable parameters, PEFT format)");
+            if (t.LossCurve is not null) console.MarkupLine($"loss curve: [green]{Markup.Escape(t.LossCurve)}[/]");
+            if (t.Merged is not null) console.MarkupLine($"merged model: [green]{Markup.Escape(t.Merged)}[/]");
         }
         return t.Interrupted ? 130 : 0;
     }
@@ -196,10 +176,13 @@ internal static class FineTuneCommands
         {
             var dir = ModelLocator.Resolve(r.GetValue(model)!, HubOptions.FromEnvironment());
             var files = MergedModelExport.Write(dir, r.GetValue(adapter)!, r.GetValue(output)!);
-            if (r.GetValue(Cli.Json)) Cli.WriteJson(new { output = r.GetValue(output), files });
+            if (r.GetValue(Cli.Json)) Cli.WriteJson(new MergeJson(r.GetValue(output)!, files));
             else foreach (var f in files) Cli.Out(r).MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
             return Task.FromResult(0);
         });
         return cmd;
     }
 }
+
+/// <summary><c>openbook merge --json</c>.</summary>
+internal sealed record MergeJson(string Output, IReadOnlyList<string> Files);

@@ -44,7 +44,7 @@ internal static class IngestCommands
                 },
             };
             var embed = r.GetValue(EmbeddingCli.Embed) is not null;
-            await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical);
+            await using var opened = await EmbeddingCli.OpenAsync(r, ct, embed ? SearchMode.Vector : SearchMode.Lexical, mustExist: false);
             var report = await RunWithProgress(r, opened.Book, r.GetValue(paths)!, options with { Embed = embed }, ct);
             Report(r, report);
             return report.AnythingIngested ? 0 : 1;

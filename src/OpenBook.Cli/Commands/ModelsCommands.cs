@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using OpenBook.Models.Formats.Tokenization;
 using OpenBook.Models.Hub;
+using OpenBook.Runtime;
 using Spectre.Console;
 
 namespace OpenBook.Cli.Commands;
@@ -184,78 +185,38 @@ internal static class ModelsCommands
         }
     }
 
-    /// <summary>ChatML without a default system prompt, for tokenizers trained by <c>models init</c>.</summary>
-    internal const string ChatMlTemplate =
-        "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}" +
-        "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
-
-    /// <summary>Shapes for <c>models init</c>: small enough to train on a laptop CPU in minutes.</summary>
-    private static readonly Dictionary<string, (int Hidden, int Inter, int Layers, int Heads, int KvHeads)> InitShapes = new()
-    {
-        ["tiny"] = (64, 192, 2, 4, 2),
-        ["small"] = (256, 768, 4, 8, 4),
-        ["base"] = (512, 1536, 8, 8, 4),
-    };
-
     private static Command Init()
     {
         var output = new Option<string>("--out") { Description = "Directory to create", Required = true };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Copy tokenizer.json + tokenizer_config.json from this model directory or Hub id (must have a chat template)" };
-        var vocab = new Option<int>("--vocab") { Description = "Without --tokenizer: train a byte-level BPE tokenizer of this size on the store's chunks", DefaultValueFactory = _ => 2048 };
-        var shape = new Option<string>("--shape") { Description = "tiny (64 hidden, 2 layers), small (256, 4), base (512, 8)", DefaultValueFactory = _ => "tiny" };
+        var vocab = new Option<int>("--vocab") { Description = "Without --tokenizer: train a byte-level BPE tokenizer of this size on the store's chunks (those --as-groups may read)", DefaultValueFactory = _ => 2048 };
+        var shape = new Option<InitShape>("--shape") { Description = "tiny (64 hidden, 2 layers), small (256, 4), base (512, 8)", DefaultValueFactory = _ => InitShape.Tiny };
         var seed = new Option<int>("--seed") { Description = "Random seed of the weights", DefaultValueFactory = _ => 1 };
         var cmd = new Command("init", "Create a randomly initialised Llama-architecture model directory (HF layout) with a tokenizer — to smoke-test " +
                                        "fine-tuning, RAFT and eval pipelines offline, or as the start of a closed-world lab model")
         {
-            output, tokenizer, vocab, shape, seed,
+            output, tokenizer, vocab, shape, seed, CoreCommands.AsGroups, CoreCommands.AllAccess,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            var dir = r.GetValue(output)!;
-            if (!InitShapes.TryGetValue(r.GetValue(shape)!, out var sh))
-                throw new OpenBookException($"--shape: unknown shape '{r.GetValue(shape)}' (known: {string.Join(", ", InitShapes.Keys)}).");
-            if (Directory.Exists(dir) && Directory.EnumerateFileSystemEntries(dir).Any())
-                throw new OpenBookException($"--out {dir}: the directory exists and is not empty.");
-            Directory.CreateDirectory(dir);
-            string source;
-            if (r.GetValue(tokenizer) is { } tokSpec)
+            var request = new ModelInitRequest
             {
-                var tokDir = ModelLocator.Resolve(tokSpec, HubOptions.FromEnvironment());
-                foreach (var name in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json" })
-                    if (File.Exists(Path.Combine(tokDir, name))) File.Copy(Path.Combine(tokDir, name), Path.Combine(dir, name));
-                source = tokDir;
-            }
+                OutputDirectory = r.GetValue(output)!, Shape = r.GetValue(shape), Tokenizer = r.GetValue(tokenizer), VocabSize = r.GetValue(vocab),
+                Seed = r.GetValue(seed), Scope = CoreCommands.Scope(r),
+            };
+            ModelInitResult result;
+            if (request.Tokenizer is not null) result = await ModelInit.CreateAsync(request, null, ct);
             else
             {
                 await using var book = await CoreCommands.OpenBook(r, ct);
-                var texts = book.Store.AllChunks().Select(c => c.Text).ToList();
-                if (texts.Count == 0) throw new OpenBookException($"The store {book.Directory} is empty: ingest documents first, or pass --tokenizer DIR.");
-                var trained = global::OpenBook.Models.Formats.Tokenization.BpeTrainer.Train(texts, new global::OpenBook.Models.Formats.Tokenization.BpeTrainerOptions
-                {
-                    VocabSize = r.GetValue(vocab), SpecialTokens = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                });
-                File.WriteAllText(Path.Combine(dir, "tokenizer.json"), trained.ToTokenizerJson());
-                File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), trained.ToTokenizerConfigJson("<|im_start|>", "<|im_end|>", "<|im_end|>", ChatMlTemplate));
-                source = $"{texts.Count} chunks of {book.Directory}";
+                result = await ModelInit.CreateAsync(request, book, ct);
             }
-            var tok = HfTokenizer.FromDirectory(dir);
-            if (tok.ChatTemplate is null) throw new OpenBookException($"{source}: the tokenizer has no chat template (tokenizer_config.json chat_template).");
-            var config = new global::OpenBook.Models.Formats.ModelConfig
-            {
-                Architecture = "LlamaForCausalLM", HiddenSize = sh.Hidden, IntermediateSize = sh.Inter, NumHiddenLayers = sh.Layers,
-                NumAttentionHeads = sh.Heads, NumKeyValueHeads = sh.KvHeads, HeadDim = sh.Hidden / sh.Heads, VocabSize = tok.VocabSize,
-                TieWordEmbeddings = true, MaxPositionEmbeddings = 4096, RopeTheta = 10000, RmsNormEps = 1e-5,
-                BosTokenId = tok.BosTokenId, EosTokenIds = tok.EosTokenId is { } e ? [e] : [],
-            };
-            var model = global::OpenBook.Models.Architectures.ModelLoader.Create(config, new global::OpenBook.Models.Architectures.RandomWeightSource(r.GetValue(seed)));
-            File.WriteAllText(Path.Combine(dir, "config.json"), config.ToJson());
-            global::OpenBook.Models.Formats.SafetensorsWriter.WriteCheckpoint(dir, global::OpenBook.Models.FineTuning.Export.MergedModelExport.Tensors(model, bf16: false));
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new { path = dir, parameters = config.ParameterCount(), vocab = tok.VocabSize, tokenizer = source });
+                Cli.WriteJson(result);
                 return 0;
             }
-            Cli.Out(r).MarkupLine($"wrote [green]{Markup.Escape(dir)}[/]: {config.ParameterCount() / 1e6:F2}M parameters (random), vocabulary {tok.VocabSize} ({Markup.Escape(source)})");
+            Cli.Out(r).MarkupLine($"wrote [green]{Markup.Escape(result.Path)}[/]: {result.Parameters / 1e6:F2}M parameters (random), vocabulary {result.Vocab} ({Markup.Escape(result.Tokenizer)}; read as {Markup.Escape(request.Scope.ToString())})");
             return 0;
         });
         return cmd;

@@ -1,10 +1,9 @@
 using System.CommandLine;
-using OpenBook.Cli.Reports;
+using OpenBook.Runtime.Reports;
 using OpenBook.Models.FineTuning.Trainer;
 using OpenBook.Models.Formats;
 using OpenBook.Models.Hub;
 using OpenBook.Models.Pretraining;
-using OpenBook.Retrieval;
 using Spectre.Console;
 
 namespace OpenBook.Cli.Commands;
@@ -18,7 +17,6 @@ internal static class PretrainCommands
         var shape = new Option<string>("--shape") { Description = $"Model shape without --config: {string.Join(", ", PretrainShapes.All.Keys)}", DefaultValueFactory = _ => "tiny" };
         var data = new Option<string[]>("--data") { Description = "Text files (one document each) or JSONL files ({\"text\": …} per line)", AllowMultipleArgumentsPerToken = true };
         var fromStore = new Option<bool>("--from-store") { Description = "Train on the documents of --store that the access scope (--as-groups, --all-access) lets through" };
-        var allAccess = new Option<bool>("--all-access") { Description = "With --from-store: include documents restricted by ACL (administrators)" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Take the tokenizer of this model directory or cached Hub id" };
         var vocab = new Option<int>("--vocab") { Description = "Without --tokenizer: train a byte-level BPE tokenizer of this size on the text", DefaultValueFactory = _ => 8192 };
         var output = new Option<string>("--out") { Description = "Output model directory (model, tokenizer, checkpoint/, metrics.jsonl, loss.png)", Required = true };
@@ -39,7 +37,7 @@ internal static class PretrainCommands
         var peak = new Option<double?>("--peak-gflops") { Description = "Peak GFLOP/s for MFU (default: this engine's SGEMM measured at start)" };
         var cmd = new Command("pretrain", "Pretrain a Llama-architecture model from random init (full training; writes a Hugging Face model directory)")
         {
-            config, shape, data, fromStore, CoreCommands.Collections, CoreCommands.AsGroups, allAccess, tokenizer, vocab, output, seqLen, batchTokens, microTokens,
+            config, shape, data, fromStore, CoreCommands.Collections, CoreCommands.AsGroups, CoreCommands.AllAccess, tokenizer, vocab, output, seqLen, batchTokens, microTokens,
             maxSteps, epochs, lr, warmup, weightDecay, evalFraction, evalEvery, saveEvery, seed, resume, checkpointing, peak,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
@@ -53,12 +51,10 @@ internal static class PretrainCommands
                 if (r.GetValue(fromStore))
                 {
                     book = await CoreCommands.OpenBook(r, ct);
-                    var filter = new SearchFilter
-                    {
-                        Collections = CoreCommands.Split(r.GetValue(CoreCommands.Collections)), Groups = CoreCommands.Split(r.GetValue(CoreCommands.AsGroups)),
-                        AllAccess = r.GetValue(allAccess),
-                    };
-                    documents = documents.Concat(book.DocumentTexts(filter));
+                    var scope = CoreCommands.Scope(r);
+                    var collections = CoreCommands.Split(r.GetValue(CoreCommands.Collections));
+                    if (!r.GetValue(Cli.Quiet)) Cli.Out(r).MarkupLine($"[grey]store documents: {Markup.Escape(scope.ToString())}[/]");
+                    documents = documents.Concat(collections is null ? book.ReadDocumentTexts(scope) : collections.SelectMany(c => book.ReadDocumentTexts(scope, c)));
                 }
                 var options = new PretrainOptions
                 {
@@ -115,15 +111,10 @@ internal static class PretrainCommands
         var t = result.Training;
         if (r.GetValue(Cli.Json))
         {
-            Cli.WriteJson(new
-            {
-                model = result.ModelDirectory, parameters = result.Parameters, steps = t.Steps, totalSteps = t.TotalSteps, interrupted = t.Interrupted,
-                finalLoss = t.FinalLoss, evalLoss = t.LastEvalLoss, bestEvalLoss = t.BestEvalLoss, tokens = t.TrainedTokens, corpusTokens = result.CorpusTokens,
-                trainSequences = result.TrainBlocks, evalSequences = result.EvalBlocks, tokensPerStep = result.TokensPerStep, gradientAccumulation = result.GradientAccumulation,
-                seconds = Math.Round(t.Elapsed.TotalSeconds, 2), tokensPerSecond = Math.Round(result.TokensPerSecond, 1), flopsPerToken,
-                peakGflops = Math.Round(result.PeakFlops / 1e9, 2), mfu = Math.Round(result.Mfu, 4), trainingStateBytes = result.TrainingStateBytes,
-                activationBytes = t.ActivationBytes, tokenizer = result.TokenizerSource, checkpoint = t.CheckpointDirectory, lossCurve = png,
-            });
+            Cli.WriteJson(new PretrainJson(result.ModelDirectory, result.Parameters, t.Steps, t.TotalSteps, t.Interrupted, t.FinalLoss, t.LastEvalLoss, t.BestEvalLoss,
+                t.TrainedTokens, result.CorpusTokens, result.TrainBlocks, result.EvalBlocks, result.TokensPerStep, result.GradientAccumulation,
+                Math.Round(t.Elapsed.TotalSeconds, 2), Math.Round(result.TokensPerSecond, 1), flopsPerToken, Math.Round(result.PeakFlops / 1e9, 2), Math.Round(result.Mfu, 4),
+                result.TrainingStateBytes, t.ActivationBytes, result.TokenizerSource, t.CheckpointDirectory, png));
         }
         else
         {
@@ -138,3 +129,13 @@ internal static class PretrainCommands
         return t.Interrupted ? 130 : 0;
     }
 }
+
+/// <summary>
+/// <c>openbook pretrain --json</c>: the model directory, the run's length and losses, throughput (tokens/s; MFU against
+/// <c>PeakGflops</c>, the SGEMM peak measured at start unless given) and memory (weights + gradients + AdamW moments;
+/// activation buffers of the largest pass).
+/// </summary>
+internal sealed record PretrainJson(string Model, long Parameters, int Steps, int TotalSteps, bool Interrupted, double? FinalLoss, double? EvalLoss,
+    double? BestEvalLoss, long Tokens, long CorpusTokens, int TrainSequences, int EvalSequences, int TokensPerStep, int GradientAccumulation, double Seconds,
+    double TokensPerSecond, double FlopsPerToken, double PeakGflops, double Mfu, long TrainingStateBytes, long ActivationBytes, string Tokenizer,
+    string Checkpoint, string? LossCurve);

@@ -1,11 +1,12 @@
 using System.CommandLine;
-using OpenBook.Models.Chat;
-using OpenBook.Models.Raft;
+using OpenBook.Models.FineTuning;
+using OpenBook.Raft;
+using OpenBook.Runtime;
 using Spectre.Console;
 
 namespace OpenBook.Cli.Commands;
 
-/// <summary><c>openbook raft generate</c>: RAFT training data from an ingested collection.</summary>
+/// <summary><c>openbook raft generate</c> and <c>raft train</c>: RAFT training data from an ingested collection, and training on it.</summary>
 internal static class RaftCommands
 {
     public static Command Build()
@@ -31,70 +32,74 @@ internal static class RaftCommands
         public readonly Option<int?> MaxChunks = new("--max-chunks") { Description = "Use a seeded sample of at most N chunks" };
         public readonly Option<int> Workers = new("--workers") { Description = "Chunks processed concurrently", DefaultValueFactory = _ => 2 };
 
-        public IEnumerable<Option> All() => [Generator, FromQuestions, Holdout, Collection, Questions, Distractors, P, Hard, Seed, MaxChunks, Workers];
+        public IEnumerable<Option> All() => [Generator, FromQuestions, Holdout, Collection, Questions, Distractors, P, Hard, Seed, MaxChunks, Workers, CoreCommands.AsGroups, CoreCommands.AllAccess];
 
-        /// <summary>Generates (or resumes) the dataset into <paramref name="outDir"/>; returns it and the held-out questions file, if any.</summary>
-        public async Task<(RaftDataset Dataset, string? HeldOut)> RunAsync(ParseResult r, string outDir, CancellationToken ct)
+        public RaftDataRequest Request(ParseResult r, string outDir, RaftFormats formats) => new()
         {
-            Directory.CreateDirectory(outDir);
-            var options = new RaftOptions
+            OutputDirectory = outDir, Generator = r.GetValue(Generator), FromQuestions = r.GetValue(FromQuestions), Holdout = r.GetValue(Holdout), Formats = formats,
+            Options = new RaftOptions
             {
                 Collection = r.GetValue(Collection), QuestionsPerChunk = r.GetValue(Questions), Distractors = r.GetValue(Distractors),
                 OracleProbability = r.GetValue(P), DistractorSource = r.GetValue(Hard) ? DistractorSource.HardNegatives : DistractorSource.Random,
-                Seed = r.GetValue(Seed), MaxChunks = r.GetValue(MaxChunks), Workers = r.GetValue(Workers),
-                CheckpointPath = Path.Combine(outDir, "checkpoint.jsonl"),
-            };
-            options.Validate();
+                Seed = r.GetValue(Seed), MaxChunks = r.GetValue(MaxChunks), Workers = r.GetValue(Workers), Scope = CoreCommands.Scope(r),
+            },
+        };
+
+        /// <summary>Generates (or resumes) the dataset with a progress bar.</summary>
+        public async Task<RaftDataResult> RunAsync(ParseResult r, RaftDataRequest request, CancellationToken ct)
+        {
+            if (request.FromQuestions is null && request.Generator is null)
+                throw new OpenBookException($"RAFT data needs a generator ({Generator.Name} SPEC) or --from-questions FILE.");
             await using var book = await CoreCommands.OpenBook(r, ct);
-            if (r.GetValue(FromQuestions) is { } questionsPath)
-            {
-                var (train, heldOut) = Split(OpenBook.Evaluation.QuestionSet.Load(questionsPath), r.GetValue(Holdout), r.GetValue(Seed));
-                var dataset = await new RaftGenerator(new NoModel(), options).FromQuestionsAsync(book, train, ct);
-                if (heldOut.Count == 0) return (dataset, null);
-                var heldOutPath = Path.Combine(outDir, "heldout.questions.jsonl");
-                File.WriteAllLines(heldOutPath, heldOut.Select(q => System.Text.Json.JsonSerializer.Serialize(new
+            if (!Cli.ShowProgress(r)) return await RaftJobs.GenerateAsync(book, request, null, ct);
+            RaftDataResult result = null!;
+            await AnsiConsole.Progress().AutoClear(true)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .StartAsync(async ctx =>
                 {
-                    id = q.Id, question = q.Question, answer = q.Answer, answers = q.Answers, source = q.Source, quote = q.Quote,
-                    collection = q.Collection, type = q.Type, answerable = q.Answerable,
-                })));
-                return (dataset, heldOutPath);
-            }
-            using var client = ChatClients.Create(r.GetValue(Generator) ?? throw new OpenBookException($"RAFT data needs a generator ({Generator.Name} SPEC) or --from-questions FILE."));
-            return (await GenerateAsync(r, new RaftGenerator(client, options), book, ct), null);
+                    var task = ctx.AddTask("chunks", maxValue: 1);
+                    result = await RaftJobs.GenerateAsync(book, request, new SyncProgress<(int Done, int Total)>(x =>
+                    {
+                        task.MaxValue = x.Total;
+                        task.Value = x.Done;
+                        task.Description = $"chunks {x.Done}/{x.Total}";
+                    }), ct);
+                });
+            return result;
         }
     }
 
-    private static void PrintSummary(ParseResult r, RaftSummary s, IEnumerable<string> files)
+    private static void PrintSummary(ParseResult r, RaftDataResult result)
     {
+        var s = result.Summary;
         var console = Cli.Out(r);
-        console.MarkupLine($"{s.Chunks} chunks ({s.ResumedChunks} resumed from the checkpoint), {s.Questions} questions → [green]{s.Kept} examples kept[/] ({s.WithOracle} with the oracle in context).");
+        console.MarkupLine($"{s.Chunks} chunks ({s.ResumedChunks} resumed from the checkpoint), {s.Questions} questions → [green]{s.Kept} examples kept[/] ({s.WithOracle} with the oracle in context); read as {Markup.Escape(s.Scope)}.");
         foreach (var (reason, n) in s.Dropped.OrderByDescending(d => d.Value))
             console.MarkupLine($"  dropped {n}: {Markup.Escape(reason)}");
-        foreach (var f in files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
+        foreach (var f in result.Files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
     }
 
     private static Command Generate()
     {
         var g = new GenerationOptions("--model", "--seed");
         var output = new Option<string>("--out") { Description = "Output directory", DefaultValueFactory = _ => "raft-dataset" };
-        var formats = new Option<string[]>("--formats") { Description = "hf, chat, completion, eval (default: all)", AllowMultipleArgumentsPerToken = true };
+        var formats = new Option<RaftFormats>("--formats")
+        {
+            Description = "hf, chat, completion, eval (comma-separated; default: all)", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => RaftFormats.All,
+            CustomParser = ParseFormats,
+        };
         var cmd = new Command("generate", "Generate questions, quoted chain-of-thought answers and distractor contexts from ingested chunks (resumable)") { output, formats };
         foreach (var o in g.All()) cmd.Options.Add(o);
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            var outDir = r.GetValue(output)!;
-            var selected = ParseFormats(CoreCommands.Split(r.GetValue(formats)));
-            var (dataset, heldOut) = await g.RunAsync(r, outDir, ct);
-            var files = RaftExport.Write(dataset, outDir, selected).ToList();
-            if (heldOut is not null) files.Add(heldOut);
-            var s = dataset.Summary;
+            var result = await g.RunAsync(r, g.Request(r, r.GetValue(output)!, r.GetValue(formats)), ct);
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new { chunks = s.Chunks, resumedChunks = s.ResumedChunks, questions = s.Questions, kept = s.Kept, withOracle = s.WithOracle, dropped = s.Dropped, files });
+                Cli.WriteJson(RaftGenerateJson.Of(result));
                 return 0;
             }
-            PrintSummary(r, s, files);
-            return s.Kept > 0 ? 0 : 1;
+            PrintSummary(r, result);
+            return result.Summary.Kept > 0 ? 0 : 1;
         });
         return cmd;
     }
@@ -120,72 +125,34 @@ internal static class RaftCommands
             else
             {
                 dataDir = Path.Combine(outDir, "dataset");
-                var (generated, heldOut) = await g.RunAsync(r, dataDir, ct);
-                var files = RaftExport.Write(generated, dataDir, RaftFormats.All).ToList();
-                if (heldOut is not null) files.Add(heldOut);
-                if (!r.GetValue(Cli.Quiet) && !r.GetValue(Cli.Json)) PrintSummary(r, generated.Summary, files);
+                var generated = await g.RunAsync(r, g.Request(r, dataDir, RaftFormats.All), ct);
+                if (!r.GetValue(Cli.Quiet) && !r.GetValue(Cli.Json)) PrintSummary(r, generated);
                 if (generated.Summary.Kept == 0) throw new OpenBookException("RAFT generation kept no example: nothing to train on (see the drop reasons above).");
             }
-            var chat = Path.Combine(dataDir, "raft.chat.jsonl");
-            if (!File.Exists(chat)) throw new OpenBookException($"--dataset {dataDir}: raft.chat.jsonl not found (run `openbook raft generate --formats chat` into it).");
-            return FineTuneCommands.Run(r, ft.Build(r, chat, outDir, promptFormat: "raft"), ft, ct);
+            var options = ft.Build(r, Path.Combine(dataDir, "raft.chat.jsonl"), outDir, AdapterPromptFormat.Raft);
+            return FineTuneCommands.Run(r, (plan, progress) => RaftJobs.Train(dataDir, options, r.GetValue(ft.Merge), plan, progress, ct));
         });
         return cmd;
     }
 
-    /// <summary>A seeded split of a question set into training and held-out questions.</summary>
-    internal static (IReadOnlyList<OpenBook.Evaluation.EvalQuestion> Train, IReadOnlyList<OpenBook.Evaluation.EvalQuestion> HeldOut) Split(
-        IReadOnlyList<OpenBook.Evaluation.EvalQuestion> all, double fraction, int seed)
+    private static RaftFormats ParseFormats(System.CommandLine.Parsing.ArgumentResult a)
     {
-        if (fraction is < 0 or >= 1) throw new OpenBookException($"--holdout must be in [0, 1) (got {fraction}).");
-        var order = all.Select((q, i) => (q, key: new Random(OpenBook.Models.FineTuning.Seeds.Mix(seed, i)).NextDouble())).OrderBy(x => x.key).Select(x => x.q).ToList();
-        int held = (int)Math.Round(all.Count * fraction);
-        var heldSet = order.Take(held).ToHashSet();
-        return (all.Where(q => !heldSet.Contains(q)).ToList(), all.Where(heldSet.Contains).ToList());
-    }
-
-    /// <summary>Stands in for the generator when examples come from a question set: it is never called.</summary>
-    private sealed class NoModel : Microsoft.Extensions.AI.IChatClient
-    {
-        public Task<Microsoft.Extensions.AI.ChatResponse> GetResponseAsync(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages, Microsoft.Extensions.AI.ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-            throw new InvalidOperationException("--from-questions does not use a model.");
-        public IAsyncEnumerable<Microsoft.Extensions.AI.ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<Microsoft.Extensions.AI.ChatMessage> messages, Microsoft.Extensions.AI.ChatOptions? options = null, CancellationToken cancellationToken = default) =>
-            throw new InvalidOperationException("--from-questions does not use a model.");
-        public object? GetService(Type serviceType, object? serviceKey = null) => null;
-        public void Dispose() { }
-    }
-
-    private static async Task<RaftDataset> GenerateAsync(ParseResult r, RaftGenerator generator, Book book, CancellationToken ct)
-    {
-        RaftDataset dataset;
-        if (Cli.ShowProgress(r))
-        {
-            dataset = null!;
-            await AnsiConsole.Progress().AutoClear(true)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-                .StartAsync(async ctx =>
-                {
-                    var task = ctx.AddTask("chunks", maxValue: 1);
-                    dataset = await generator.GenerateAsync(book, new SyncProgress<(int Done, int Total)>(x => { task.MaxValue = x.Total; task.Value = x.Done; task.Description = $"chunks {x.Done}/{x.Total}"; }), ct);
-                });
-        }
-        else dataset = await generator.GenerateAsync(book, null, ct);
-        return dataset;
-    }
-
-    private static RaftFormats ParseFormats(string[]? names)
-    {
-        if (names is null) return RaftFormats.All;
         var result = (RaftFormats)0;
-        foreach (var name in names)
+        foreach (var name in a.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
             result |= name.ToLowerInvariant() switch
             {
                 "hf" => RaftFormats.Hf,
                 "chat" => RaftFormats.Chat,
                 "completion" => RaftFormats.Completion,
                 "eval" => RaftFormats.Eval,
-                _ => throw new OpenBookException($"unknown format '{name}' (known: hf, chat, completion, eval)"),
+                _ => Error(a, $"--formats: unknown format '{name}' (known: hf, chat, completion, eval)"),
             };
-        return result;
+        return result == 0 ? RaftFormats.All : result;
+    }
+
+    private static RaftFormats Error(System.CommandLine.Parsing.ArgumentResult a, string message)
+    {
+        a.AddError(message);
+        return 0;
     }
 }

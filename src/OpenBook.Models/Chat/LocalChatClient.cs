@@ -102,6 +102,9 @@ public sealed class LocalChatClient : IChatClient
         return g;
     }
 
+    /// <summary>The tokenizer's special tokens (e.g. &lt;|im_start|&gt;), which prompts keep out of untrusted text.</summary>
+    public IReadOnlyList<string> SpecialTokens => _tokenizer.AddedTokens.Where(t => t.Special && t.Content.Length > 0).Select(t => t.Content).ToArray();
+
     /// <inheritdoc />
     public object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceKey is not null ? null

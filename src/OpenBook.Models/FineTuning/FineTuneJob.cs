@@ -5,7 +5,6 @@ using OpenBook.Models.FineTuning.Full;
 using OpenBook.Models.FineTuning.Lora;
 using OpenBook.Models.FineTuning.Trainer;
 using OpenBook.Models.Formats.Tokenization;
-using OpenBook.Models.Raft;
 using OpenBook.Models.Tensors;
 
 namespace OpenBook.Models.FineTuning;
@@ -59,7 +58,7 @@ public sealed record FineTuneOptions
     /// <summary>Continue from the checkpoint in the output directory.</summary>
     public bool Resume { get; init; }
     /// <summary>The prompt format the adapter is trained for (written to openbook_adapter.json): "chat" or "raft".</summary>
-    public string PromptFormat { get; init; } = "chat";
+    public AdapterPromptFormat PromptFormat { get; init; } = AdapterPromptFormat.Chat;
 }
 
 /// <summary>

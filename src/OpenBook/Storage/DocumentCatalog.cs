@@ -22,6 +22,9 @@ public sealed class DocumentCatalog
     /// <summary>Attributes of a document, if known.</summary>
     public Entry? Get(long documentId) => _entries.GetValueOrDefault(documentId);
 
+    /// <summary>Whether <paramref name="scope"/> may read the document (unknown documents: no).</summary>
+    public bool CanRead(long documentId, AccessScope scope) => _entries.TryGetValue(documentId, out var e) && scope.CanRead(e.Acl);
+
     /// <summary>
     /// Compiles a filter into a document predicate plus the fraction of documents it lets through (a selectivity hint
     /// for vector search). Unknown documents (e.g. removed since) never pass.
@@ -31,14 +34,13 @@ public sealed class DocumentCatalog
         filter ??= SearchFilter.None;
         var collections = filter.Collections is { Count: > 0 } cs ? new HashSet<string>(cs, StringComparer.Ordinal) : null;
         var tags = filter.Tags is { Count: > 0 } ts ? ts.ToArray() : null;
-        var groups = filter.Groups is { Count: > 0 } gs ? new HashSet<string>(gs, StringComparer.OrdinalIgnoreCase) : null;
+        var scope = AccessScope.Of(filter);
 
         bool Passes(Entry e)
         {
             if (collections is not null && !collections.Contains(e.Collection)) return false;
             if (tags is not null && !tags.All(t => e.Tags.Contains(t, StringComparer.OrdinalIgnoreCase))) return false;
-            if (!filter.AllAccess && e.Acl.Count > 0 && (groups is null || !e.Acl.Any(groups.Contains))) return false;
-            return true;
+            return scope.CanRead(e.Acl);
         }
 
         var allowed = new HashSet<long>();

@@ -102,7 +102,7 @@ public class LocalChatClientTests
             foreach (var f in Directory.EnumerateFiles(Path.Combine(Fixtures.Root, model)).Concat(Directory.EnumerateFiles(Fixtures.Tokenizer(tokenizer))))
                 if (!f.EndsWith("expected.json", StringComparison.Ordinal) && !f.EndsWith("reference.json", StringComparison.Ordinal))
                     File.Copy(f, Path.Combine(dir, Path.GetFileName(f)));
-            using var client = ChatClients.Create(dir);
+            using var client = OpenBook.Runtime.ChatModels.CreateClient(dir);
             var options = new ChatOptions { MaxOutputTokens = 6, Temperature = 0 }; // the fixtures' generation_config.json samples
             var a = await client.GetResponseAsync(Question, options);
             var b = await client.GetResponseAsync(Question, options);

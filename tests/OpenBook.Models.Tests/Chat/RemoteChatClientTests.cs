@@ -1,6 +1,7 @@
 using System.Text;
 using Microsoft.Extensions.AI;
 using OpenBook.Models.Chat;
+using OpenBook.OpenAI;
 
 namespace OpenBook.Models.Tests.Chat;
 
@@ -78,7 +79,7 @@ public sealed class RemoteChatClientTests : IDisposable
     {
         _server.FailFirst = 100;
         using var client = Client(retries: 2);
-        var ex = await Assert.ThrowsAsync<OpenBookException>(() => client.GetResponseAsync(Question));
+        var ex = await Assert.ThrowsAsync<OpenBook.OpenBookException>(() => client.GetResponseAsync(Question));
         Assert.Contains("HTTP 503", ex.Message);
         Assert.Contains("tiny-chat", ex.Message);
         Assert.Equal(3, _server.Requests.Count);
@@ -90,7 +91,7 @@ public sealed class RemoteChatClientTests : IDisposable
         _server.FailFirst = 100;
         _server.FailStatus = 401;
         using var client = Client(retries: 3);
-        var ex = await Assert.ThrowsAsync<OpenBookException>(() => client.GetResponseAsync(Question));
+        var ex = await Assert.ThrowsAsync<OpenBook.OpenBookException>(() => client.GetResponseAsync(Question));
         Assert.Contains("API key", ex.Message);
         Assert.Single(_server.Requests);
     }
@@ -109,7 +110,7 @@ public sealed class RemoteChatClientTests : IDisposable
     public async Task Wrong_base_url_is_a_404_with_a_hint()
     {
         using var client = RemoteChatClient.Create(new RemoteModelOptions { Endpoint = new Uri(_server.Endpoint + "/wrong"), Model = "m", MaxRetries = 0 });
-        var ex = await Assert.ThrowsAsync<OpenBookException>(() => client.GetResponseAsync(Question));
+        var ex = await Assert.ThrowsAsync<OpenBook.OpenBookException>(() => client.GetResponseAsync(Question));
         Assert.Contains("404", ex.Message);
         Assert.Contains("/v1", ex.Message);
     }
@@ -129,7 +130,7 @@ public sealed class RemoteChatClientTests : IDisposable
     [InlineData("openai:ftp://x#m", "not an http(s) URL")]
     public void Rejects_bad_model_specs(string spec, string fragment)
     {
-        var ex = Assert.Throws<OpenBookException>(() => RemoteModelOptions.Parse(spec));
+        var ex = Assert.Throws<OpenBook.OpenBookException>(() => RemoteModelOptions.Parse(spec));
         Assert.Contains(fragment, ex.Message);
     }
 }

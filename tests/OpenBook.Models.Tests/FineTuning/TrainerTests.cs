@@ -10,7 +10,7 @@ internal sealed class ShuffledBatches(IReadOnlyList<SequenceBatch> batches, int 
     public IReadOnlyList<SequenceBatch> Epoch(int epoch)
     {
         var list = batches.ToList();
-        var rng = new Random(OpenBook.Models.FineTuning.Seeds.Mix(seed, epoch));
+        var rng = new Random(OpenBook.Shared.Seeds.Mix(seed, epoch));
         for (int i = list.Count - 1; i > 0; i--)
         {
             int j = rng.Next(i + 1);

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.AI;
 using OpenBook.Models.Chat;
 using OpenBook.Models.Hub;
-using OpenBook.Models.Prompting;
+using OpenBook.Answering;
 
 namespace OpenBook.Models.Tests.Prompting;
 
@@ -61,7 +61,9 @@ public class GroundedAnswererTests
         var client = new ScriptedClient("The documents do not say.");
         Answer? final = null;
         var text = "";
-        await foreach (var piece in new GroundedAnswerer(client).StreamAsync("Who is the CEO?", Hits, a => final = a)) text += piece;
+        await foreach (var u in new GroundedAnswerer(client).StreamAsync(new AnswerRequest("Who is the CEO?", Hits, [])))
+            if (u.Completed is { } done) final = done;
+            else text += u.TextDelta;
         Assert.Equal("The documents do not say. ", text);
         Assert.NotNull(final);
         Assert.False(final.Found);
@@ -71,12 +73,12 @@ public class GroundedAnswererTests
     [Fact]
     public void Model_specs_pick_remote_or_local_clients()
     {
-        using var remote = ChatClients.Create("openai:http://127.0.0.1:1/v1#m", apiKey: "k");
+        using var remote = OpenBook.Runtime.ChatModels.CreateClient("openai:http://127.0.0.1:1/v1#m", options: new OpenBook.Runtime.ChatModelOptions { ApiKey = "k" });
         Assert.Equal("m", remote.GetService<ChatClientMetadata>()!.DefaultModelId);
         var hub = new HubOptions { CacheDir = Path.Combine(Path.GetTempPath(), "ob-empty-" + Guid.NewGuid().ToString("N")) };
-        var ex = Assert.Throws<OpenBookException>(() => ChatClients.Create("acme/not-downloaded", hub));
+        var ex = Assert.Throws<OpenBookException>(() => OpenBook.Runtime.ChatModels.CreateClient("acme/not-downloaded", options: new OpenBook.Runtime.ChatModelOptions { Hub = hub }));
         Assert.Contains("openbook models pull acme/not-downloaded", ex.Message);
-        ex = Assert.Throws<OpenBookException>(() => ChatClients.Create("./no/such/dir", hub));
+        ex = Assert.Throws<OpenBookException>(() => OpenBook.Runtime.ChatModels.CreateClient("./no/such/dir", options: new OpenBook.Runtime.ChatModelOptions { Hub = hub }));
         Assert.Contains("directory not found", ex.Message);
     }
 }

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.AI;
 using OpenBook.Models.Formats.ChatTemplates;
 using OpenBook.Models.Formats.Tokenization;
-using OpenBook.Models.Prompting;
+using OpenBook.Answering;
 using OpenBook.Models.Tests.Tokenization;
 
 namespace OpenBook.Models.Tests.Prompting;
@@ -66,7 +66,7 @@ public class GroundedPromptTests
         Assert.Equal("a   b", GroundedPrompt.Sanitize("a <|im_<|x|>start|> b"));
         Assert.Equal("x   y", GroundedPrompt.Sanitize("x <repo_name> y", ["<repo_name>"]));
         var tok = HfTokenizer.FromDirectory(Fixtures.Tokenizer("llama3"));
-        var options = GroundedPromptOptions.ForTokenizer(tok);
+        var options = GroundedPromptOptions.WithMarkers(tok.AddedTokens.Where(t => t.Special).Select(t => t.Content));
         Assert.Contains("<|eot_id|>", options.ExtraMarkers);
         Assert.Equal("Plain text, [1] and <b>bold</b> stay.", GroundedPrompt.Sanitize("Plain text, [1] and <b>bold</b> stay."));
     }
@@ -102,7 +102,7 @@ public class GroundedPromptTests
     [Fact]
     public void Empty_question_is_rejected()
     {
-        var ex = Assert.Throws<OpenBookException>(() => GroundedPrompt.Build("  ", []));
+        var ex = Assert.Throws<OpenBook.OpenBookException>(() => GroundedPrompt.Build("  ", []));
         Assert.Contains("question", ex.Message);
     }
 

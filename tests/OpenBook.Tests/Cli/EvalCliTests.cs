@@ -121,7 +121,7 @@ public class EvalCliTests
         Assert.Contains("mode 'ft' needs a fine-tuned model: pass --ft-adapter DIR", ft.Stderr);
         var raft = await CliProcess.RunAsync("eval", "--questions", questions, "--store", store, "--modes", "raft", "--raft-adapter", dir.Path);
         Assert.NotEqual(0, raft.Code);
-        Assert.Contains($"--raft-adapter {dir.Path}: adapter_config.json not found", string.Join(' ', raft.Stderr.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Contains($"adapter {dir.Path}: adapter_config.json not found", string.Join(' ', raft.Stderr.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)));
         var sweep = await CliProcess.RunAsync("eval", "--questions", questions, "--store", store, "--distractor-sweep", "0,x");
         Assert.NotEqual(0, sweep.Code);
         Assert.Contains("'x' is not a number of distractors", sweep.Stderr);

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.AI;
 using OpenBook.Evaluation;
-using OpenBook.Models.Evaluation;
-using OpenBook.Models.Raft;
+using OpenBook.Raft;
+using OpenBook.Answering;
 
 namespace OpenBook.Tests.Evaluation;
 

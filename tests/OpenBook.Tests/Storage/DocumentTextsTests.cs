@@ -1,5 +1,3 @@
-using OpenBook.Retrieval;
-
 namespace OpenBook.Tests.Storage;
 
 public class DocumentTextsTests
@@ -16,12 +14,12 @@ public class DocumentTextsTests
         await book.IngestAsync([Path.Combine(dir.Path, "board")], new IngestOptions { Acl = ["board"] });
         await book.IngestAsync([Path.Combine(dir.Path, "hr")], new IngestOptions { Acl = ["hr"] });
 
-        var anonymous = book.DocumentTexts().ToList();
+        var anonymous = book.ReadDocumentTexts(AccessScope.Public).ToList();
         Assert.Single(anonymous);
         Assert.Contains("handbook", anonymous[0]);
-        var board = book.DocumentTexts(new SearchFilter { Groups = ["board"] }).ToList();
+        var board = book.ReadDocumentTexts(AccessScope.ForGroups(["board"])).ToList();
         Assert.Equal(2, board.Count);
         Assert.DoesNotContain(board, t => t.Contains("Salary"));
-        Assert.Equal(3, book.DocumentTexts(new SearchFilter { AllAccess = true }).Count());
+        Assert.Equal(3, book.ReadDocumentTexts(AccessScope.All).Count());
     }
 }

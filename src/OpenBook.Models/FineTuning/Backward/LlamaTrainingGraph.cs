@@ -4,6 +4,8 @@ using OpenBook.Models.FineTuning.Lora;
 using OpenBook.Models.Kernels;
 using OpenBook.Models.Tensors;
 
+using OpenBook.Shared;
+
 namespace OpenBook.Models.FineTuning.Backward;
 
 /// <summary>

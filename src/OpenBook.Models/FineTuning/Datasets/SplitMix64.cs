@@ -1,3 +1,5 @@
+using OpenBook.Shared;
+
 namespace OpenBook.Models.FineTuning.Datasets;
 
 /// <summary>SplitMix64: a tiny, fully specified generator, so orders never change with the .NET version.</summary>

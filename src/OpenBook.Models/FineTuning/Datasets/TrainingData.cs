@@ -1,7 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
-using OpenBook.Ingestion;
+using OpenBook.Shared;
 
 namespace OpenBook.Models.FineTuning.Datasets;
 
@@ -306,7 +306,7 @@ public static class TrainingData
 
     private static void LoadCsv(string path, TextReader reader, char delimiter, CsvColumns? columns, Sink sink)
     {
-        var csv = new CsvRecordReader(path, reader, delimiter);
+        var csv = new CsvRecordReader(reader, delimiter);
         try
         {
             if (!csv.TryRead(out var header, out _) || header is [""])
@@ -354,12 +354,10 @@ public static class TrainingData
                 sink.Examples.Add(new ChatExample(messages, line));
             }
         }
-        catch (DocumentLoadException ex)
+        catch (CsvFormatException ex)
         {
             // Malformed quoting: the rest of the file cannot be split into records reliably.
-            sink.Errors.Add(ex.Line is { } line
-                ? new DatasetIssue(line, ex.Problem + " (the rest of the file was not read)")
-                : new DatasetIssue(0, ex.Reason));
+            sink.Errors.Add(new DatasetIssue(ex.Line, ex.Problem + " (the rest of the file was not read)"));
         }
     }
 }

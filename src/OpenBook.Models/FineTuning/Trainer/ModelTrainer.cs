@@ -5,6 +5,8 @@ using OpenBook.Models.FineTuning.Backward;
 using OpenBook.Models.FineTuning.Lora;
 using OpenBook.Models.Formats;
 
+using OpenBook.Shared;
+
 namespace OpenBook.Models.FineTuning.Trainer;
 
 /// <summary>Hyper-parameters of a training run, LoRA or full (names and defaults close to HF <c>TrainingArguments</c>).</summary>

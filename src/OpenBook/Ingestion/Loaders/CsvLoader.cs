@@ -1,4 +1,5 @@
 using System.Text;
+using OpenBook.Shared;
 
 namespace OpenBook.Ingestion;
 
@@ -22,11 +23,18 @@ public sealed class CsvLoader : IDocumentLoader
         return LoadErrors.Guard(path, "CSV", () => LoadRecords(path, content, csv, delimiter));
     }
 
+    /// <summary>The next record; malformed quoting becomes a <see cref="DocumentLoadException"/> naming the file and line.</summary>
+    private static bool TryRead(CsvRecordReader parser, string path, out List<string> fields, out int line)
+    {
+        try { return parser.TryRead(out fields, out line); }
+        catch (CsvFormatException ex) { throw new DocumentLoadException(path, ex.Line, ex.Problem); }
+    }
+
     private static IEnumerable<LoadedDocument> LoadRecords(string path, Stream content, CsvLoaderOptions options, char delimiter)
     {
         using var reader = new StreamReader(content, Encoding.UTF8, true, 1 << 16, leaveOpen: true);
-        var parser = new CsvRecordReader(path, reader, delimiter);
-        if (!parser.TryRead(out var header, out _))
+        var parser = new CsvRecordReader(reader, delimiter);
+        if (!TryRead(parser, path, out var header, out _))
             throw new DocumentLoadException(path, "the file is empty; a header row is required");
         header = header.Select(h => h.Trim()).ToList();
         int ColumnIndex(string column) => header.IndexOf(column) is var i and >= 0 ? i
@@ -38,7 +46,7 @@ public sealed class CsvLoader : IDocumentLoader
 
         var perFile = options.Mode == CsvMode.PerFile ? new StringBuilder(string.Join(" | ", header)) : null;
         int row = 0;
-        while (parser.TryRead(out var fields, out var line))
+        while (TryRead(parser, path, out var fields, out var line))
         {
             if (fields.Count == 1 && fields[0].Length == 0) continue; // blank line
             if (fields.Count != header.Count)

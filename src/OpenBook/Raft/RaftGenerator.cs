@@ -2,9 +2,10 @@ using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
+using OpenBook.Answering;
 using OpenBook.Storage;
 
-namespace OpenBook.Models.Raft;
+namespace OpenBook.Raft;
 
 /// <summary>Where distractor documents come from.</summary>
 public enum DistractorSource
@@ -20,6 +21,11 @@ public sealed record RaftOptions
 {
     /// <summary>Collection whose chunks become oracle documents (null: every chunk in the store).</summary>
     public string? Collection { get; init; }
+    /// <summary>
+    /// Whose documents may become oracles and distractors (and so be written into the dataset and trained into a model):
+    /// by default only documents without an ACL.
+    /// </summary>
+    public AccessScope Scope { get; init; } = AccessScope.Public;
     /// <summary>Questions generated per chunk.</summary>
     public int QuestionsPerChunk { get; init; } = 3;
     /// <summary>Distractor documents per example (k).</summary>
@@ -90,58 +96,12 @@ public sealed record RaftSummary
     public IReadOnlyDictionary<string, int> Dropped { get; init; } = new Dictionary<string, int>();
     /// <summary>Kept examples whose context includes the oracle.</summary>
     public int WithOracle { get; init; }
+    /// <summary>Whose documents were read (the access scope of the run, e.g. "public documents only").</summary>
+    public string Scope { get; init; } = AccessScope.Public.ToString();
 }
 
 /// <summary>The examples of a run and its summary.</summary>
 public sealed record RaftDataset(IReadOnlyList<RaftExample> Examples, RaftSummary Summary);
-
-/// <summary>Prompts and answer conventions shared by generation, training and inference.</summary>
-public static partial class RaftPrompt
-{
-    /// <summary>Marks the start of a verbatim quote in a chain-of-thought answer.</summary>
-    public const string BeginQuote = "##begin_quote##";
-    /// <summary>Marks the end of a verbatim quote.</summary>
-    public const string EndQuote = "##end_quote##";
-    /// <summary>Introduces the final answer.</summary>
-    public const string AnswerMarker = "<ANSWER>:";
-
-    /// <summary>The training/inference prompt: every document in &lt;DOCUMENT&gt; tags, then the question.</summary>
-    public static string Instruction(IReadOnlyList<string> documents, string question)
-    {
-        var sb = new StringBuilder();
-        foreach (var d in documents) sb.Append("<DOCUMENT>").Append(d).Append("</DOCUMENT>\n");
-        sb.Append('\n').Append(question);
-        return sb.ToString();
-    }
-
-    /// <summary>Asks for questions about one chunk, one per line.</summary>
-    public static string QuestionRequest(string chunk, int count) =>
-        $"Below is an excerpt of an organisation's documents. Write {count} different questions that an employee could ask and that this " +
-        "excerpt answers on its own. Vary the wording; do not copy phrases from the excerpt. Reply with the questions only, one per line, " +
-        $"without numbering.\n\nExcerpt:\n{chunk}";
-
-    /// <summary>Asks for a chain-of-thought answer that quotes the oracle.</summary>
-    public static string AnswerRequest(string chunk, string question) =>
-        $"Question: {question}\nContext: {chunk}\n\nAnswer the question using only the context. First reason step by step; whenever you " +
-        $"use the context, copy the exact sentence between {BeginQuote} and {EndQuote}. Explain how the quotes lead to the answer. " +
-        $"End with a line \"{AnswerMarker} <short final answer>\".";
-
-    /// <summary>The quoted spans of a chain-of-thought answer.</summary>
-    public static IReadOnlyList<string> Quotes(string cot) => QuoteRegex().Matches(cot).Select(m => m.Groups[1].Value.Trim()).ToList();
-
-    /// <summary>The final answer after <see cref="AnswerMarker"/>, or null.</summary>
-    public static string? FinalAnswer(string cot)
-    {
-        var i = cot.LastIndexOf(AnswerMarker, StringComparison.Ordinal);
-        return i < 0 ? null : cot[(i + AnswerMarker.Length)..].Trim() is { Length: > 0 } a ? a : null;
-    }
-
-    [GeneratedRegex("##begin_quote##(.*?)##end_quote##", RegexOptions.Singleline)]
-    private static partial Regex QuoteRegex();
-
-    /// <summary>Whitespace-collapsed text for verbatim checks (line breaks inside a quote do not matter).</summary>
-    public static string Collapse(string s) => string.Join(' ', s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
-}
 
 /// <summary>
 /// Builds RAFT datasets from ingested chunks: for each oracle chunk a model writes questions and a chain-of-thought
@@ -150,15 +110,20 @@ public static partial class RaftPrompt
 /// Deterministic for a seed: randomness is drawn per chunk from (seed, chunk id), and output follows chunk order,
 /// whatever the number of workers and whether the run resumed from a checkpoint.
 /// </summary>
-public sealed partial class RaftGenerator(IChatClient model, RaftOptions options)
+public sealed partial class RaftGenerator(IChatClient? model, RaftOptions options)
 {
+    /// <summary>A generator for <see cref="FromQuestionsAsync"/> only, which needs no model.</summary>
+    public RaftGenerator(RaftOptions options) : this(null, options) { }
+
+    private IChatClient Model => model ?? throw new OpenBookException("RAFT generation from chunks needs a generator model (or build the examples from a question set).");
+
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>Generates the dataset; <paramref name="progress"/> receives (chunks done, chunks total).</summary>
     public async Task<RaftDataset> GenerateAsync(Book book, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
     {
         options.Validate();
-        var all = book.Store.AllChunks(options.Collection).ToList();
+        var all = book.ReadChunks(options.Scope, options.Collection).ToList();
         if (all.Count == 0) throw new OpenBookException(options.Collection is null ? "The store has no chunks: ingest documents first." : $"Collection '{options.Collection}' has no chunks.");
         var oracles = options.MaxChunks is { } max && max < all.Count
             ? all.OrderBy(c => Mix(options.Seed, c.Id)).Take(max).OrderBy(c => c.Id).ToList()
@@ -209,7 +174,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
         var summary = new RaftSummary
         {
             Chunks = oracles.Count, ResumedChunks = resumed, Questions = questions, Kept = examples.Count, Dropped = dropped,
-            WithOracle = examples.Count(e => e.OracleIncluded),
+            WithOracle = examples.Count(e => e.OracleIncluded), Scope = options.Scope.ToString(),
         };
         return new RaftDataset(examples, summary);
     }
@@ -247,7 +212,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
         var dropped = new Dictionary<string, int>();
         void Drop(string reason) => dropped[reason] = dropped.GetValueOrDefault(reason) + 1;
 
-        var reply = await model.GetResponseAsync(RaftPrompt.QuestionRequest(oracle.Text, options.QuestionsPerChunk), cancellationToken: ct).ConfigureAwait(false);
+        var reply = await Model.GetResponseAsync(RaftPrompt.QuestionRequest(oracle.Text, options.QuestionsPerChunk), cancellationToken: ct).ConfigureAwait(false);
         var questions = reply.Text.Split('\n')
             .Select(q => LeadingNumber().Replace(q, "").Trim())
             .Where(q => q.Length >= 8)
@@ -261,7 +226,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
         for (var qi = 0; qi < questions.Count; qi++)
         {
             var question = questions[qi];
-            var answer = await model.GetResponseAsync(RaftPrompt.AnswerRequest(oracle.Text, question), cancellationToken: ct).ConfigureAwait(false);
+            var answer = await Model.GetResponseAsync(RaftPrompt.AnswerRequest(oracle.Text, question), cancellationToken: ct).ConfigureAwait(false);
             var cot = answer.Text.Trim();
             var quotes = RaftPrompt.Quotes(cot);
             var final = RaftPrompt.FinalAnswer(cot);
@@ -298,7 +263,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
     public async Task<RaftDataset> FromQuestionsAsync(Book book, IReadOnlyList<OpenBook.Evaluation.EvalQuestion> questions, CancellationToken cancellationToken = default)
     {
         options.Validate();
-        var all = book.Store.AllChunks(options.Collection).ToList();
+        var all = book.ReadChunks(options.Scope, options.Collection).ToList();
         if (all.Count == 0) throw new OpenBookException("The store has no chunks: ingest documents first.");
         var examples = new List<RaftExample>();
         var dropped = new Dictionary<string, int>();
@@ -312,13 +277,13 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
             if (oracle is null || quote is null) { Drop("quote/answer not found in the source"); continue; }
             var cot = $"The question asks: {q.Question}\nThe relevant document says: {RaftPrompt.BeginQuote}{quote}{RaftPrompt.EndQuote}\n" +
                       $"This states the answer directly.\n{RaftPrompt.AnswerMarker} {q.Answer}";
-            var random = new Random(FineTuning.Seeds.Mix(options.Seed, FineTuning.Seeds.Of(q.Id)));
+            var random = new Random(OpenBook.Shared.Seeds.Mix(options.Seed, OpenBook.Shared.Seeds.Of(q.Id)));
             examples.Add(await ExampleAsync(book, oracle, q.Id, q.Question, cot, q.Answer, all, random, cancellationToken).ConfigureAwait(false));
         }
         var summary = new RaftSummary
         {
             Chunks = examples.Select(e => e.Oracle.ChunkId).Distinct().Count(), Questions = questions.Count, Kept = examples.Count, Dropped = dropped,
-            WithOracle = examples.Count(e => e.OracleIncluded),
+            WithOracle = examples.Count(e => e.OracleIncluded), Scope = options.Scope.ToString(),
         };
         return new RaftDataset(examples, summary);
     }
@@ -352,7 +317,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
         var picked = new List<ChunkRecord>();
         if (options.DistractorSource == DistractorSource.HardNegatives)
         {
-            var hits = await book.SearchAsync(question, new SearchOptions { K = count + 5, Mode = SearchMode.Lexical }, ct).ConfigureAwait(false);
+            var hits = await book.SearchAsync(question, new SearchOptions { K = count + 5, Mode = SearchMode.Lexical, Filter = new Retrieval.SearchFilter { Groups = options.Scope.Groups, AllAccess = options.Scope.AllAccess } }, ct).ConfigureAwait(false);
             var ids = hits.Where(h => h.ChunkId != oracle.Id && h.Text != oracle.Text).Select(h => h.ChunkId).Take(count).ToList();
             picked.AddRange(book.Store.GetChunks(ids));
         }
@@ -377,7 +342,7 @@ public sealed partial class RaftGenerator(IChatClient model, RaftOptions options
     }
 
     /// <summary>A per-chunk seed from the run seed and the chunk id (SplitMix64 finaliser).</summary>
-    private static int Mix(int seed, long id) => (int)(FineTuning.Seeds.Scramble((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)id) & 0x7FFFFFFF);
+    private static int Mix(int seed, long id) => (int)(OpenBook.Shared.Seeds.Scramble((ulong)seed * 0x9E3779B97F4A7C15UL + (ulong)id) & 0x7FFFFFFF);
 
     [GeneratedRegex(@"^\s*(?:\d+[.)]|[-*•])\s*")]
     private static partial Regex LeadingNumber();

@@ -1,29 +1,51 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 
-namespace OpenBook.Models.Raft;
+namespace OpenBook.Answering;
 
 /// <summary>
 /// Answers with the RAFT prompt a RAFT adapter was trained on (system prompt, retrieved passages in
 /// &lt;DOCUMENT&gt; tags, the question), then reads the chain-of-thought reply: the final answer after
 /// <c>&lt;ANSWER&gt;:</c>, and as citations the passages its <c>##begin_quote##</c> quotes come from verbatim.
-/// Quotes found in no passage are counted in <see cref="RaftAnswer.UnverifiedQuotes"/>.
+/// Quotes found in no passage are counted in <see cref="RaftAnswer.UnverifiedQuotes"/>. Conversation history is not
+/// part of the RAFT training prompt and is not sent.
 /// </summary>
-public sealed class RaftAnswerer(IChatClient client, ChatOptions? chatOptions = null)
+public sealed class RaftAnswerer(IChatClient client, ChatOptions? chatOptions = null) : IAnswerer
 {
+    /// <inheritdoc />
+    public AnswerPrompt Prompt => AnswerPrompt.Raft;
+
     /// <summary>The messages sent for <paramref name="question"/> over <paramref name="passages"/>.</summary>
     public static IReadOnlyList<ChatMessage> Messages(string question, IReadOnlyList<SearchHit> passages) =>
     [
-        new(ChatRole.System, RaftExport.SystemPrompt),
+        new(ChatRole.System, RaftPrompt.SystemPrompt),
         new(ChatRole.User, RaftPrompt.Instruction(passages.Select(p => p.Text).ToList(), question)),
     ];
 
-    /// <summary>Asks the model and parses its reply.</summary>
+    /// <summary>Asks the model and parses its reply, with the quote counts.</summary>
     public async Task<RaftAnswer> AnswerAsync(string question, IReadOnlyList<SearchHit> passages, CancellationToken cancellationToken = default)
     {
         var response = await client.GetResponseAsync(Messages(question, passages), chatOptions, cancellationToken).ConfigureAwait(false);
         return Parse(response.Text, passages, response.ModelId, response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount);
+    }
+
+    /// <inheritdoc />
+    public async Task<Answer> AnswerAsync(AnswerRequest request, CancellationToken cancellationToken = default) =>
+        (await AnswerAsync(request.Question, request.Passages, cancellationToken).ConfigureAwait(false)).Answer;
+
+    /// <summary>
+    /// Streams the raw reply (reasoning, quotes and the final answer as the model writes them), then the parsed answer.
+    /// </summary>
+    public async IAsyncEnumerable<AnswerUpdate> StreamAsync(AnswerRequest request, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var updates = new List<ChatResponseUpdate>();
+        await foreach (var u in client.GetStreamingResponseAsync(Messages(request.Question, request.Passages), chatOptions, cancellationToken).ConfigureAwait(false))
+        {
+            updates.Add(u);
+            if (u.Text.Length > 0) yield return new AnswerUpdate(u.Text);
+        }
+        var response = updates.ToChatResponse();
+        yield return new AnswerUpdate("", Parse(response.Text, request.Passages, response.ModelId, response.Usage?.InputTokenCount, response.Usage?.OutputTokenCount).Answer);
     }
 
     /// <summary>Reads a RAFT reply against the passages it was given.</summary>
@@ -47,6 +69,7 @@ public sealed class RaftAnswerer(IChatClient client, ChatOptions? chatOptions = 
         {
             Text = refused ? Answer.NotInDocuments : final,
             Mode = AnswerMode.Llm,
+            Prompt = AnswerPrompt.Raft,
             Found = !refused,
             Citations = cited.Select(i =>
             {
@@ -54,6 +77,7 @@ public sealed class RaftAnswerer(IChatClient client, ChatOptions? chatOptions = 
                 return new Citation(i + 1, h.Source, h.Page, h.Text, h.Headings, h.ChunkId);
             }).ToList(),
             Retrieved = passages,
+            Reasoning = reply,
             Model = model,
             InputTokens = inputTokens,
             OutputTokens = outputTokens,
@@ -64,36 +88,3 @@ public sealed class RaftAnswerer(IChatClient client, ChatOptions? chatOptions = 
 
 /// <summary>A parsed RAFT reply: the answer (with quote-backed citations), the raw chain of thought, and quote counts.</summary>
 public sealed record RaftAnswer(Answer Answer, string Reasoning, int Quotes, int UnverifiedQuotes);
-
-/// <summary>
-/// <c>openbook_adapter.json</c> beside a PEFT adapter: how the adapter was trained, so <c>ask --adapter</c> and
-/// <c>eval</c> prompt it the same way (<c>"prompt_format": "raft"</c> or <c>"chat"</c>).
-/// </summary>
-public sealed record AdapterInfo(string PromptFormat, string? BaseModel, string? Method)
-{
-    /// <summary>File name.</summary>
-    public const string FileName = "openbook_adapter.json";
-
-    /// <summary>Reads the file in <paramref name="adapterDirectory"/>, or returns the plain chat format when there is none.</summary>
-    public static AdapterInfo Read(string adapterDirectory)
-    {
-        var path = Path.Combine(adapterDirectory, FileName);
-        if (!File.Exists(path)) return new AdapterInfo("chat", null, null);
-        try
-        {
-            var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-            return new AdapterInfo((string?)o["prompt_format"] ?? "chat", (string?)o["base_model"], (string?)o["method"]);
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-        {
-            throw new OpenBookException($"{path}: invalid ({e.Message}).");
-        }
-    }
-
-    /// <summary>Writes the file into <paramref name="adapterDirectory"/>.</summary>
-    public void Write(string adapterDirectory)
-    {
-        var o = new JsonObject { ["prompt_format"] = PromptFormat, ["base_model"] = BaseModel, ["method"] = Method };
-        File.WriteAllText(Path.Combine(adapterDirectory, FileName), o.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
-    }
-}

@@ -1,9 +1,7 @@
 using Microsoft.Extensions.AI;
-using OpenBook.Evaluation;
-using OpenBook.Models.Prompting;
-using OpenBook.Models.Raft;
+using OpenBook.Answering;
 
-namespace OpenBook.Models.Evaluation;
+namespace OpenBook.Evaluation;
 
 /// <summary>The model alone, closed-book: the question is sent without any document ("base", or "ft" with a fine-tuned model).</summary>
 public sealed class ClosedBookMode(IChatClient client, string name, string modelName, ChatOptions? chatOptions = null) : IEvalMode

@@ -1,9 +1,9 @@
 using System.Text.Json.Nodes;
 
-namespace OpenBook.Cli.Reports;
+namespace OpenBook.Runtime.Reports;
 
 /// <summary>Draws <c>metrics.jsonl</c> of a training run (training loss per step, validation loss) as a PNG.</summary>
-internal static class LossCurve
+public static class LossCurve
 {
     public static string? Write(string metricsPath, string pngPath, string title = "Fine-tuning loss")
     {

@@ -4,7 +4,7 @@ using Microsoft.Extensions.AI;
 using Polly;
 using Polly.Retry;
 
-namespace OpenBook.Onnx.Remote;
+namespace OpenBook.OpenAI;
 
 /// <summary>Retry settings of remote embedding calls.</summary>
 public sealed record RetrySettings

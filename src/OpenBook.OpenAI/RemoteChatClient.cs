@@ -7,7 +7,7 @@ using Polly;
 using Polly.Retry;
 using Polly.Timeout;
 
-namespace OpenBook.Models.Chat;
+namespace OpenBook.OpenAI;
 
 /// <summary>An OpenAI-compatible endpoint (OpenAI, Azure OpenAI's v1 API, Ollama, vLLM, llama.cpp server).</summary>
 public sealed record RemoteModelOptions
@@ -68,7 +68,7 @@ public static class RemoteChatClient
             RetryPolicy = new ClientRetryPolicy(maxRetries: 0), // retries are Polly's, below
             NetworkTimeout = options.Timeout,
         };
-        var inner = new OpenAI.Chat.ChatClient(options.Model, new ApiKeyCredential(options.ApiKey ?? "no-key"), clientOptions).AsIChatClient();
+        var inner = new global::OpenAI.Chat.ChatClient(options.Model, new ApiKeyCredential(options.ApiKey ?? "no-key"), clientOptions).AsIChatClient();
         return new ResilientChatClient(inner, options);
     }
 

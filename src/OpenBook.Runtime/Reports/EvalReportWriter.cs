@@ -4,16 +4,16 @@ using System.Text;
 using System.Text.Json;
 using OpenBook.Evaluation;
 
-namespace OpenBook.Cli.Reports;
+namespace OpenBook.Runtime.Reports;
 
 /// <summary>Everything one <c>openbook eval</c> run measured.</summary>
-internal sealed record EvalReport(string QuestionsPath, IReadOnlyList<ModeResult> Modes, SweepReport? Sweep);
+public sealed record EvalReport(string QuestionsPath, IReadOnlyList<ModeResult> Modes, SweepReport? Sweep);
 
 /// <summary>The distractor sweep's contexts and per-mode, per-k results.</summary>
-internal sealed record SweepReport(DistractorSweep Sweep, IReadOnlyList<SweepResult> Results);
+public sealed record SweepReport(DistractorSweep Sweep, IReadOnlyList<SweepResult> Results);
 
 /// <summary>Writes an evaluation as results.json, report.md, report.html and PNG charts (ScottPlot).</summary>
-internal static class EvalReportWriter
+public static class EvalReportWriter
 {
     private static readonly (string Name, Func<ModeResult, double?> Value)[] Metrics =
     [
@@ -44,34 +44,6 @@ internal static class EvalReportWriter
         return files;
     }
 
-    /// <summary>The aggregate metrics of one mode as written to results.json and printed by <c>--json</c>.</summary>
-    public static object Summary(ModeResult r) => new
-    {
-        mode = r.Mode, description = r.Description, questions = r.Questions, exactMatch = r.ExactMatch, f1 = r.F1, contained = r.Contained,
-        recallAtK = r.RecallAtK, mrr = r.Mrr, citationCorrectness = r.CitationCorrectness, quotes = r.Quotes, quoteVerbatimRate = r.QuoteVerbatimRate,
-        refusalRate = r.RefusalRate, falseRefusalRate = r.FalseRefusalRate, emptyRate = r.EmptyRate, p50Ms = r.P50Milliseconds, p95Ms = r.P95Milliseconds,
-        inputTokens = r.InputTokens, outputTokens = r.OutputTokens,
-    };
-
-    /// <summary>The sweep section of results.json (null without a sweep).</summary>
-    public static object? SweepJson(SweepReport? report, bool withContexts = false) => report is null ? null : new
-    {
-        distractors = report.Sweep.Distractors,
-        seed = report.Sweep.Seed,
-        questions = report.Sweep.Contexts.Count,
-        skippedNoSource = report.Sweep.SkippedNoSource,
-        skippedSourceNotFound = report.Sweep.SkippedSourceNotFound,
-        results = report.Results.Select(x => new
-        {
-            mode = x.Mode, k = x.Distractors, contained = x.Result.Contained, f1 = x.Result.F1, exactMatch = x.Result.ExactMatch,
-            citationCorrectness = x.Result.CitationCorrectness, falseRefusalRate = x.Result.FalseRefusalRate, quoteVerbatimRate = x.Result.QuoteVerbatimRate,
-            inputTokens = x.Result.InputTokens, outputTokens = x.Result.OutputTokens,
-        }),
-        contexts = withContexts
-            ? report.Sweep.Contexts.Select(c => new { id = c.Question.Id, oracle = c.Oracle.ChunkId, oracleSource = c.Oracle.Source, distractors = c.Pool.Select(p => p.ChunkId) })
-            : null,
-    };
-
     /// <summary>Header + one row per mode, shared by the console, Markdown and HTML tables.</summary>
     public static IReadOnlyList<string[]> ModeTable(IReadOnlyList<ModeResult> results) =>
     [
@@ -100,23 +72,10 @@ internal static class EvalReportWriter
 
     private static string WriteJson(string path, EvalReport report)
     {
-        var json = JsonSerializer.Serialize(new
-        {
-            questions = report.QuestionsPath,
-            created = DateTimeOffset.UtcNow,
-            modes = report.Modes.Select(r => new { summary = Summary(r), rows = r.Rows }).Select(x => Merge(x.summary, x.rows)),
-            sweep = SweepJson(report.Sweep, withContexts: true),
-        }, new JsonSerializerOptions(Cli.JsonOptions) { WriteIndented = true });
+        var json = JsonSerializer.Serialize(new EvalResultsJson(report.QuestionsPath, DateTimeOffset.UtcNow, report.Modes.Select(ModeResultsJson.Of).ToList(),
+            SweepSummary.Of(report.Sweep, withContexts: true)), new JsonSerializerOptions(OpenBookJson.Options) { WriteIndented = true });
         File.WriteAllText(path, json);
         return path;
-    }
-
-    /// <summary>The summary's properties plus "rows".</summary>
-    private static System.Text.Json.Nodes.JsonObject Merge(object summary, IReadOnlyList<QuestionResult> rows)
-    {
-        var o = JsonSerializer.SerializeToNode(summary, Cli.JsonOptions)!.AsObject();
-        o["rows"] = JsonSerializer.SerializeToNode(rows, Cli.JsonOptions);
-        return o;
     }
 
     private static string Table(IReadOnlyList<string[]> rows, Func<string[], string> row, Func<string[], string> header)

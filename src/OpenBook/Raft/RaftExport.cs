@@ -1,6 +1,8 @@
 using System.Text.Json;
 
-namespace OpenBook.Models.Raft;
+using OpenBook.Answering;
+
+namespace OpenBook.Raft;
 
 /// <summary>Output formats of a RAFT dataset.</summary>
 [Flags]
@@ -22,9 +24,7 @@ public enum RaftFormats
 public static class RaftExport
 {
     /// <summary>The system message of chat-format examples (and of RAFT inference).</summary>
-    public const string SystemPrompt =
-        "You answer questions using the documents given with the question. Some documents are irrelevant. Quote the sentences you rely on " +
-        "between " + RaftPrompt.BeginQuote + " and " + RaftPrompt.EndQuote + ", reason step by step, and end with \"" + RaftPrompt.AnswerMarker + " <answer>\".";
+    public const string SystemPrompt = RaftPrompt.SystemPrompt;
 
     private static readonly JsonSerializerOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 

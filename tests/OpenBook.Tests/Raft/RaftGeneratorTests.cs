@@ -1,8 +1,9 @@
 using System.Text.Json;
 using Microsoft.Extensions.AI;
-using OpenBook.Models.Raft;
+using OpenBook.Raft;
+using OpenBook.Answering;
 
-namespace OpenBook.Models.Tests.Raft;
+namespace OpenBook.Tests.Raft;
 
 /// <summary>
 /// Test double for a generator model (never a default anywhere): asks for questions → "What does the text say about
@@ -154,9 +155,9 @@ public sealed class RaftGeneratorTests : IAsyncLifetime
     [Fact]
     public async Task Bad_settings_name_the_setting()
     {
-        var e = await Assert.ThrowsAsync<OpenBookException>(() => new RaftGenerator(new ScriptedRaftModel(), new RaftOptions { OracleProbability = 1.5 }).GenerateAsync(_book));
+        var e = await Assert.ThrowsAsync<OpenBook.OpenBookException>(() => new RaftGenerator(new ScriptedRaftModel(), new RaftOptions { OracleProbability = 1.5 }).GenerateAsync(_book));
         Assert.Contains("oracle probability", e.Message);
-        var empty = await Assert.ThrowsAsync<OpenBookException>(() => new RaftGenerator(new ScriptedRaftModel(), new RaftOptions { Collection = "nope" }).GenerateAsync(_book));
+        var empty = await Assert.ThrowsAsync<OpenBook.OpenBookException>(() => new RaftGenerator(new ScriptedRaftModel(), new RaftOptions { Collection = "nope" }).GenerateAsync(_book));
         Assert.Contains("nope", empty.Message);
     }
 

@@ -1,13 +1,13 @@
 using System.Text;
 
-namespace OpenBook.Ingestion;
+namespace OpenBook.Shared;
 
 /// <summary>
 /// RFC 4180 record reader that knows the (1-based) line each record starts on: quoted fields may hold delimiters,
 /// doubled quotes and line breaks; CRLF and LF both end a record. Malformed quoting raises
-/// <see cref="DocumentLoadException"/> naming the file and line.
+/// <see cref="CsvFormatException"/> with the line. Compiled into both the core and the engine (a linked source file).
 /// </summary>
-public sealed class CsvRecordReader(string path, TextReader reader, char delimiter)
+internal sealed class CsvRecordReader(TextReader reader, char delimiter)
 {
     private int _line = 1;
     private readonly StringBuilder _field = new();
@@ -28,7 +28,7 @@ public sealed class CsvRecordReader(string path, TextReader reader, char delimit
                 while (true)
                 {
                     c = reader.Read();
-                    if (c < 0) throw new DocumentLoadException(path, quoteLine, "unterminated quoted field");
+                    if (c < 0) throw new CsvFormatException(quoteLine, "unterminated quoted field");
                     if (c == '\n') _line++;
                     if (c == '"')
                     {
@@ -40,7 +40,7 @@ public sealed class CsvRecordReader(string path, TextReader reader, char delimit
                 }
                 if (c == '\r' && reader.Peek() == '\n') c = reader.Read();
                 if (c >= 0 && c != delimiter && c != '\n')
-                    throw new DocumentLoadException(path, _line, $"unexpected character '{(char)c}' after a closing quote");
+                    throw new CsvFormatException(_line, $"unexpected character '{(char)c}' after a closing quote");
             }
             else
             {
@@ -57,4 +57,13 @@ public sealed class CsvRecordReader(string path, TextReader reader, char delimit
             return true;
         }
     }
+}
+
+/// <summary>Malformed CSV quoting at a (1-based) line.</summary>
+internal sealed class CsvFormatException(int line, string problem) : FormatException($"line {line}: {problem}")
+{
+    /// <summary>The line of the problem.</summary>
+    public int Line { get; } = line;
+    /// <summary>What is wrong, without the line.</summary>
+    public string Problem { get; } = problem;
 }

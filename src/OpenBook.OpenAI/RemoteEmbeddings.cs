@@ -4,7 +4,7 @@ using Microsoft.Extensions.AI;
 using OpenAI;
 using OpenBook.Embeddings;
 
-namespace OpenBook.Onnx.Remote;
+namespace OpenBook.OpenAI;
 
 /// <summary>Where and how to call an OpenAI-compatible <c>/v1/embeddings</c> endpoint.</summary>
 public sealed record RemoteEmbeddingOptions

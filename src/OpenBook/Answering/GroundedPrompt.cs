@@ -1,9 +1,8 @@
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
-using OpenBook.Models.Formats.Tokenization;
 
-namespace OpenBook.Models.Prompting;
+namespace OpenBook.Answering;
 
 /// <summary>Settings of <see cref="GroundedPrompt"/>.</summary>
 public sealed record GroundedPromptOptions
@@ -14,12 +13,18 @@ public sealed record GroundedPromptOptions
     /// <summary>Longest passage text kept (characters); longer passages are cut at a word boundary with "…".</summary>
     public int MaxPassageChars { get; init; } = 2400;
 
+    /// <summary>
+    /// Longest conversation history kept in the prompt (characters of earlier turns, newest kept first); older turns
+    /// are dropped whole.
+    /// </summary>
+    public int MaxHistoryChars { get; init; } = 6000;
+
     /// <summary>Extra marker strings removed from passages and the question, e.g. a tokenizer's special tokens.</summary>
     public IReadOnlyCollection<string> ExtraMarkers { get; init; } = [];
 
-    /// <summary>Options whose <see cref="ExtraMarkers"/> are all special tokens of <paramref name="tokenizer"/>.</summary>
-    public static GroundedPromptOptions ForTokenizer(HfTokenizer tokenizer) =>
-        new() { ExtraMarkers = tokenizer.AddedTokens.Where(t => t.Special && t.Content.Length > 0).Select(t => t.Content).ToArray() };
+    /// <summary>Options whose <see cref="ExtraMarkers"/> are <paramref name="specialTokens"/> (e.g. a tokenizer's special tokens).</summary>
+    public static GroundedPromptOptions WithMarkers(IEnumerable<string> specialTokens) =>
+        new() { ExtraMarkers = specialTokens.Where(t => t.Length > 0).ToArray() };
 }
 
 /// <summary>
@@ -65,8 +70,13 @@ public sealed class GroundedPrompt
     /// <summary>The options used.</summary>
     public GroundedPromptOptions Options { get; }
 
-    /// <summary>Builds the prompt for a question and its retrieved passages (in rank order).</summary>
-    public static GroundedPrompt Build(string question, IReadOnlyList<SearchHit> passages, GroundedPromptOptions? options = null)
+    /// <summary>
+    /// Builds the prompt for a question and its retrieved passages (in rank order). <paramref name="history"/> holds the
+    /// earlier user and assistant turns of a conversation; they go between the system message and the question,
+    /// sanitized like passages and cut to <see cref="GroundedPromptOptions.MaxHistoryChars"/> (oldest turns first).
+    /// </summary>
+    public static GroundedPrompt Build(string question, IReadOnlyList<SearchHit> passages, GroundedPromptOptions? options = null,
+        IReadOnlyList<ChatMessage>? history = null)
     {
         options ??= new GroundedPromptOptions();
         if (string.IsNullOrWhiteSpace(question)) throw new OpenBookException("question: must not be empty");
@@ -91,7 +101,9 @@ public sealed class GroundedPrompt
             user.Append("\n</passage>\n");
         }
         user.Append("\nQuestion: ").Append(Sanitize(question, options.ExtraMarkers).Trim());
-        ChatMessage[] messages = [new(ChatRole.System, system), new(ChatRole.User, user.ToString())];
+        var messages = new List<ChatMessage> { new(ChatRole.System, system) };
+        messages.AddRange(History(history, options));
+        messages.Add(new ChatMessage(ChatRole.User, user.ToString()));
         return new GroundedPrompt(question, passages, messages, options);
     }
 
@@ -113,6 +125,26 @@ public sealed class GroundedPrompt
             s = next;
         }
         return s;
+    }
+
+    /// <summary>The newest user/assistant turns of <paramref name="history"/> that fit the budget, oldest first, sanitized.</summary>
+    private static IEnumerable<ChatMessage> History(IReadOnlyList<ChatMessage>? history, GroundedPromptOptions options)
+    {
+        if (history is null || history.Count == 0) return [];
+        var kept = new List<ChatMessage>();
+        int budget = options.MaxHistoryChars;
+        for (int i = history.Count - 1; i >= 0; i--)
+        {
+            var m = history[i];
+            if (m.Role != ChatRole.User && m.Role != ChatRole.Assistant) continue;
+            var text = Sanitize(m.Text, options.ExtraMarkers).Trim();
+            if (text.Length == 0) continue;
+            if (text.Length > budget) break;
+            budget -= text.Length;
+            kept.Add(new ChatMessage(m.Role, text));
+        }
+        kept.Reverse();
+        return kept;
     }
 
     private static string Truncate(string s, int max)
@@ -152,6 +184,7 @@ public sealed class GroundedPrompt
                 return new Citation(n, h.Source, h.Page, h.Text, h.Headings, h.ChunkId);
             }).ToList(),
             Retrieved = Passages,
+            Prompt = AnswerPrompt.Grounded,
             Model = model,
             InputTokens = inputTokens,
             OutputTokens = outputTokens,

@@ -1,10 +1,11 @@
-namespace OpenBook.Models.FineTuning;
+namespace OpenBook.Shared;
 
 /// <summary>
 /// Deterministic seed derivation (SplitMix64). <see cref="HashCode"/> and string hash codes are randomised per process,
 /// so they must never feed a seed: a resumed run in a new process has to draw the same data order and dropout masks.
+/// Compiled into both the core and the engine (a linked source file).
 /// </summary>
-public static class Seeds
+internal static class Seeds
 {
     /// <summary>A non-negative seed mixed from <paramref name="parts"/>, identical in every process.</summary>
     public static int Mix(params long[] parts)
