@@ -132,34 +132,30 @@ public class ModelFixtureTests
     }
 }
 
-public class ActivationTapeTests
+public class SharedBlockTests
 {
+    /// <summary>Records the order in which a layer's projections run.</summary>
+    private sealed class Recorder(List<string> log, string name) : ILinearAdapter
+    {
+        public void AddTo(ReadOnlySpan<float> x, int rows, Span<float> y) => log.Add(name);
+    }
+
     [Fact]
-    public void Tape_records_layer_activations_consistent_with_the_forward()
+    public void Inference_and_training_run_the_same_block_code()
     {
         var model = ModelLoader.Load(ModelFixtureTests.FixtureDir("qwen2-bf16"));
-        int[] ids = [1, 5, 6, 7];
-        var tape = new ActivationTape();
-        var logits = model.Forward(ids, model.CreateCache(1, 8), LogitsMode.AllPositions, tape);
-        Assert.Equal(model.Forward(ids, model.CreateCache(1, 8), LogitsMode.AllPositions), logits);
-        Assert.Equal(model.Config.NumHiddenLayers, tape.Layers.Count);
-        int h = model.Config.HiddenSize, rows = ids.Length;
-        var l0 = tape.Layers[0];
-        // Input of layer 0 is the embedding; each layer's input is the previous layer's output.
-        var emb = new float[h];
-        model.EmbedTokens.ReadRow(ids[2], emb);
-        Assert.Equal(emb, l0.Input.AsSpan(2 * h, h).ToArray());
-        Assert.Equal(rows * model.Config.IntermediateSize, l0.Gate.Length);
-        // MlpHidden = silu(Gate)·Up, and down_proj(MlpHidden) + AfterAttention = next layer's input.
-        var hidden = new float[l0.Gate.Length];
-        Kernels.ReferenceKernels.SwiGlu(l0.Gate, l0.Up, hidden);
-        KernelTests.AssertClose(hidden, l0.MlpHidden, 1e-5f);
-        var down = new float[rows * h];
-        model.Layers[0].DownProj.Forward(l0.MlpHidden, rows, down);
-        System.Numerics.Tensors.TensorPrimitives.Add(down, l0.AfterAttention, down);
-        KernelTests.AssertClose(tape.Layers[1].Input, down, 1e-6f);
-        Assert.Equal(rows * h, tape.FinalHidden.Length);
-        Assert.Equal(rows * h, tape.FinalNormed.Length);
+        var log = new List<string>();
+        foreach (var l in model.Linears().Where(l => l.Name != "lm_head")) l.Adapter = new Recorder(log, l.Name);
+        int[] ids = [1, 5, 6, 7, 9, 11, 13, 2, 3, 4];
+        var inference = model.Forward(ids, model.CreateCache(1, 16), LogitsMode.AllPositions);
+        var inferenceOrder = log.ToList();
+        log.Clear();
+        var training = new OpenBook.Models.FineTuning.Backward.LlamaTrainingGraph(model)
+            .Logits(new OpenBook.Models.FineTuning.Backward.SequenceBatch(1, ids.Length, ids, new float[ids.Length]));
+        // Same projections in the same order (q, k, v, o, gate, up, down per layer), and the same function.
+        Assert.Equal(7 * model.Config.NumHiddenLayers, inferenceOrder.Count);
+        Assert.Equal(inferenceOrder, log);
+        KernelTests.AssertClose(inference, training, 1e-4f);
     }
 }
 

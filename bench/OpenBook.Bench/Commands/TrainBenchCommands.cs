@@ -17,39 +17,42 @@ namespace OpenBook.Bench.Commands;
 using Cli = OpenBook.Cli.Cli;
 
 /// <summary>
-/// <c>openbook-bench train --shape smollm2-135m</c>: LoRA and QLoRA training steps (forward, backward, AdamW) on a
+/// <c>openbook-bench train --shape smollm2-135m</c>: LoRA, QLoRA and full-parameter training steps (forward, backward, AdamW) on a
 /// random-weight model of a real shape at sequence 256 and 512, tokens/s and peak memory — each configuration in its
 /// own child process so peak memory is its own — and the same step in PyTorch (bench/train/torch_lora_step.py) in
-/// the same run: the ratio is the figure.
+/// the same run (torch_full_step.py for full): the ratio is the figure. Shape <c>lab</c> is the ~10 M-parameter
+/// model <c>openbook pretrain --shape lab</c> builds (vocab 8192).
 /// </summary>
 internal static class TrainBenchCommands
 {
     public static Command Build()
     {
-        var shape = new Option<string>("--shape") { Description = "Model shape: " + string.Join(", ", LlmBenchCommands.Shapes.Keys), DefaultValueFactory = _ => "smollm2-135m" };
+        var shape = new Option<string>("--shape") { Description = "Model shape: " + string.Join(", ", LlmBenchCommands.Shapes.Keys) + ", lab", DefaultValueFactory = _ => "smollm2-135m" };
         var seqs = new Option<int[]>("--seq") { Description = "Sequence lengths", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => [256, 512] };
-        var methods = new Option<string[]>("--methods") { Description = "lora, qlora", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["lora", "qlora"] };
+        var methods = new Option<string[]>("--methods") { Description = "lora, qlora, full", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["lora", "qlora"] };
         var steps = new Option<int>("--steps") { Description = "Timed steps per configuration (after one warmup step)", DefaultValueFactory = _ => 3 };
         var rank = new Option<int>("--rank") { Description = "LoRA rank (alpha = 2·rank, all 7 projections)", DefaultValueFactory = _ => 16 };
         var threads = new Option<int>("--threads") { Description = "Threads for both engines", DefaultValueFactory = _ => Environment.ProcessorCount };
         var python = new Option<string>("--python") { Description = "Interpreter with PyTorch for the peer", DefaultValueFactory = _ => "/usr/bin/python3" };
         var noPeer = new Option<bool>("--no-peer") { Description = "Skip the PyTorch peer" };
         var child = new Option<string?>("--child") { Description = "Internal: run one METHOD:SEQ configuration and print its JSON", Hidden = true };
-        var cmd = new Command("train", "Fine-tuning speed: LoRA/QLoRA training tokens/s and peak memory vs the same step in PyTorch")
+        var checkpointing = new Option<bool>("--gradient-checkpointing") { Description = "full: recompute layers in backward (OpenBook only)" };
+        var cmd = new Command("train", "Training speed: LoRA/QLoRA/full training tokens/s and peak memory vs the same step in PyTorch")
         {
-            shape, seqs, methods, steps, rank, threads, python, noPeer, child,
+            shape, seqs, methods, steps, rank, threads, python, noPeer, child, checkpointing,
         };
         Cli.SetHandler(cmd, (r, ct) =>
         {
             string name = r.GetValue(shape)!;
-            if (!LlmBenchCommands.Shapes.TryGetValue(name, out var config))
+            var config = name == "lab" ? Models.Pretraining.PretrainShapes.Config("lab", 8192, 8192) : LlmBenchCommands.Shapes.GetValueOrDefault(name);
+            if (config is null)
                 throw new OpenBookException($"--shape: unknown shape '{name}' (known: {string.Join(", ", LlmBenchCommands.Shapes.Keys)}).");
             int t = r.GetValue(threads), n = r.GetValue(steps), rk = r.GetValue(rank);
             if (t < 1 || n < 1 || rk < 1) throw new OpenBookException("--threads, --steps and --rank must be at least 1.");
             if (r.GetValue(child) is { } one)
             {
                 var parts = one.Split(':');
-                BenchEnvironment.WriteJson(RunOne(config, parts[0], int.Parse(parts[1], CultureInfo.InvariantCulture), n, rk, t));
+                BenchEnvironment.WriteJson(RunOne(config, parts[0], int.Parse(parts[1], CultureInfo.InvariantCulture), n, rk, t, r.GetValue(checkpointing)));
                 return Task.FromResult(0);
             }
             var silent = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
@@ -61,24 +64,31 @@ internal static class TrainBenchCommands
             var rows = new JsonArray();
             foreach (var seq in r.GetValue(seqs)!)
             {
-                foreach (var method in CoreCommands.Split(r.GetValue(methods)) ?? ["lora", "qlora"])
+                var chosen = CoreCommands.Split(r.GetValue(methods)) ?? ["lora", "qlora"];
+                foreach (var method in chosen)
                 {
-                    if (method is not ("lora" or "qlora")) throw new OpenBookException($"--methods: unknown method '{method}' (known: lora, qlora).");
+                    if (method is not ("lora" or "qlora" or "full")) throw new OpenBookException($"--methods: unknown method '{method}' (known: lora, qlora, full).");
                     ct.ThrowIfCancellationRequested();
                     if (!silent) console.MarkupLine($"[grey]{method} seq {seq}…[/]");
-                    rows.Add(Child(name, method, seq, n, rk, t));
+                    rows.Add(Child(name, method, seq, n, rk, t, r.GetValue(checkpointing)));
                 }
-                if (!r.GetValue(noPeer))
+                if (!r.GetValue(noPeer) && chosen.Any(m => m != "full") && name != "lab")
                 {
                     if (!silent) console.MarkupLine($"[grey]PyTorch LoRA seq {seq}…[/]");
                     rows.Add(Peer(r.GetValue(python)!, name, seq, n, rk, t));
+                }
+                if (!r.GetValue(noPeer) && chosen.Contains("full"))
+                {
+                    if (!silent) console.MarkupLine($"[grey]PyTorch full seq {seq}…[/]");
+                    rows.Add(FullPeer(r.GetValue(python)!, name, seq, n, t));
                 }
             }
             // Ratios against the PyTorch row of the same sequence length.
             foreach (var row in rows.OfType<JsonObject>())
             {
-                var peer = rows.OfType<JsonObject>().FirstOrDefault(p => (string?)p["method"] == "pytorch-lora" && (int?)p["seq"] == (int?)row["seq"] && p["tokensPerSecond"] is not null);
-                if (peer is not null && row["tokensPerSecond"] is not null && (string?)row["method"] != "pytorch-lora")
+                string peerMethod = (string?)row["method"] == "full" ? "pytorch-full" : "pytorch-lora";
+                var peer = rows.OfType<JsonObject>().FirstOrDefault(p => (string?)p["method"] == peerMethod && (int?)p["seq"] == (int?)row["seq"] && p["tokensPerSecond"] is not null);
+                if (peer is not null && row["tokensPerSecond"] is not null && !((string?)row["method"])!.StartsWith("pytorch", StringComparison.Ordinal))
                     row["ratioToPytorch"] = Math.Round((double)row["tokensPerSecond"]! / (double)peer["tokensPerSecond"]!, 3);
             }
             result["runs"] = rows;
@@ -91,9 +101,10 @@ internal static class TrainBenchCommands
     }
 
     /// <summary>One configuration in this process: builds the model, times the steps.</summary>
-    internal static JsonObject RunOne(Models.Formats.ModelConfig config, string method, int seq, int steps, int rank, int threads)
+    internal static JsonObject RunOne(Models.Formats.ModelConfig config, string method, int seq, int steps, int rank, int threads, bool checkpointing = false)
     {
         KernelThreads.Max = threads;
+        if (method == "full") return RunFull(config, seq, steps, checkpointing);
         // QLoRA as `finetune --method qlora` loads it: projections NF4, embedding / lm_head bf16, each converted as created.
         var q = FineTuneJob.QLoraLoadOptions;
         var model = ModelLoader.Create(config, method == "qlora" ? new RandomWeightSource(42, q.WeightFormat!.Value, q.ProjectionFormat) : new RandomWeightSource(42));
@@ -140,12 +151,71 @@ internal static class TrainBenchCommands
         };
     }
 
-    private static JsonObject Child(string shape, string method, int seq, int steps, int rank, int threads)
+    /// <summary>
+    /// One full-parameter step as <c>finetune --method full</c> runs it: forward, backward with every weight gradient,
+    /// global-norm clipping, AdamW (β2 0.95, weight decay 0.1 except norms) over all parameters, gradients cleared.
+    /// </summary>
+    private static JsonObject RunFull(Models.Formats.ModelConfig config, int seq, int steps, bool checkpointing)
+    {
+        var model = ModelLoader.Create(config, new RandomWeightSource(42));
+        var full = Models.FineTuning.Full.FullModel.Create(model);
+        var optimizer = new AdamW(full.Parameters(), 0.9, 0.95, 1e-8, 0.1);
+        var graph = new LlamaTrainingGraph(model, full.Gradients, checkpointing);
+        var rng = new Random(7);
+        var batch = new SequenceBatch(1, seq, Enumerable.Range(0, seq).Select(_ => rng.Next(config.VocabSize)).ToArray(), Enumerable.Repeat(1f, seq).ToArray());
+        var times = new List<double>();
+        double loss = 0;
+        for (int s = 0; s <= steps; s++)
+        {
+            var watch = Stopwatch.StartNew();
+            loss = graph.ForwardBackward(batch, 1f / (seq - 1)).Mean;
+            optimizer.ClipGradients(1.0);
+            optimizer.Update(1e-4);
+            full.ZeroGrad();
+            if (s > 0) times.Add(watch.Elapsed.TotalSeconds);
+        }
+        var inOrder = times.Select(t => (JsonNode)Math.Round(t * 1000, 1)).ToArray();
+        times.Sort();
+        double median = times[times.Count / 2];
+        return new JsonObject
+        {
+            ["method"] = "full", ["seq"] = seq, ["stepMs"] = Math.Round(median * 1000, 1), ["tokensPerSecond"] = Math.Round(seq / median, 1),
+            ["peakWorkingSetMiB"] = Process.GetCurrentProcess().PeakWorkingSet64 >> 20, ["trainableParameters"] = full.TrainableParameters,
+            ["trainingStateMiB"] = Math.Round(full.StateBytes / 1048576.0, 1), ["activationMiB"] = Math.Round(graph.ArenaBytes / 1048576.0, 1),
+            ["gradientCheckpointing"] = checkpointing, ["loss"] = Math.Round(loss, 4), ["stepsMs"] = new JsonArray(inOrder),
+        };
+    }
+
+    private static JsonObject FullPeer(string python, string shape, int seq, int steps, int threads)
+    {
+        var fallback = new JsonObject { ["method"] = "pytorch-full", ["seq"] = seq };
+        var script = BenchEnvironment.PeerScript("train", "torch_full_step.py");
+        if (script is null)
+        {
+            fallback["error"] = "bench/train/torch_full_step.py not found";
+            return fallback;
+        }
+        var psi = new ProcessStartInfo(python) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { script, "--shape", shape, "--seq", seq.ToString(CultureInfo.InvariantCulture), "--steps", steps.ToString(CultureInfo.InvariantCulture),
+                     "--threads", threads.ToString(CultureInfo.InvariantCulture) })
+            psi.ArgumentList.Add(a);
+        var raw = RunJson(psi, fallback);
+        if (raw.ContainsKey("error")) return raw;
+        var run = raw["results"] is JsonArray { Count: > 0 } list ? list[0]!.AsObject() : raw;
+        return new JsonObject
+        {
+            ["method"] = "pytorch-full", ["seq"] = seq, ["stepMs"] = run["step_ms"]?.DeepClone(), ["tokensPerSecond"] = run["tokens_per_s"]?.DeepClone(),
+            ["peakWorkingSetMiB"] = run["peak_rss_mb"]?.DeepClone(), ["trainableParameters"] = run["params"]?.DeepClone(), ["torch"] = run["torch"]?.DeepClone(),
+        };
+    }
+
+    private static JsonObject Child(string shape, string method, int seq, int steps, int rank, int threads, bool checkpointing)
     {
         var psi = SelfInvocation();
         foreach (var a in new[] { "train", "--shape", shape, "--child", $"{method}:{seq}", "--steps", steps.ToString(CultureInfo.InvariantCulture),
                      "--rank", rank.ToString(CultureInfo.InvariantCulture), "--threads", threads.ToString(CultureInfo.InvariantCulture), "--json" })
             psi.ArgumentList.Add(a);
+        if (checkpointing) psi.ArgumentList.Add("--gradient-checkpointing");
         return RunJson(psi, new JsonObject { ["method"] = method, ["seq"] = seq });
     }
 

@@ -22,6 +22,7 @@ internal static class CommandRegistry
         yield return FineTuneCommands.FineTune();
         yield return FineTuneCommands.Merge();
         yield return ExportCommands.Export();
+        yield return PretrainCommands.Pretrain();
         yield return ModelsCommands.Models();
         yield return DataCommands.Data();
         yield return ServeCommands.Serve();

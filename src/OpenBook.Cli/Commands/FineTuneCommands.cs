@@ -19,7 +19,7 @@ internal static class FineTuneCommands
     {
         public readonly Option<string> Model = new("--model") { Description = "Base model: a local directory or a cached Hub id (needs a chat template)", Required = true };
         public readonly Option<string?> Val = new("--val") { Description = "Validation data (same formats) for eval loss, early stopping and best/" };
-        public readonly Option<FineTuneMethod> Method = new("--method") { Description = "lora (base as stored) or qlora (NF4 base)", DefaultValueFactory = _ => FineTuneMethod.Lora };
+        public readonly Option<FineTuneMethod> Method = new("--method") { Description = "lora (base as stored), qlora (NF4 base) or full (every weight; writes a full model directory)", DefaultValueFactory = _ => FineTuneMethod.Lora };
         public readonly Option<int> Rank = new("--rank") { Description = "LoRA rank r", DefaultValueFactory = _ => 16 };
         public readonly Option<double?> Alpha = new("--alpha") { Description = "lora_alpha (default 2·rank)" };
         public readonly Option<double> Dropout = new("--dropout") { Description = "LoRA dropout", DefaultValueFactory = _ => 0.05 };
@@ -44,11 +44,13 @@ internal static class FineTuneCommands
         public readonly Option<int> Seed = new("--seed") { Description = "Seed of adapter init, data order and dropout (same seed → same weights)", DefaultValueFactory = _ => 42 };
         public readonly Option<bool> Resume = new("--resume") { Description = "Continue from the checkpoint in --out" };
         public readonly Option<bool> Merge = new("--merge") { Description = "Also write the merged full model to OUT/merged" };
+        public readonly Option<bool> GradientCheckpointing = new("--gradient-checkpointing") { Description = "Recompute each layer in backward instead of keeping its activations (less memory)" };
+        public readonly Option<bool> NoEmbeddingDecay = new("--no-embedding-decay") { Description = "--method full: no weight decay on the embedding (biases and norms never get any)" };
 
         public IEnumerable<Option> All() =>
         [
             Model, Val, Method, Rank, Alpha, Dropout, Targets, RsLora, Epochs, MaxSteps, Lr, Schedule, Warmup, WeightDecay, MaxGradNorm, BatchSize, GradAccum,
-            MaxLength, Truncation, Packing, GroupByLength, EvalEvery, EarlyStopping, SaveEvery, Seed, Resume, Merge,
+            MaxLength, Truncation, Packing, GroupByLength, EvalEvery, EarlyStopping, SaveEvery, Seed, Resume, Merge, GradientCheckpointing, NoEmbeddingDecay,
         ];
 
         public FineTuneOptions Build(ParseResult r, string dataPath, string outDir, AdapterPromptFormat promptFormat, DatasetFormat format = DatasetFormat.Auto, CsvColumns? columns = null)
@@ -75,11 +77,12 @@ internal static class FineTuneCommands
                     WarmupSteps = warmup >= 1 ? (int)warmup : 0, WarmupRatio = warmup < 1 ? warmup : 0, WeightDecay = r.GetValue(WeightDecay),
                     MaxGradNorm = r.GetValue(MaxGradNorm), GradientAccumulation = r.GetValue(GradAccum), EvalEvery = r.GetValue(EvalEvery),
                     EarlyStoppingPatience = r.GetValue(EarlyStopping), SaveEvery = r.GetValue(SaveEvery), Seed = r.GetValue(Seed),
+                    GradientCheckpointing = r.GetValue(GradientCheckpointing),
                 }.Validate(),
                 BatchSize = r.GetValue(BatchSize) >= 1 ? r.GetValue(BatchSize) : throw new OpenBookException("--batch-size must be ≥ 1."),
                 MaxLength = r.GetValue(MaxLength) >= 8 ? r.GetValue(MaxLength) : throw new OpenBookException("--max-length must be ≥ 8."),
                 Truncation = r.GetValue(Truncation),
-                Packing = r.GetValue(Packing), GroupByLength = r.GetValue(GroupByLength), Resume = r.GetValue(Resume),
+                Packing = r.GetValue(Packing), GroupByLength = r.GetValue(GroupByLength), Resume = r.GetValue(Resume), DecayEmbeddings = !r.GetValue(NoEmbeddingDecay),
             };
         }
     }
@@ -91,7 +94,7 @@ internal static class FineTuneCommands
         var output = new Option<string>("--out") { Description = "Output directory (adapter, checkpoint/, metrics.jsonl, loss.png)", DefaultValueFactory = _ => "adapter" };
         var format = DatasetFormatOption();
         var columns = new Option<string?>("--columns") { Description = "CSV columns: user=…,assistant=…[,system=…]" };
-        var cmd = new Command("finetune", "Train a LoRA or QLoRA adapter on chat data (loss on assistant turns), saved in PEFT format") { data, output, format, columns };
+        var cmd = new Command("finetune", "Train a LoRA or QLoRA adapter on chat data (loss on assistant turns), saved in PEFT format — or every weight (--method full), saved as a model directory") { data, output, format, columns };
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         Cli.SetHandler(cmd, (r, ct) =>
         {
@@ -120,7 +123,9 @@ internal static class FineTuneCommands
         {
             if (!r.GetValue(Cli.Quiet) && !r.GetValue(Cli.Json))
                 console.MarkupLine($"[grey]{p.TrainExamples} training examples ({p.Skipped} skipped), {p.ValidationExamples} validation; " +
-                                   $"frozen weights {p.FrozenWeightBytes / 1048576.0:F1} MiB (fp32 would be {p.Fp32WeightBytes / 1048576.0:F1} MiB)[/]");
+                                   (p.Method == FineTuneMethod.Full
+                                       ? $"every weight trained: {p.Fp32WeightBytes / 1048576.0:F1} MiB fp32, ×4 with gradients and AdamW moments[/]"
+                                       : $"frozen weights {p.FrozenWeightBytes / 1048576.0:F1} MiB (fp32 would be {p.Fp32WeightBytes / 1048576.0:F1} MiB)[/]"));
         }
         FineTuneSummary t;
         if (Cli.ShowProgress(r))
@@ -151,7 +156,10 @@ internal static class FineTuneCommands
                 : $"trained {t.Steps} steps{(t.EarlyStopped ? " (early stop)" : "")}, {t.Tokens:N0} tokens in {t.Seconds:F1} s " +
                   $"({t.TokensPerSecond:F0} tokens/s); final loss {t.FinalLoss?.ToString("F4", CultureInfo.InvariantCulture) ?? "–"}" +
                   (t.BestEvalLoss is { } b ? $", best eval loss {b:F4}" + (t.InitialEvalLoss is { } i ? $" (from {i:F4})" : "") : ""));
-            console.MarkupLine($"adapter: [green]{Markup.Escape(t.Adapter)}[/] ({t.TrainableParameters:N0} trainable parameters, PEFT format)");
+            console.MarkupLine(t.Method == "full"
+                ? $"model: [green]{Markup.Escape(t.Adapter)}[/] ({t.TrainableParameters:N0} parameters trained; weights + gradients + AdamW moments " +
+                  $"{t.TrainingStateBytes / 1048576.0:F1} MiB = 16 B/parameter, activations {t.ActivationBytes / 1048576.0:F1} MiB)"
+                : $"adapter: [green]{Markup.Escape(t.Adapter)}[/] ({t.TrainableParameters:N0} trainable parameters, PEFT format)");
             if (t.LossCurve is not null) console.MarkupLine($"loss curve: [green]{Markup.Escape(t.LossCurve)}[/]");
             if (t.Merged is not null) console.MarkupLine($"merged model: [green]{Markup.Escape(t.Merged)}[/]");
         }

@@ -134,13 +134,7 @@ public class LlamaForCausalLM : ICausalLM
     public long DecodeWeightBytes() => Linears().Sum(l => l.Weight.ByteSize);
 
     /// <inheritdoc />
-    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, LogitsMode mode = LogitsMode.LastPosition) => Forward(tokens, cache, mode, null);
-
-    /// <summary>
-    /// <see cref="ICausalLM.Forward"/> that also records every layer's activations into <paramref name="tape"/>
-    /// (when not null), for backward passes and adapter training.
-    /// </summary>
-    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, LogitsMode mode, ActivationTape? tape)
+    public float[] Forward(ReadOnlySpan<int> tokens, KvCache cache, LogitsMode mode = LogitsMode.LastPosition)
     {
         int batch = cache.BatchSize;
         if (tokens.Length == 0 || tokens.Length % batch != 0)
@@ -149,59 +143,119 @@ public class LlamaForCausalLM : ICausalLM
         for (int b = 0; b < batch; b++)
             if (cache.Length(b) + seq > cache.Capacity)
                 throw new OpenBookException($"Sequence {b} would grow to {cache.Length(b) + seq} tokens, over the KV cache capacity of {cache.Capacity}.");
-        foreach (var id in tokens)
-            if ((uint)id >= (uint)Config.VocabSize) throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {id} is outside the vocabulary (0..{Config.VocabSize - 1}).");
 
         lock (_forwardGate)
         {
             int rows = tokens.Length, hidden = Config.HiddenSize;
             var x = new float[rows * hidden];
-            for (int r = 0; r < rows; r++) EmbedTokens.ReadRow(tokens[r], x.AsSpan(r * hidden, hidden));
-            var state = new ForwardState(Config, rows, batch, seq, cache, Rope, SlidingWindow) { Tape = tape };
-            tape?.Clear();
+            Embed(tokens, x);
+            var state = new ForwardState(Config, rows, batch, seq, cache, Rope, SlidingWindow);
             foreach (var layer in Layers) layer.Forward(x, state);
             for (int b = 0; b < batch; b++) cache.Advance(b, seq);
-            return Head(x, batch, seq, mode, tape);
+            return Head(x, batch, seq, mode);
         }
     }
 
-    private float[] Head(float[] x, int batch, int seq, LogitsMode mode, ActivationTape? tape)
+    /// <summary><c>x[r] = embed_tokens[tokens[r]]</c> for every row (the first step of every forward, inference or training).</summary>
+    internal void Embed(ReadOnlySpan<int> tokens, float[] x)
     {
-        if (tape is not null) tape.FinalHidden = (float[])x.Clone();
+        int hidden = Config.HiddenSize;
+        for (int r = 0; r < tokens.Length; r++)
+        {
+            if ((uint)tokens[r] >= (uint)Config.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {tokens[r]} is outside the vocabulary (0..{Config.VocabSize - 1}).");
+            EmbedTokens.ReadRow(tokens[r], x.AsSpan(r * hidden, hidden));
+        }
+    }
+
+    private float[] Head(float[] x, int batch, int seq, LogitsMode mode)
+    {
         int hidden = Config.HiddenSize, vocab = Config.VocabSize;
         int outRows = mode == LogitsMode.AllPositions ? batch * seq : batch;
+        var picked = mode == LogitsMode.AllPositions ? x : new float[outRows * hidden];
+        if (mode != LogitsMode.AllPositions)
+            for (int b = 0; b < batch; b++) x.AsSpan((b * seq + seq - 1) * hidden, hidden).CopyTo(picked.AsSpan(b * hidden, hidden));
         var normed = new float[outRows * hidden];
-        for (int o = 0; o < outRows; o++)
-        {
-            int src = mode == LogitsMode.AllPositions ? o : o * seq + seq - 1;
-            Ops.RmsNorm(x.AsSpan(src * hidden, hidden), Norm, (float)Config.RmsNormEps, normed.AsSpan(o * hidden, hidden));
-        }
-        if (tape is not null) tape.FinalNormed = normed;
+        Ops.RmsNorm(picked.AsSpan(0, outRows * hidden), Norm, (float)Config.RmsNormEps, normed, new float[outRows]);
         var logits = new float[(long)outRows * vocab];
         LmHead.Forward(normed, outRows, logits);
         return logits;
     }
 }
 
-/// <summary>Per-call state of one forward pass, shared by the layers: shapes, positions, cache, scratch buffers.</summary>
-public sealed class ForwardState
+/// <summary>
+/// Activations of one decoder layer for one pass, all [rows, features] row-major (rows = batch × tokens), named after
+/// the HF module whose input or output they are. Inference reuses one set of buffers for every layer (and keeps no
+/// input copies); training keeps one set per layer for its backward pass.
+/// </summary>
+internal sealed class BlockActivations
 {
+    /// <summary>Residual stream entering the layer (training only).</summary>
+    public float[]? X;
+    /// <summary>1/rms of each row at <c>input_layernorm</c> and <c>post_attention_layernorm</c>.</summary>
+    public required float[] Rstd1, Rstd2;
+    /// <summary><c>input_layernorm</c> output, the input of q/k/v_proj.</summary>
+    public required float[] H1;
+    /// <summary>Queries and keys (after RoPE) and values.</summary>
+    public required float[] Q, K, V;
+    /// <summary>Attention output, the input of <c>o_proj</c>.</summary>
+    public required float[] Attn;
+    /// <summary>Residual stream after the attention block (training only).</summary>
+    public float[]? X2;
+    /// <summary><c>post_attention_layernorm</c> output, the input of gate/up_proj.</summary>
+    public required float[] H2;
+    /// <summary><c>gate_proj</c> output (before SiLU), <c>up_proj</c> output, and <c>silu(gate)·up</c> (the input of <c>down_proj</c>).</summary>
+    public required float[] Gate, Up, Mh;
+    /// <summary>Scratch for the o_proj / down_proj outputs before they are added to the residual stream.</summary>
+    public required float[] Proj;
+    /// <summary>Attention probabilities per (sequence, head) (training only).</summary>
+    public float[][]? Probs;
+    /// <summary>What each LoRA adapter kept from its training forward: q, k, v, o, gate, up, down (training only).</summary>
+    public object?[] AdapterState { get; } = new object?[7];
+}
+
+/// <summary>
+/// What differs between an inference pass and a training pass through the same <see cref="LlamaDecoderLayer.Forward"/>:
+/// where the activations live, how a projection runs (a LoRA adapter keeps its state and applies dropout when
+/// training), and attention (inference: positions from the KV cache, keys appended to it; training: the batch's own
+/// positions, causal block-diagonal by packed segment, probabilities kept for backward).
+/// </summary>
+internal abstract class BlockPass
+{
+    /// <summary>batch × tokens.</summary>
+    public abstract int Rows { get; }
+    /// <summary>The buffers layer <paramref name="layer"/> writes into (with <see cref="BlockActivations.X"/> already a copy of the input when it is kept).</summary>
+    public abstract BlockActivations Begin(LlamaDecoderLayer layer, float[] x);
+    /// <summary><c>ys[i] = layers[i](x)</c>; <paramref name="slot"/> is the first projection's index (q 0 … down 6).</summary>
+    public abstract void Project(ReadOnlySpan<Linear> layers, float[] x, ReadOnlySpan<float[]> ys, int slot, BlockActivations a);
+    /// <summary>RoPE on <see cref="BlockActivations.Q"/> and <see cref="BlockActivations.K"/>, then attention into <see cref="BlockActivations.Attn"/>.</summary>
+    public abstract void Attend(LlamaDecoderLayer layer, BlockActivations a);
+    /// <summary>Called after the residual update of the attention block (training keeps a copy of the stream).</summary>
+    public virtual void AfterAttention(BlockActivations a, float[] x) { }
+}
+
+/// <summary>Per-call state of one inference pass, shared by the layers: shapes, positions, cache, scratch buffers.</summary>
+internal sealed class ForwardState : BlockPass
+{
+    private readonly BlockActivations _scratch;
+
     internal ForwardState(ModelConfig c, int rows, int batch, int seq, KvCache cache, RotaryEmbedding rope, int window)
     {
-        Rows = rows; Batch = batch; Seq = seq; Cache = cache; Rope = rope; Window = window;
-        int q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim;
-        Normed = new float[rows * c.HiddenSize];
-        Q = new float[rows * q];
-        K = new float[rows * kv];
-        V = new float[rows * kv];
-        Attn = new float[rows * q];
-        Proj = new float[rows * c.HiddenSize];
-        Gate = new float[rows * c.IntermediateSize];
-        Up = new float[rows * c.IntermediateSize];
+        RowCount = rows; Batch = batch; Seq = seq; Cache = cache; Rope = rope; Window = window;
+        int q = c.NumAttentionHeads * c.HeadDim, kv = c.NumKeyValueHeads * c.HeadDim, h = c.HiddenSize, i = c.IntermediateSize;
+        var normed = new float[rows * h];
+        var rstd = new float[rows];
+        // One set of buffers for every layer; both norms share theirs (nothing is kept between the blocks).
+        _scratch = new BlockActivations
+        {
+            Rstd1 = rstd, Rstd2 = rstd, H1 = normed, H2 = normed, Q = new float[rows * q], K = new float[rows * kv], V = new float[rows * kv],
+            Attn = new float[rows * q], Gate = new float[rows * i], Up = new float[rows * i], Mh = new float[rows * i], Proj = new float[rows * h],
+        };
     }
 
-    /// <summary>batch × seq.</summary>
-    public int Rows { get; }
+    private int RowCount { get; }
+    /// <inheritdoc />
+    public override int Rows => RowCount;
     /// <summary>Sequences.</summary>
     public int Batch { get; }
     /// <summary>Tokens per sequence in this call.</summary>
@@ -212,13 +266,50 @@ public sealed class ForwardState
     public RotaryEmbedding Rope { get; }
     /// <summary>Sliding window (0 = none).</summary>
     public int Window { get; }
-    internal float[] Normed, Q, K, V, Attn, Proj, Gate, Up;
-
-    /// <summary>Where layers record their activations, or null.</summary>
-    public ActivationTape? Tape { get; init; }
 
     /// <summary>Absolute position of row <paramref name="row"/> (before the cache is advanced).</summary>
     public int Position(int row) => Cache.Length(row / Seq) + row % Seq;
+
+    public override BlockActivations Begin(LlamaDecoderLayer layer, float[] x) => _scratch;
+
+    public override void Project(ReadOnlySpan<Linear> layers, float[] x, ReadOnlySpan<float[]> ys, int slot, BlockActivations a)
+    {
+        if (layers.Length == 1) layers[0].Forward(x, Rows, ys[0]);
+        else Linear.ForwardMany(x, Rows, layers.ToArray(), ys.ToArray()); // fused weight streaming at decode sizes
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public override void Attend(LlamaDecoderLayer layer, BlockActivations a)
+    {
+        var c = layer.Config;
+        int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, hd = c.HeadDim, index = layer.Index;
+        int qDim = heads * hd, kvDim = kvHeads * hd, cap = Cache.Capacity;
+        // RoPE on q and k, then append k/v to the cache ([kvHead, position, headDim] per slot).
+        for (int r = 0; r < Rows; r++)
+        {
+            int pos = Position(r), slot = r / Seq;
+            Rope.Apply(a.Q.AsSpan(r * qDim, qDim), heads, pos);
+            Rope.Apply(a.K.AsSpan(r * kvDim, kvDim), kvHeads, pos);
+            var (kArr, kOff) = Cache.Keys(index, slot);
+            var (vArr, vOff) = Cache.Values(index, slot);
+            for (int g = 0; g < kvHeads; g++)
+            {
+                a.K.AsSpan(r * kvDim + g * hd, hd).CopyTo(kArr.AsSpan(kOff + (g * cap + pos) * hd, hd));
+                a.V.AsSpan(r * kvDim + g * hd, hd).CopyTo(vArr.AsSpan(vOff + (g * cap + pos) * hd, hd));
+            }
+        }
+        // One work item per (sequence, head).
+        int seq = Seq, window = Window;
+        ParallelRanges.For(Batch * heads, item =>
+        {
+            int b = item / heads, h = item % heads;
+            var (kArr, kOff) = Cache.Keys(index, b);
+            var (vArr, vOff) = Cache.Values(index, b);
+            Attention.Causal(a.Q.AsSpan(b * seq * qDim, seq * qDim), seq, Cache.Length(b), heads, kvHeads, hd,
+                kArr.AsSpan(kOff, Cache.SlotSize), vArr.AsSpan(vOff, Cache.SlotSize), cap, window,
+                a.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
+        }, work: (long)Batch * heads * seq * (Cache.Length(0) + seq) * hd * 2);
+    }
 }
 
 /// <summary>One transformer block <c>model.layers.N</c>: pre-norm attention and pre-norm SwiGLU MLP with residuals.</summary>
@@ -269,114 +360,30 @@ public sealed class LlamaDecoderLayer
     /// <summary>The seven projections of this layer.</summary>
     public IEnumerable<Linear> Linears() => [QProj, KProj, VProj, OProj, GateProj, UpProj, DownProj];
 
-    /// <summary>Updates the residual stream <paramref name="x"/> [rows, hidden] in place.</summary>
-    public void Forward(float[] x, ForwardState s)
+    /// <summary>The model's config.</summary>
+    internal ModelConfig Config => _c;
+
+    /// <summary>
+    /// The block, for inference and training alike: updates the residual stream <paramref name="x"/> [rows, hidden] in
+    /// place, leaving its activations where <paramref name="pass"/> says (and returning them).
+    /// </summary>
+    internal BlockActivations Forward(float[] x, BlockPass pass)
     {
-        int rows = s.Rows;
         float eps = (float)_c.RmsNormEps;
-        var saved = s.Tape is null ? null : new LayerActivations { Input = (float[])x.Clone() };
-        // Attention block.
-        Ops.RmsNorm(x, InputLayerNorm, eps, s.Normed);
-        Linear.ForwardMany(s.Normed, rows, [QProj, KProj, VProj], [s.Q, s.K, s.V]);
-        SelfAttention(s);
-        if (saved is not null)
-        {
-            saved.AttentionNormed = (float[])s.Normed.Clone();
-            saved.Q = (float[])s.Q.Clone();
-            saved.K = (float[])s.K.Clone();
-            saved.V = (float[])s.V.Clone();
-            saved.Attention = (float[])s.Attn.Clone();
-        }
-        OProj.Forward(s.Attn, rows, s.Proj);
-        TensorPrimitives.Add(x, s.Proj, x);
-        // MLP block.
-        Ops.RmsNorm(x, PostAttentionLayerNorm, eps, s.Normed);
-        Linear.ForwardMany(s.Normed, rows, [GateProj, UpProj], [s.Gate, s.Up]);
-        if (saved is not null)
-        {
-            saved.AfterAttention = (float[])x.Clone();
-            saved.MlpNormed = (float[])s.Normed.Clone();
-            saved.Gate = (float[])s.Gate.Clone();
-            saved.Up = (float[])s.Up.Clone();
-        }
-        Ops.SwiGlu(s.Gate, s.Up, s.Gate);
-        DownProj.Forward(s.Gate, rows, s.Proj);
-        TensorPrimitives.Add(x, s.Proj, x);
-        if (saved is not null)
-        {
-            saved.MlpHidden = (float[])s.Gate.Clone();
-            s.Tape!.Layers.Add(saved);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void SelfAttention(ForwardState s)
-    {
-        int heads = _c.NumAttentionHeads, kvHeads = _c.NumKeyValueHeads, hd = _c.HeadDim;
-        int qDim = heads * hd, kvDim = kvHeads * hd;
-        // RoPE on q and k, then append k/v to the cache ([kvHead, position, headDim] per slot).
-        for (int r = 0; r < s.Rows; r++)
-        {
-            int pos = s.Position(r), slot = r / s.Seq;
-            s.Rope.Apply(s.Q.AsSpan(r * qDim, qDim), heads, pos);
-            s.Rope.Apply(s.K.AsSpan(r * kvDim, kvDim), kvHeads, pos);
-            for (int g = 0; g < kvHeads; g++)
-                s.Cache.Store(Index, slot, g, pos, s.K.AsSpan(r * kvDim + g * hd, hd), s.V.AsSpan(r * kvDim + g * hd, hd));
-        }
-        // One work item per (sequence, head).
-        int seq = s.Seq, window = s.Window;
-        ParallelRanges.For(s.Batch * heads, item =>
-        {
-            int b = item / heads, h = item % heads;
-            s.Cache.Attend(Index, b, s.Q.AsSpan(b * seq * qDim, seq * qDim), seq, heads, window, s.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
-        }, work: (long)s.Batch * heads * seq * (s.Cache.Length(0) + seq) * hd * 2);
-    }
-}
-
-/// <summary>
-/// Activations of one decoder layer for one forward pass, all [rows, features] row-major (rows = batch × tokens),
-/// named after the HF module whose input or output they are. What a backward pass needs.
-/// </summary>
-public sealed class LayerActivations
-{
-    /// <summary>Residual stream entering the layer.</summary>
-    public float[] Input { get; init; } = [];
-    /// <summary><c>input_layernorm</c> output (input of q/k/v_proj).</summary>
-    public float[] AttentionNormed { get; set; } = [];
-    /// <summary>Queries after RoPE [rows, heads·headDim].</summary>
-    public float[] Q { get; set; } = [];
-    /// <summary>Keys after RoPE [rows, kvHeads·headDim] (this call's tokens only; earlier ones are in the KV cache).</summary>
-    public float[] K { get; set; } = [];
-    /// <summary>Values [rows, kvHeads·headDim].</summary>
-    public float[] V { get; set; } = [];
-    /// <summary>Attention output, input of <c>o_proj</c> [rows, heads·headDim].</summary>
-    public float[] Attention { get; set; } = [];
-    /// <summary>Residual stream after the attention block.</summary>
-    public float[] AfterAttention { get; set; } = [];
-    /// <summary><c>post_attention_layernorm</c> output (input of gate/up_proj).</summary>
-    public float[] MlpNormed { get; set; } = [];
-    /// <summary><c>gate_proj</c> output before SiLU.</summary>
-    public float[] Gate { get; set; } = [];
-    /// <summary><c>up_proj</c> output.</summary>
-    public float[] Up { get; set; } = [];
-    /// <summary><c>silu(gate)·up</c>, input of <c>down_proj</c>.</summary>
-    public float[] MlpHidden { get; set; } = [];
-}
-
-/// <summary>Activations recorded by <see cref="LlamaForCausalLM.Forward(ReadOnlySpan{int}, KvCache, LogitsMode, ActivationTape?)"/>.</summary>
-public sealed class ActivationTape
-{
-    /// <summary>One entry per decoder layer, in order.</summary>
-    public List<LayerActivations> Layers { get; } = [];
-    /// <summary>Residual stream after the last layer (input of <c>model.norm</c>), all rows.</summary>
-    public float[] FinalHidden { get; set; } = [];
-    /// <summary><c>model.norm</c> output for the rows that got logits (input of <c>lm_head</c>).</summary>
-    public float[] FinalNormed { get; set; } = [];
-
-    internal void Clear()
-    {
-        Layers.Clear();
-        FinalHidden = [];
-        FinalNormed = [];
+        var a = pass.Begin(this, x);
+        // Attention block: x = x + o_proj(attention(rope(q_proj(h)), rope(k_proj(h)), v_proj(h))), h = input_layernorm(x).
+        Ops.RmsNorm(x, InputLayerNorm, eps, a.H1, a.Rstd1);
+        pass.Project([QProj, KProj, VProj], a.H1, [a.Q, a.K, a.V], 0, a);
+        pass.Attend(this, a);
+        pass.Project([OProj], a.Attn, [a.Proj], 3, a);
+        TensorPrimitives.Add(x, a.Proj, x);
+        pass.AfterAttention(a, x);
+        // MLP block: x = x + down_proj(silu(gate_proj(h)) · up_proj(h)), h = post_attention_layernorm(x).
+        Ops.RmsNorm(x, PostAttentionLayerNorm, eps, a.H2, a.Rstd2);
+        pass.Project([GateProj, UpProj], a.H2, [a.Gate, a.Up], 4, a);
+        Ops.SwiGlu(a.Gate, a.Up, a.Mh);
+        pass.Project([DownProj], a.Mh, [a.Proj], 6, a);
+        TensorPrimitives.Add(x, a.Proj, x);
+        return a;
     }
 }

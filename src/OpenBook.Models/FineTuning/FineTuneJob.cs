@@ -1,6 +1,7 @@
 using OpenBook.Models.Architectures;
 using OpenBook.Models.FineTuning.Backward;
 using OpenBook.Models.FineTuning.Datasets;
+using OpenBook.Models.FineTuning.Full;
 using OpenBook.Models.FineTuning.Lora;
 using OpenBook.Models.FineTuning.Trainer;
 using OpenBook.Models.Formats.Tokenization;
@@ -8,13 +9,15 @@ using OpenBook.Models.Tensors;
 
 namespace OpenBook.Models.FineTuning;
 
-/// <summary>LoRA on the base weights as stored (fp32/bf16), or QLoRA on NF4 projections.</summary>
+/// <summary>LoRA on the base weights as stored (fp32/bf16), QLoRA on NF4 projections, or every weight (full).</summary>
 public enum FineTuneMethod
 {
     /// <summary>Frozen base in its stored precision.</summary>
     Lora,
     /// <summary>Frozen projections in NF4 (double-quantised), embedding in bf16.</summary>
     QLora,
+    /// <summary>Every weight trained (fp32 master weights); the result is a full model directory.</summary>
+    Full,
 }
 
 /// <summary>Everything <c>openbook finetune</c> needs.</summary>
@@ -32,10 +35,12 @@ public sealed record FineTuneOptions
     public DatasetFormat Format { get; init; } = DatasetFormat.Auto;
     /// <summary>CSV column mapping.</summary>
     public CsvColumns? Columns { get; init; }
-    /// <summary>Output directory (adapter, checkpoint, metrics).</summary>
+    /// <summary>Output directory (adapter or, for <see cref="FineTuneMethod.Full"/>, the model; checkpoint, metrics).</summary>
     public required string OutputDirectory { get; init; }
     /// <summary>LoRA or QLoRA.</summary>
     public FineTuneMethod Method { get; init; } = FineTuneMethod.Lora;
+    /// <summary>Full fine-tuning: whether the embedding gets weight decay (HF Trainer: yes; biases and norms never do).</summary>
+    public bool DecayEmbeddings { get; init; } = true;
     /// <summary>Adapter configuration.</summary>
     public LoraConfig Lora { get; init; } = new();
     /// <summary>Optimiser, schedule, evaluation and checkpoint options.</summary>
@@ -56,13 +61,23 @@ public sealed record FineTuneOptions
     public AdapterPromptFormat PromptFormat { get; init; } = AdapterPromptFormat.Chat;
 }
 
-/// <summary>What a fine-tuning run produced.</summary>
+/// <summary>
+/// What a fine-tuning run produced. <see cref="AdapterDirectory"/> holds the adapter (LoRA/QLoRA) or the full model
+/// directory (<see cref="FineTuneMethod.Full"/>); <see cref="TrainingStateBytes"/> is the memory of trainable weights,
+/// gradients and AdamW moments.
+/// </summary>
 public sealed record FineTuneResult(TrainingResult Training, string AdapterDirectory, int TrainExamples, int ValidationExamples, int SkippedExamples,
-    long TrainableParameters, long FrozenWeightBytes, long Fp32WeightBytes, double? InitialValidationLoss);
+    long TrainableParameters, long FrozenWeightBytes, long Fp32WeightBytes, double? InitialValidationLoss)
+{
+    /// <summary>The method that ran.</summary>
+    public FineTuneMethod Method { get; init; }
+    /// <summary>Bytes of trainable weights, their gradients and the two AdamW moments (16 per trainable parameter).</summary>
+    public long TrainingStateBytes => TrainableParameters * 16;
+}
 
 /// <summary>
 /// One fine-tuning run end to end: load the base (quantised for QLoRA), load and encode the data with the model's chat
-/// template (loss on assistant tokens only), plan batches, attach LoRA, train with <see cref="LoraTrainer"/>, save the
+/// template (loss on assistant tokens only), plan batches, attach LoRA, train with <see cref="ModelTrainer"/>, save the
 /// adapter in PEFT format with <c>openbook_adapter.json</c>.
 /// </summary>
 public sealed class FineTuneJob
@@ -82,7 +97,13 @@ public sealed class FineTuneJob
         if (Train.Count == 0) throw new OpenBookException($"{options.DataPath}: no example fits in --max-length {options.MaxLength} with an assistant token to learn.");
         // QLoRA's memory recipe: projections in NF4 (double-quantised), embedding / lm_head in bf16, norms fp32 — each
         // tensor converted as it is read, so the peak stays near the quantised size.
-        Model = ModelLoader.Load(options.ModelDirectory, options.Method == FineTuneMethod.QLora ? QLoraLoadOptions : null);
+        // Full fine-tuning trains fp32 master weights.
+        Model = ModelLoader.Load(options.ModelDirectory, options.Method switch
+        {
+            FineTuneMethod.QLora => QLoraLoadOptions,
+            FineTuneMethod.Full => new ModelLoadOptions { WeightFormat = WeightFormat.F32 },
+            _ => null,
+        });
         Fp32WeightBytes = FrozenBytes(Model, fp32: true);
         FrozenWeightBytes = FrozenBytes(Model, fp32: false);
     }
@@ -134,30 +155,46 @@ public sealed class FineTuneJob
         return bytes;
     }
 
-    /// <summary>Trains and saves the adapter into the output directory.</summary>
+    /// <summary>Trains and saves the adapter (or, for full fine-tuning, the model) into the output directory.</summary>
     public FineTuneResult Run(IProgress<TrainerProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var config = _o.Lora with { BaseModel = _o.BaseModelName ?? _o.ModelDirectory };
+        if (_o.Method == FineTuneMethod.Full) return RunFull(config.BaseModel, progress, cancellationToken);
         var lora = LoraModel.Create(Model, config, _o.Trainer.Seed);
         try
         {
-            int pad = Tokenizer.PadToken is { } p && Tokenizer.TokenToId(p) is { } padId ? padId : Tokenizer.EosTokenId ?? 0;
-            var batchOptions = new BatchOptions
-            {
-                BatchSize = _o.BatchSize, MaxLength = _o.MaxLength, Packing = _o.Packing, GroupByLength = _o.GroupByLength, Seed = _o.Trainer.Seed, PadTokenId = pad,
-            };
-            var validation = BatchPlanner.Plan(Validation, batchOptions with { GroupByLength = false }, 0).Select(b => b.ToSequenceBatch()).ToList();
-            var trainer = new LoraTrainer(lora, new PlannedBatches(Train, batchOptions), validation, _o.Trainer, _o.OutputDirectory);
-            if (_o.Resume) trainer.Resume();
-            double? initial = validation.Count > 0 && !_o.Resume ? trainer.ValidationLoss() : null;
-            var result = trainer.Run(progress, cancellationToken);
+            var (result, initial) = TrainModel(lora, progress, cancellationToken);
             lora.Save(_o.OutputDirectory);
             new AdapterInfo(_o.PromptFormat, config.BaseModel, _o.Method == FineTuneMethod.QLora ? "qlora" : "lora").Write(_o.OutputDirectory);
-            return new FineTuneResult(result, _o.OutputDirectory, Train.Count, Validation.Count, Skipped, lora.TrainableParameters, FrozenWeightBytes, Fp32WeightBytes, initial);
+            return new FineTuneResult(result, _o.OutputDirectory, Train.Count, Validation.Count, Skipped, lora.TrainableParameters, FrozenWeightBytes, Fp32WeightBytes, initial) { Method = _o.Method };
         }
         finally
         {
             lora.Detach();
         }
+    }
+
+    /// <summary>Full fine-tuning: every weight learns; the output directory becomes a Hugging Face model directory.</summary>
+    private FineTuneResult RunFull(string baseModel, IProgress<TrainerProgress>? progress, CancellationToken cancellationToken)
+    {
+        var full = FullModel.Create(Model, _o.DecayEmbeddings, _o.ModelDirectory);
+        var (result, initial) = TrainModel(full, progress, cancellationToken);
+        full.Save(_o.OutputDirectory);
+        new AdapterInfo(_o.PromptFormat, baseModel, "full").Write(_o.OutputDirectory);
+        return new FineTuneResult(result, _o.OutputDirectory, Train.Count, Validation.Count, Skipped, full.TrainableParameters, 0, Fp32WeightBytes, initial) { Method = _o.Method };
+    }
+
+    private (TrainingResult Result, double? InitialValidationLoss) TrainModel(ITrainableModel trainable, IProgress<TrainerProgress>? progress, CancellationToken cancellationToken)
+    {
+        int pad = Tokenizer.PadToken is { } p && Tokenizer.TokenToId(p) is { } padId ? padId : Tokenizer.EosTokenId ?? 0;
+        var batchOptions = new BatchOptions
+        {
+            BatchSize = _o.BatchSize, MaxLength = _o.MaxLength, Packing = _o.Packing, GroupByLength = _o.GroupByLength, Seed = _o.Trainer.Seed, PadTokenId = pad,
+        };
+        var validation = BatchPlanner.Plan(Validation, batchOptions with { GroupByLength = false }, 0);
+        var trainer = new ModelTrainer(trainable, new PlannedBatches(Train, batchOptions), validation, _o.Trainer, _o.OutputDirectory);
+        if (_o.Resume) trainer.Resume();
+        double? initial = validation.Count > 0 && !_o.Resume ? trainer.ValidationLoss() : null;
+        return (trainer.Run(progress, cancellationToken), initial);
     }
 }

@@ -9,16 +9,24 @@ namespace OpenBook.Models.Kernels;
 public static class Ops
 {
     /// <summary>RMSNorm over each row of length <c>weight.Length</c>: <c>y = x / sqrt(mean(x²) + eps) · weight</c> (fp32 throughout, as HF).</summary>
-    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y)
+    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y) => RmsNorm(x, weight, eps, y, default);
+
+    /// <summary>
+    /// <see cref="RmsNorm(ReadOnlySpan{float}, ReadOnlySpan{float}, float, Span{float})"/> that also writes each row's
+    /// 1/rms into <paramref name="rstd"/> (one per row, for the backward pass; skipped when empty).
+    /// </summary>
+    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, float eps, Span<float> y, Span<float> rstd)
     {
         int d = weight.Length;
         if (x.Length % d != 0 || y.Length < x.Length) throw new ArgumentException("RmsNorm: x length must be a multiple of the weight length and y as long as x.");
+        if (!rstd.IsEmpty && rstd.Length < x.Length / d) throw new ArgumentException("RmsNorm: rstd needs one entry per row.");
         for (int r = 0; r < x.Length / d; r++)
         {
             var xr = x.Slice(r * d, d);
             var yr = y.Slice(r * d, d);
             float ms = TensorPrimitives.SumOfSquares(xr) / d;
             float inv = 1f / MathF.Sqrt(ms + eps);
+            if (!rstd.IsEmpty) rstd[r] = inv;
             TensorPrimitives.Multiply(xr, inv, yr);
             TensorPrimitives.Multiply(yr, weight, yr);
         }

@@ -5,7 +5,7 @@ namespace OpenBook.Runtime.Reports;
 /// <summary>Draws <c>metrics.jsonl</c> of a training run (training loss per step, validation loss) as a PNG.</summary>
 public static class LossCurve
 {
-    public static string? Write(string metricsPath, string pngPath)
+    public static string? Write(string metricsPath, string pngPath, string title = "Fine-tuning loss")
     {
         if (!File.Exists(metricsPath)) return null;
         var train = new List<(double Step, double Loss)>();
@@ -30,7 +30,7 @@ public static class LossCurve
         }
         plot.XLabel("optimizer step");
         plot.YLabel("cross-entropy per target token");
-        plot.Title("Fine-tuning loss");
+        plot.Title(title);
         plot.ShowLegend();
         plot.SavePng(pngPath, 900, 500);
         return pngPath;

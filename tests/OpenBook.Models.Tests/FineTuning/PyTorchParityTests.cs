@@ -91,7 +91,7 @@ public class PyTorchParityTests
             MaxGradNorm = (double)train["max_grad_norm"]!, GradientAccumulation = (int)train["grad_accum"]!, Seed = 1,
         };
         using var dir = new TempDirectory();
-        var trainer = new LoraTrainer(lora, new SameRows(rows), [], options, dir.Path);
+        var trainer = new ModelTrainer(lora, new SameRows(rows), [], options, dir.Path);
         Assert.Equal(total, trainer.TotalSteps);
         var losses = new List<double>();
         trainer.Run(new Inline(p => losses.Add(p.Loss)));

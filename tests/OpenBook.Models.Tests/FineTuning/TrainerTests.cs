@@ -37,7 +37,7 @@ public class TrainerTests
     {
         using var dir = new TempDirectory();
         var (lora, data, _) = Setup(dropout: 0);
-        var trainer = new LoraTrainer(lora, data, data.Epoch(0), Options with { Epochs = 12, EvalEvery = 0 }, dir.Path);
+        var trainer = new ModelTrainer(lora, data, data.Epoch(0), Options with { Epochs = 12, EvalEvery = 0 }, dir.Path);
         double before = trainer.ValidationLoss();
         var result = trainer.Run();
         double after = trainer.ValidationLoss();
@@ -53,19 +53,19 @@ public class TrainerTests
     {
         using var full = new TempDirectory();
         var (loraA, dataA, valA) = Setup();
-        var resultA = new LoraTrainer(loraA, dataA, valA, Options, full.Path).Run();
+        var resultA = new ModelTrainer(loraA, dataA, valA, Options, full.Path).Run();
         Assert.False(resultA.Interrupted);
 
         using var split = new TempDirectory();
         var (loraB, dataB, valB) = Setup();
         using var cts = new CancellationTokenSource();
-        var first = new LoraTrainer(loraB, dataB, valB, Options, split.Path);
+        var first = new ModelTrainer(loraB, dataB, valB, Options, split.Path);
         var partial = first.Run(new Inline(p => { if (p.Step == 5 && p.EvalLoss is null) cts.Cancel(); }), cts.Token);
         Assert.True(partial.Interrupted);
         Assert.Equal(5, partial.Steps);
 
         var (loraC, dataC, valC) = Setup(); // a fresh process: new model, new adapter init, then the checkpoint
-        var resumed = new LoraTrainer(loraC, dataC, valC, Options, split.Path);
+        var resumed = new ModelTrainer(loraC, dataC, valC, Options, split.Path);
         resumed.Resume();
         Assert.Equal(5, resumed.Step);
         var resultC = resumed.Run();
@@ -88,9 +88,9 @@ public class TrainerTests
     {
         using var dir = new TempDirectory();
         var (lora, data, val) = Setup();
-        new LoraTrainer(lora, data, val, Options with { MaxSteps = 2 }, dir.Path).Run();
+        new ModelTrainer(lora, data, val, Options with { MaxSteps = 2 }, dir.Path).Run();
         var (lora2, data2, val2) = Setup();
-        var other = new LoraTrainer(lora2, data2, val2, Options with { Seed = 6 }, dir.Path);
+        var other = new ModelTrainer(lora2, data2, val2, Options with { Seed = 6 }, dir.Path);
         var e = Assert.Throws<OpenBookException>(other.Resume);
         Assert.Contains("different data or options", e.Message);
     }
@@ -102,7 +102,7 @@ public class TrainerTests
         var (lora, data, _) = Setup(dropout: 0);
         // Validation on unrelated random tokens with a huge learning rate: it gets worse, so patience 1 stops the run.
         var val = new[] { TinyModels.Batch(40, 2, 8, seed: 31337) };
-        var result = new LoraTrainer(lora, data, val, Options with { Epochs = 30, LearningRate = 0.3, EvalEvery = 1, EarlyStoppingPatience = 2 }, dir.Path).Run();
+        var result = new ModelTrainer(lora, data, val, Options with { Epochs = 30, LearningRate = 0.3, EvalEvery = 1, EarlyStoppingPatience = 2 }, dir.Path).Run();
         Assert.True(result.EarlyStopped);
         Assert.True(result.Steps < result.TotalSteps);
         Assert.True(File.Exists(Path.Combine(dir.Path, "best", "adapter_model.safetensors")));

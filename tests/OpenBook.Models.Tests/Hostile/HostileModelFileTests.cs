@@ -245,11 +245,11 @@ public sealed class HostileModelFileTests : IDisposable
         }
         var options = new TrainerOptions { Epochs = 1, LearningRate = 1e-2, EvalEvery = 0, Seed = 5 };
         var (lora, data, val) = Setup();
-        new LoraTrainer(lora, data, val, options, dir.Path).Run();
+        new ModelTrainer(lora, data, val, options, dir.Path).Run();
         var state = Path.Combine(dir.Path, "checkpoint", "trainer_state.json");
         Assert.True(File.Exists(state));
         Edit(state, o => o[key] = JsonNode.Parse(json));
         var (lora2, data2, val2) = Setup();
-        Refused(() => new LoraTrainer(lora2, data2, val2, options, dir.Path).Resume(), "trainer_state.json", expected);
+        Refused(() => new ModelTrainer(lora2, data2, val2, options, dir.Path).Resume(), "trainer_state.json", expected);
     }
 }

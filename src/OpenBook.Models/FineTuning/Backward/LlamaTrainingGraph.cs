@@ -13,10 +13,19 @@ namespace OpenBook.Models.FineTuning.Backward;
 /// <see cref="Targets"/>[t] &gt; 0 makes token t a training target (predicted from position t−1) with that weight;
 /// <see cref="Positions"/> are the RoPE positions (default 0..Seq−1 per row) and <see cref="Segments"/> the example
 /// index of each token inside a packed row (−1 = padding; default one segment per row). Attention is causal and
-/// block-diagonal by segment.
+/// block-diagonal by segment. <see cref="Datasets.BatchPlanner"/> also records where the batch came from.
 /// </summary>
 public sealed record SequenceBatch(int Batch, int Seq, int[] Tokens, float[] Targets, int[]? Positions = null, int[]? Segments = null)
 {
+    /// <summary>Index of this batch within its epoch (resume skips to it).</summary>
+    public int Index { get; init; }
+    /// <summary>Dataset lines of the examples in this batch, row by row (empty when not planned from a dataset).</summary>
+    public IReadOnlyList<int> ExampleLines { get; init; } = [];
+    /// <summary>Tokens with a target &gt; 0.</summary>
+    public int TargetCount => Targets.Count(t => t > 0);
+    /// <summary>Real (non-padding) tokens.</summary>
+    public int RealTokens => Segments?.Count(s => s >= 0) ?? Tokens.Length;
+
     /// <summary>Checks that every array has Batch × Seq entries.</summary>
     public SequenceBatch Validate()
     {
@@ -35,66 +44,124 @@ public readonly record struct PassLoss(double LossSum, double WeightSum)
 }
 
 /// <summary>
+/// Gradient buffers of the model's own weights for full-parameter training, keyed by the weight array they belong to
+/// (<see cref="WeightMatrix.F32Data"/> of a projection or the embedding, a norm or bias vector). The training graph
+/// accumulates into every weight that has one; weights without a buffer are frozen (only input gradients flow).
+/// Tied embeddings share one array, hence one gradient (the lookup's and lm_head's contributions add up).
+/// </summary>
+public sealed class WeightGradients
+{
+    private readonly Dictionary<float[], float[]> _byValue = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The gradient buffer of <paramref name="value"/>, created (zero) on first use.</summary>
+    public float[] Add(float[] value)
+    {
+        if (!_byValue.TryGetValue(value, out var grad)) _byValue[value] = grad = new float[value.Length];
+        return grad;
+    }
+
+    /// <summary>The gradient buffer of <paramref name="value"/>, or null when that weight is frozen.</summary>
+    public float[]? Of(float[]? value) => value is not null && _byValue.TryGetValue(value, out var g) ? g : null;
+
+    /// <summary>The gradient of a fp32 weight matrix (null when frozen or not stored as fp32).</summary>
+    public float[]? Of(WeightMatrix w) => Of(w.F32Data);
+
+    /// <summary>Sets every gradient to zero.</summary>
+    public void Clear()
+    {
+        foreach (var g in _byValue.Values) Array.Clear(g);
+    }
+}
+
+/// <summary>
 /// Training forward and backward for the Llama family (Llama, Qwen2, Mistral), written out explicitly in the llm.c
-/// style rather than on a general autograd tape.
+/// style rather than on a general autograd tape. The forward is the model's own block code
+/// (<see cref="LlamaDecoderLayer.Forward"/>, the same as inference) run through a training <see cref="BlockPass"/>
+/// that keeps each layer's activations; this class adds the backward of each op, a few lines each.
 /// <para>
 /// Why explicit: the graph is fixed (embedding → N × [RMSNorm, q/k/v, RoPE, GQA causal attention, o_proj, residual,
-/// RMSNorm, SwiGLU MLP, residual] → RMSNorm → lm_head → cross-entropy), so each op's backward is a few lines next
-/// to its forward, every saved activation is visible (memory is predictable and reviewable), and frozen weights
-/// simply never get a weight-gradient buffer — only input gradients <c>dx = dy·W</c> flow through them, while
-/// LoRA adapters accumulate dA/dB. A tape would buy generality this engine does not need and hide the memory.
+/// RMSNorm, SwiGLU MLP, residual] → RMSNorm → lm_head → cross-entropy), so every saved activation is visible (memory
+/// is predictable and reviewable). Frozen weights never get a weight-gradient buffer — only input gradients
+/// <c>dx = dy·W</c> flow through them, while LoRA adapters accumulate dA/dB; with <see cref="WeightGradients"/> every
+/// weight learns: <c>dW += dyᵀ·x</c> through the same packed SGEMM, bias and RMSNorm weight gradients, the embedding
+/// rows of the batch's tokens (sparse scatter-add) and lm_head (tied or not).
 /// </para>
 /// <para>
 /// What is saved per layer: the residual input, both RMSNorm outputs and their 1/rms, q/k (after RoPE), v, the
 /// attention probabilities per (sequence, head), the attention output, gate/up (before SiLU) and the MLP hidden,
-/// plus each adapter's rank-r projection. Logits are never materialised for the whole batch: only positions whose
-/// next token is a target go through lm_head, in chunks, and their gradient is folded back immediately.
+/// plus each adapter's rank-r projection. With gradient checkpointing only each layer's input is kept and the layer
+/// is recomputed during backward (same dropout masks). Logits are never materialised for the whole batch: only
+/// positions whose next token is a target go through lm_head, in chunks, and their gradient is folded back immediately.
 /// </para>
-/// Names follow the HF modules (<c>input_layernorm</c>, <c>self_attn.q_proj</c>, …). The forward computes the same
-/// function as <see cref="LlamaForCausalLM.Forward(ReadOnlySpan{int}, KvCache, LogitsMode)"/> (checked in tests).
 /// </summary>
 public sealed class LlamaTrainingGraph
 {
     private const int HeadChunkRows = 64;
     private readonly LlamaForCausalLM _model;
+    private readonly WeightGradients? _grads;
+    private readonly bool _checkpoint;
     private readonly int _hidden, _heads, _kvHeads, _headDim, _inter, _vocab, _window;
     private readonly float _eps;
     private readonly BufferArena _arena = new();
     private int _busy;
 
     /// <summary>
-    /// A graph over <paramref name="model"/> (with or without LoRA adapters attached). One pass at a time: its buffers
-    /// are reused from pass to pass (see <see cref="BufferArena"/>).
+    /// A graph over <paramref name="model"/> (with or without LoRA adapters attached; with <paramref name="weightGradients"/>
+    /// the model's own weights that have a buffer there learn too). <paramref name="checkpointLayers"/> keeps only each
+    /// layer's input and recomputes the layer in backward (less memory, one more forward). One pass at a time: its
+    /// buffers are reused from pass to pass (see <see cref="BufferArena"/>).
     /// </summary>
-    public LlamaTrainingGraph(LlamaForCausalLM model)
+    public LlamaTrainingGraph(LlamaForCausalLM model, WeightGradients? weightGradients = null, bool checkpointLayers = false)
     {
         _model = model;
+        _grads = weightGradients;
+        _checkpoint = checkpointLayers;
         var c = model.Config;
         _hidden = c.HiddenSize; _heads = c.NumAttentionHeads; _kvHeads = c.NumKeyValueHeads; _headDim = c.HeadDim;
         _inter = c.IntermediateSize; _vocab = c.VocabSize; _eps = (float)c.RmsNormEps; _window = model.AttentionWindow;
     }
 
+    /// <summary>Float buffers held between passes (activations and scratch of the largest pass so far), in bytes.</summary>
+    public long ArenaBytes => _arena.Bytes;
+
     /// <summary>
     /// Forward and backward over <paramref name="batch"/>: accumulates <c>gradScale · ∂(Σ weight·CE)/∂θ</c> into every
-    /// attached LoRA adapter's gradient buffers (callers pass 1 / (Σ weight · accumulation steps) for a mean loss).
-    /// Dropout masks derive from <paramref name="dropoutSeed"/>. When <paramref name="inputGradient"/> is not null it
-    /// receives the gradient with respect to the embedding output (inputs_embeds) [rows, hidden].
+    /// attached LoRA adapter's gradient buffers and every weight gradient (callers pass 1 / (Σ weight · accumulation
+    /// steps) for a mean loss). Dropout masks derive from <paramref name="dropoutSeed"/>. When <paramref name="inputGradient"/>
+    /// is not null it receives the gradient with respect to the embedding output (inputs_embeds) [rows, hidden].
     /// </summary>
     public PassLoss ForwardBackward(SequenceBatch batch, float gradScale, int dropoutSeed = 0, float[]? inputGradient = null) => InPass(() =>
     {
         var ctx = new Context(batch.Validate(), this);
-        var saved = new List<LayerSaved>(_model.Layers.Count);
+        int layers = _model.Layers.Count;
+        var saved = new BlockActivations?[layers];
+        var inputs = new float[]?[layers];
         var x = Embed(batch);
-        for (int l = 0; l < _model.Layers.Count; l++)
-            saved.Add(LayerForward(_model.Layers[l], x, ctx, train: true, dropoutSeed: Mix(dropoutSeed, l)));
+        for (int l = 0; l < layers; l++)
+        {
+            var pass = new TrainingPass(this, ctx, train: true, Seeds.Mix(dropoutSeed, l));
+            if (_checkpoint) inputs[l] = _arena.RentCopy(x);
+            var a = _model.Layers[l].Forward(x, pass);
+            if (_checkpoint) Release(a);
+            else saved[l] = a;
+        }
         var dx = _arena.Rent(x.Length);
         var loss = Head(x, ctx, gradScale, dx);
-        int lowest = inputGradient is not null ? 0 : LowestAdaptedLayer();
-        for (int l = _model.Layers.Count - 1; l >= 0 && l >= lowest; l--)
+        bool full = _grads is not null;
+        int lowest = inputGradient is not null || full ? 0 : LowestAdaptedLayer();
+        for (int l = layers - 1; l >= 0 && l >= lowest; l--)
         {
-            LayerBackward(_model.Layers[l], saved[l], dx, ctx, needInputGrad: l > lowest || inputGradient is not null);
-            saved[l].ReturnTo(_arena);
+            var a = saved[l] ?? Recompute(l, inputs[l]!, ctx, Seeds.Mix(dropoutSeed, l));
+            LayerBackward(_model.Layers[l], a, dx, ctx, needInputGrad: l > lowest || inputGradient is not null || full);
+            Release(a);
+            if (inputs[l] is { } input) _arena.Return(input);
         }
+        if (_grads?.Of(_model.EmbedTokens) is { } dEmbed)
+            for (int r = 0; r < ctx.Rows; r++)
+            {
+                var row = dEmbed.AsSpan(batch.Tokens[r] * _hidden, _hidden);
+                TensorPrimitives.Add(row, dx.AsSpan(r * _hidden, _hidden), row);
+            }
         if (inputGradient is not null) dx.AsSpan().CopyTo(inputGradient);
         return loss;
     });
@@ -103,8 +170,7 @@ public sealed class LlamaTrainingGraph
     public PassLoss Loss(SequenceBatch batch) => InPass(() =>
     {
         var ctx = new Context(batch.Validate(), this);
-        var x = Embed(batch);
-        foreach (var layer in _model.Layers) LayerForward(layer, x, ctx, train: false, dropoutSeed: 0).ReturnTo(_arena);
+        var x = ForwardOnly(batch, ctx);
         return Head(x, ctx, 0f, null);
     });
 
@@ -112,15 +178,30 @@ public sealed class LlamaTrainingGraph
     public float[] Logits(SequenceBatch batch) => InPass(() =>
     {
         var ctx = new Context(batch.Validate(), this);
-        var x = Embed(batch);
-        foreach (var layer in _model.Layers) LayerForward(layer, x, ctx, train: false, dropoutSeed: 0).ReturnTo(_arena);
+        var x = ForwardOnly(batch, ctx);
         int rows = ctx.Rows;
         var normed = new float[x.Length];
-        RmsNormForward(x, _model.Norm, rows, normed, new float[rows]);
+        Ops.RmsNorm(x, _model.Norm, _eps, normed);
         var logits = new float[(long)rows * _vocab];
         _model.LmHead.Forward(normed, rows, logits);
         return logits;
     });
+
+    private float[] ForwardOnly(SequenceBatch batch, Context ctx)
+    {
+        var x = Embed(batch);
+        foreach (var layer in _model.Layers) Release(layer.Forward(x, new TrainingPass(this, ctx, train: false, 0)));
+        return x;
+    }
+
+    /// <summary>Gradient checkpointing: runs layer <paramref name="l"/> again from its saved input (same dropout masks).</summary>
+    private BlockActivations Recompute(int l, float[] input, Context ctx, int seed)
+    {
+        var x = _arena.RentCopy(input);
+        var a = _model.Layers[l].Forward(x, new TrainingPass(this, ctx, train: true, seed));
+        _arena.Return(x);
+        return a;
+    }
 
     /// <summary>Runs one pass; its buffers go back to the arena afterwards (also when it throws).</summary>
     private T InPass<T>(Func<T> pass)
@@ -145,16 +226,10 @@ public sealed class LlamaTrainingGraph
         return _model.Layers.Count;
     }
 
-    private static int Mix(int seed, int layer) => Seeds.Mix(seed, layer);
-
     private float[] Embed(SequenceBatch b)
     {
         var x = _arena.Rent(b.Tokens.Length * _hidden, clear: false);
-        for (int r = 0; r < b.Tokens.Length; r++)
-        {
-            if ((uint)b.Tokens[r] >= (uint)_vocab) throw new ArgumentOutOfRangeException(nameof(b), $"Token id {b.Tokens[r]} is outside the vocabulary (0..{_vocab - 1}).");
-            _model.EmbedTokens.ReadRow(b.Tokens[r], x.AsSpan(r * _hidden, _hidden));
-        }
+        _model.Embed(b.Tokens, x);
         return x;
     }
 
@@ -189,82 +264,76 @@ public sealed class LlamaTrainingGraph
         public int Segment(int row) => Batch.Segments?[row] ?? 0;
     }
 
-    private sealed class LayerSaved
+    /// <summary>
+    /// The training side of the shared block code: every activation in its own arena buffer (kept for backward),
+    /// LoRA adapters run their training forward (dropout, saved projection), attention over the batch's positions and
+    /// packed segments with the probabilities kept.
+    /// </summary>
+    private sealed class TrainingPass(LlamaTrainingGraph g, Context ctx, bool train, int dropoutSeed) : BlockPass
     {
-        public required float[] X, Rstd1, H1, Q, K, V, Attn, X2, Rstd2, H2, Gate, Up, Mh;
-        public required float[][] Probs;
-        public required LoraState?[] Lora; // q, k, v, o, gate, up, down
+        public override int Rows => ctx.Rows;
 
-        /// <summary>Gives every saved buffer back once the layer's backward is done.</summary>
-        public void ReturnTo(BufferArena arena)
+        public override BlockActivations Begin(LlamaDecoderLayer layer, float[] x)
         {
-            arena.Return(X, Rstd1, H1, Q, K, V, Attn, X2, Rstd2, H2, Gate, Up, Mh);
-            arena.Return(Probs);
-            foreach (var state in Lora) state?.ReturnTo(arena);
+            int rows = ctx.Rows, qd = g._heads * g._headDim, kvd = g._kvHeads * g._headDim;
+            var arena = g._arena;
+            return new BlockActivations
+            {
+                X = arena.RentCopy(x), Rstd1 = arena.Rent(rows, clear: false), H1 = arena.Rent(rows * g._hidden, clear: false),
+                Q = arena.Rent(rows * qd, clear: false), K = arena.Rent(rows * kvd, clear: false), V = arena.Rent(rows * kvd, clear: false),
+                Attn = arena.Rent(rows * qd, clear: false), Rstd2 = arena.Rent(rows, clear: false), H2 = arena.Rent(rows * g._hidden, clear: false),
+                Gate = arena.Rent(rows * g._inter, clear: false), Up = arena.Rent(rows * g._inter, clear: false), Mh = arena.Rent(rows * g._inter, clear: false),
+                Proj = arena.Rent(rows * g._hidden, clear: false),
+            };
         }
+
+        public override void Project(ReadOnlySpan<Linear> layers, float[] x, ReadOnlySpan<float[]> ys, int slot, BlockActivations a)
+        {
+            for (int i = 0; i < layers.Length; i++)
+                a.AdapterState[slot + i] = g.LinearForward(layers[i], x, ctx.Rows, ys[i], train, dropoutSeed + slot + i + 1);
+        }
+
+        public override void Attend(LlamaDecoderLayer layer, BlockActivations a)
+        {
+            int qd = g._heads * g._headDim, kvd = g._kvHeads * g._headDim;
+            for (int r = 0; r < ctx.Rows; r++)
+            {
+                g._model.Rope.Apply(a.Q.AsSpan(r * qd, qd), g._heads, ctx.Positions[r]);
+                g._model.Rope.Apply(a.K.AsSpan(r * kvd, kvd), g._kvHeads, ctx.Positions[r]);
+            }
+            a.Probs = g.AttentionForward(a.Q, a.K, a.V, ctx, a.Attn);
+        }
+
+        public override void AfterAttention(BlockActivations a, float[] x) => a.X2 = g._arena.RentCopy(x);
     }
 
-    private LayerSaved LayerForward(LlamaDecoderLayer layer, float[] x, Context ctx, bool train, int dropoutSeed)
+    /// <summary>Gives every buffer of a layer's activations back to the arena.</summary>
+    private void Release(BlockActivations a)
     {
-        int rows = ctx.Rows, qd = _heads * _headDim, kvd = _kvHeads * _headDim;
-        var lora = new LoraState?[7];
-        var xIn = _arena.RentCopy(x);
-        var rstd1 = _arena.Rent(rows, clear: false);
-        var h1 = _arena.Rent(rows * _hidden, clear: false);
-        RmsNormForward(x, layer.InputLayerNorm, rows, h1, rstd1);
-        var q = _arena.Rent(rows * qd, clear: false);
-        var k = _arena.Rent(rows * kvd, clear: false);
-        var v = _arena.Rent(rows * kvd, clear: false);
-        lora[0] = LinearForward(layer.QProj, h1, rows, q, train, dropoutSeed + 1);
-        lora[1] = LinearForward(layer.KProj, h1, rows, k, train, dropoutSeed + 2);
-        lora[2] = LinearForward(layer.VProj, h1, rows, v, train, dropoutSeed + 3);
-        for (int r = 0; r < rows; r++)
-        {
-            _model.Rope.Apply(q.AsSpan(r * qd, qd), _heads, ctx.Positions[r]);
-            _model.Rope.Apply(k.AsSpan(r * kvd, kvd), _kvHeads, ctx.Positions[r]);
-        }
-        var attn = _arena.Rent(rows * qd, clear: false);
-        var probs = AttentionForward(q, k, v, ctx, attn);
-        var proj = _arena.Rent(rows * _hidden, clear: false);
-        lora[3] = LinearForward(layer.OProj, attn, rows, proj, train, dropoutSeed + 4);
-        TensorPrimitives.Add(x, proj, x);
-        var x2 = _arena.RentCopy(x);
-        var rstd2 = _arena.Rent(rows, clear: false);
-        var h2 = _arena.Rent(rows * _hidden, clear: false);
-        RmsNormForward(x, layer.PostAttentionLayerNorm, rows, h2, rstd2);
-        var gate = _arena.Rent(rows * _inter, clear: false);
-        var up = _arena.Rent(rows * _inter, clear: false);
-        lora[4] = LinearForward(layer.GateProj, h2, rows, gate, train, dropoutSeed + 5);
-        lora[5] = LinearForward(layer.UpProj, h2, rows, up, train, dropoutSeed + 6);
-        var mh = _arena.Rent(rows * _inter, clear: false);
-        Ops.SwiGlu(gate, up, mh);
-        lora[6] = LinearForward(layer.DownProj, mh, rows, proj, train, dropoutSeed + 7);
-        TensorPrimitives.Add(x, proj, x);
-        _arena.Return(proj);
-        return new LayerSaved
-        {
-            X = xIn, Rstd1 = rstd1, H1 = h1, Q = q, K = k, V = v, Attn = attn, X2 = x2, Rstd2 = rstd2, H2 = h2,
-            Gate = gate, Up = up, Mh = mh, Probs = probs, Lora = lora,
-        };
+        _arena.Return(a.Rstd1, a.H1, a.Q, a.K, a.V, a.Attn, a.Rstd2, a.H2, a.Gate, a.Up, a.Mh, a.Proj);
+        if (a.X is not null) _arena.Return(a.X);
+        if (a.X2 is not null) _arena.Return(a.X2);
+        if (a.Probs is not null) _arena.Return(a.Probs);
+        foreach (var state in a.AdapterState) (state as LoraState)?.ReturnTo(_arena);
     }
 
-    private void LayerBackward(LlamaDecoderLayer layer, LayerSaved s, float[] dx, Context ctx, bool needInputGrad)
+    private void LayerBackward(LlamaDecoderLayer layer, BlockActivations s, float[] dx, Context ctx, bool needInputGrad)
     {
         int rows = ctx.Rows, qd = _heads * _headDim, kvd = _kvHeads * _headDim;
         // MLP block: x = x2 + down(silu(gate)·up), gate/up = proj(h2), h2 = rmsnorm(x2).
         var dMh = _arena.Rent(rows * _inter);
-        LinearBackward(layer.DownProj, s.Mh, dx, rows, s.Lora[6], dMh, needDx: true);
+        LinearBackward(layer.DownProj, s.Mh, dx, rows, s.AdapterState[6], dMh, needDx: true);
         var dGate = _arena.Rent(rows * _inter, clear: false);
         var dUp = _arena.Rent(rows * _inter, clear: false);
         SwiGluBackward(s.Gate, s.Up, dMh, dGate, dUp);
         var dH2 = _arena.Rent(rows * _hidden);
-        LinearBackward(layer.GateProj, s.H2, dGate, rows, s.Lora[4], dH2, needDx: true);
-        LinearBackward(layer.UpProj, s.H2, dUp, rows, s.Lora[5], dH2, needDx: true);
-        RmsNormBackward(s.X2, s.Rstd2, layer.PostAttentionLayerNorm, dH2, rows, dx);
+        LinearBackward(layer.GateProj, s.H2, dGate, rows, s.AdapterState[4], dH2, needDx: true);
+        LinearBackward(layer.UpProj, s.H2, dUp, rows, s.AdapterState[5], dH2, needDx: true);
+        RmsNormBackward(s.X2!, s.Rstd2, layer.PostAttentionLayerNorm, dH2, rows, dx, _grads?.Of(layer.PostAttentionLayerNorm));
         // Attention block: x2 = x + o_proj(attn).
         _arena.Return(dMh, dGate, dUp, dH2);
         var dAttn = _arena.Rent(rows * qd);
-        LinearBackward(layer.OProj, s.Attn, dx, rows, s.Lora[3], dAttn, needDx: true);
+        LinearBackward(layer.OProj, s.Attn, dx, rows, s.AdapterState[3], dAttn, needDx: true);
         var dQ = _arena.Rent(rows * qd, clear: false);
         var dK = _arena.Rent(rows * kvd);
         var dV = _arena.Rent(rows * kvd);
@@ -275,14 +344,14 @@ public sealed class LlamaTrainingGraph
             _model.Rope.ApplyInverse(dK.AsSpan(r * kvd, kvd), _kvHeads, ctx.Positions[r]);
         }
         var dH1 = _arena.Rent(rows * _hidden);
-        LinearBackward(layer.QProj, s.H1, dQ, rows, s.Lora[0], dH1, needInputGrad);
-        LinearBackward(layer.KProj, s.H1, dK, rows, s.Lora[1], dH1, needInputGrad);
-        LinearBackward(layer.VProj, s.H1, dV, rows, s.Lora[2], dH1, needInputGrad);
-        if (needInputGrad) RmsNormBackward(s.X, s.Rstd1, layer.InputLayerNorm, dH1, rows, dx);
+        LinearBackward(layer.QProj, s.H1, dQ, rows, s.AdapterState[0], dH1, needInputGrad);
+        LinearBackward(layer.KProj, s.H1, dK, rows, s.AdapterState[1], dH1, needInputGrad);
+        LinearBackward(layer.VProj, s.H1, dV, rows, s.AdapterState[2], dH1, needInputGrad);
+        if (needInputGrad) RmsNormBackward(s.X!, s.Rstd1, layer.InputLayerNorm, dH1, rows, dx, _grads?.Of(layer.InputLayerNorm));
         _arena.Return(dAttn, dQ, dK, dV, dH1);
     }
 
-    // ---- linear layers (frozen base + optional LoRA) ----
+    // ---- linear layers (frozen or trained base + optional LoRA) ----
 
     private LoraState? LinearForward(Linear l, float[] x, int rows, float[] y, bool train, int dropoutSeed)
     {
@@ -294,11 +363,18 @@ public sealed class LlamaTrainingGraph
         return null;
     }
 
-    /// <summary>dx += dy·W (frozen base: no weight gradient) and the adapter's backward (dA, dB and its input gradient).</summary>
-    private void LinearBackward(Linear l, float[] x, float[] dy, int rows, LoraState? state, float[] dx, bool needDx)
+    /// <summary>
+    /// dx += dy·W; with a weight gradient dW += dyᵀ·x (and db += Σ dy); then the adapter's backward (dA, dB and its
+    /// input gradient).
+    /// </summary>
+    private void LinearBackward(Linear l, float[] x, float[] dy, int rows, object? state, float[] dx, bool needDx)
     {
         if (needDx) InputGradient(l.Weight, dy, rows, dx);
-        if (state is not null) ((LoraLinear)l.Adapter!).Backward(x, dy, rows, state, needDx ? dx : default, _arena);
+        if (_grads?.Of(l.Weight) is { } dW)
+            Sgemm.Multiply(Transpose.Yes, Transpose.No, l.OutFeatures, l.InFeatures, rows, dy, l.OutFeatures, x, l.InFeatures, dW, l.InFeatures, 1f, 1f);
+        if (l.Bias is { } bias && _grads?.Of(bias) is { } dB)
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dB, dy.AsSpan(r * l.OutFeatures, l.OutFeatures), dB);
+        if (state is LoraState lora) ((LoraLinear)l.Adapter!).Backward(x, dy, rows, lora, needDx ? dx : default, _arena);
     }
 
     /// <summary><c>dx[m, in] += dy[m, out]·W[out, in]</c>.</summary>
@@ -306,38 +382,27 @@ public sealed class LlamaTrainingGraph
 
     // ---- RMSNorm ----
 
-    private void RmsNormForward(float[] x, float[] weight, int rows, float[] y, float[] rstd)
-    {
-        int n = _hidden;
-        for (int r = 0; r < rows; r++)
-        {
-            var xr = x.AsSpan(r * n, n);
-            float rs = 1f / MathF.Sqrt(TensorPrimitives.Dot(xr, xr) / n + _eps);
-            rstd[r] = rs;
-            var yr = y.AsSpan(r * n, n);
-            TensorPrimitives.Multiply(xr, rs, yr);
-            TensorPrimitives.Multiply(yr, weight, yr);
-        }
-    }
-
     /// <summary>
-    /// y = w ⊙ x·r with r = (mean x² + eps)^−½: <c>dx += r·(w⊙dy − x·r²/n · Σ w⊙dy⊙x)</c> (weight frozen).
+    /// y = w ⊙ x·r with r = (mean x² + eps)^−½: <c>dx += r·(w⊙dy − x·r²/n · Σ w⊙dy⊙x)</c> and, when the weight
+    /// learns, <c>dw += Σ_rows dy⊙x·r</c>.
     /// </summary>
-    private void RmsNormBackward(float[] x, float[] rstd, float[] weight, float[] dy, int rows, float[] dx)
+    private void RmsNormBackward(float[] x, float[] rstd, float[] weight, float[] dy, int rows, float[] dx, float[]? dWeight)
     {
         int n = _hidden;
         var wdy = new float[n];
         for (int r = 0; r < rows; r++)
         {
             var xr = x.AsSpan(r * n, n);
-            TensorPrimitives.Multiply(dy.AsSpan(r * n, n), weight, wdy);
+            var dyr = dy.AsSpan(r * n, n);
+            TensorPrimitives.Multiply(dyr, weight, wdy);
             float rs = rstd[r];
             float c = TensorPrimitives.Dot(wdy, xr) * rs * rs / n;
             var dxr = dx.AsSpan(r * n, n);
             for (int i = 0; i < n; i++) dxr[i] += rs * (wdy[i] - xr[i] * c);
+            if (dWeight is not null)
+                for (int i = 0; i < n; i++) dWeight[i] += dyr[i] * xr[i] * rs;
         }
     }
-
     // ---- SwiGLU ----
 
     /// <summary>out = silu(g)·u: du = dout·silu(g), dg = dout·u·σ(g)·(1 + g·(1 − σ(g))).</summary>
@@ -386,7 +451,7 @@ public sealed class LlamaTrainingGraph
     /// For O = P·V with P = softmax(scale·Q·Kᵀ + mask): dP = dO·Vᵀ, dV = Pᵀ·dO, dS = P ⊙ (dP − rowsum(dP ⊙ P)),
     /// dQ = scale·dS·K, dK = scale·dSᵀ·Q; GQA sums dK/dV over the query heads sharing a key/value head.
     /// </summary>
-    private void AttentionBackward(LayerSaved s, float[] dAttn, Context ctx, float[] dQ, float[] dK, float[] dV)
+    private void AttentionBackward(BlockActivations s, float[] dAttn, Context ctx, float[] dQ, float[] dK, float[] dV)
     {
         int seq = ctx.Batch.Seq, hd = _headDim, qd = _heads * hd, kvd = _kvHeads * hd, group = _heads / _kvHeads;
         float scale = 1f / MathF.Sqrt(hd);
@@ -396,7 +461,7 @@ public sealed class LlamaTrainingGraph
         ParallelRanges.For(items, item =>
         {
             int b = item / _heads, h = item % _heads, g = h / group;
-            var p = s.Probs[item];
+            var p = s.Probs![item];
             var dO = dAttn.AsSpan(b * seq * qd + h * hd);
             var vh = s.V.AsSpan(b * seq * kvd + g * hd);
             var kh = s.K.AsSpan(b * seq * kvd + g * hd);
@@ -462,7 +527,7 @@ public sealed class LlamaTrainingGraph
             for (int i = 0; i < m; i++) x.AsSpan(rowsToScore[c0 + i].Row * n, n).CopyTo(xs.AsSpan(i * n, n));
             var normed = _arena.Rent(m * n, clear: false);
             var rstd = _arena.Rent(m, clear: false);
-            RmsNormForward(xs, _model.Norm, m, normed, rstd);
+            Ops.RmsNorm(xs, _model.Norm, _eps, normed, rstd);
             var logits = _arena.Rent(m * _vocab, clear: false);
             _model.LmHead.Forward(normed, m, logits);
             var losses = new double[m];
@@ -487,16 +552,18 @@ public sealed class LlamaTrainingGraph
                 lossSum += losses[i];
                 weightSum += rowsToScore[c0 + i].Weight;
             }
-            _arena.Return(normed);
             if (dx is null)
             {
-                _arena.Return(xs, rstd, logits);
+                _arena.Return(xs, normed, rstd, logits);
                 continue;
             }
             var dNormed = _arena.Rent(m * n);
             InputGradient(_model.LmHead.Weight, logits, m, dNormed);
+            if (_grads?.Of(_model.LmHead.Weight) is { } dHead) // lm_head (the embedding when tied): dW += dlogitsᵀ·normed
+                Sgemm.Multiply(Transpose.Yes, Transpose.No, _vocab, n, m, logits, _vocab, normed, n, dHead, n, 1f, 1f);
+            _arena.Return(normed);
             var dxs = _arena.Rent(m * n);
-            RmsNormBackward(xs, rstd, _model.Norm, dNormed, m, dxs);
+            RmsNormBackward(xs, rstd, _model.Norm, dNormed, m, dxs, _grads?.Of(_model.Norm));
             for (int i = 0; i < m; i++)
             {
                 var dst = dx.AsSpan(rowsToScore[c0 + i].Row * n, n);

@@ -1,3 +1,5 @@
+using OpenBook.Models.FineTuning.Backward;
+
 namespace OpenBook.Models.FineTuning.Datasets;
 
 /// <summary>How <see cref="BatchPlanner"/> turns tokenized examples into batches.</summary>
@@ -7,7 +9,7 @@ public sealed record BatchOptions
     public int BatchSize { get; init; } = 1;
     /// <summary>Longest row, in tokens (with packing: the row capacity).</summary>
     public int MaxLength { get; init; } = 2048;
-    /// <summary>Pack several examples into each row (greedy first-fit); attention must then respect <see cref="TrainingBatch.Segments"/>.</summary>
+    /// <summary>Pack several examples into each row (greedy first-fit); attention must then respect <see cref="SequenceBatch.Segments"/>.</summary>
     public bool Packing { get; init; }
     /// <summary>Batch rows of similar length together, like HF's <c>group_by_length</c> (less padding).</summary>
     public bool GroupByLength { get; init; }
@@ -23,32 +25,6 @@ public sealed record BatchOptions
         if (MaxLength < 2) throw new OpenBookException($"max length must be ≥ 2 (got {MaxLength})");
         return this;
     }
-}
-
-/// <summary>
-/// One micro-batch, row-major [<see cref="Batch"/> × <see cref="Seq"/>]. <see cref="Seq"/> is the longest row of
-/// this batch (rows are right-padded with the pad token, never to the maximum length).
-/// </summary>
-public sealed record TrainingBatch
-{
-    /// <summary>Index of this batch within its epoch (resume skips to it).</summary>
-    public int Index { get; init; }
-    /// <summary>Rows.</summary>
-    public required int Batch { get; init; }
-    /// <summary>Tokens per row.</summary>
-    public required int Seq { get; init; }
-    /// <summary>Token ids, padded with <see cref="BatchOptions.PadTokenId"/>.</summary>
-    public required int[] Tokens { get; init; }
-    /// <summary>Loss weight of each token (&gt; 0: predicted from the previous token of the same segment); 0 on padding.</summary>
-    public required float[] Targets { get; init; }
-    /// <summary>RoPE position of each token: restarts at 0 at each packed example; 0 on padding.</summary>
-    public required int[] Positions { get; init; }
-    /// <summary>Index of the example inside its row for each token (block-diagonal causal attention); −1 on padding.</summary>
-    public required int[] Segments { get; init; }
-    /// <summary>Tokens with a target &gt; 0.</summary>
-    public required int TargetCount { get; init; }
-    /// <summary>Dataset lines of the examples in this batch, row by row.</summary>
-    public required IReadOnlyList<int> ExampleLines { get; init; }
 }
 
 /// <summary>
@@ -68,7 +44,7 @@ public static class BatchPlanner
     public const int MegaBatchMultiplier = 50;
 
     /// <summary>The batches of epoch <paramref name="epoch"/> (0-based), in training order.</summary>
-    public static IReadOnlyList<TrainingBatch> Plan(IReadOnlyList<TokenizedExample> examples, BatchOptions o, int epoch)
+    public static IReadOnlyList<SequenceBatch> Plan(IReadOnlyList<TokenizedExample> examples, BatchOptions o, int epoch)
     {
         o.Validate();
         var rng = new SplitMix64(((ulong)(uint)o.Seed << 32) ^ (uint)epoch ^ 0x5EED_0B00_C0FFEEUL);
@@ -103,7 +79,7 @@ public static class BatchPlanner
         return batches.Select((b, index) => Build(b, examples, o.PadTokenId, index)).ToList();
     }
 
-    private static TrainingBatch Build(List<List<int>> rows, IReadOnlyList<TokenizedExample> examples, int pad, int index)
+    private static SequenceBatch Build(List<List<int>> rows, IReadOnlyList<TokenizedExample> examples, int pad, int index)
     {
         int seq = rows.Max(r => r.Sum(i => examples[i].Length));
         int n = rows.Count * seq;
@@ -114,7 +90,6 @@ public static class BatchPlanner
         Array.Fill(tokens, pad);
         Array.Fill(segments, -1);
         var lines = new List<int>();
-        int targetCount = 0;
         for (int r = 0; r < rows.Count; r++)
         {
             int offset = r * seq;
@@ -128,16 +103,11 @@ public static class BatchPlanner
                     positions[offset + t] = t;
                     segments[offset + t] = s;
                 }
-                targetCount += ex.TargetCount;
                 lines.Add(ex.Line);
                 offset += ex.Length;
             }
         }
-        return new TrainingBatch
-        {
-            Index = index, Batch = rows.Count, Seq = seq, Tokens = tokens, Targets = targets, Positions = positions,
-            Segments = segments, TargetCount = targetCount, ExampleLines = lines,
-        };
+        return new SequenceBatch(rows.Count, seq, tokens, targets, positions, segments) { Index = index, ExampleLines = lines };
     }
 
     /// <summary>

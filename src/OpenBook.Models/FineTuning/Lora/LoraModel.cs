@@ -10,7 +10,7 @@ namespace OpenBook.Models.FineTuning.Lora;
 /// <c>base_model.model.{module}.lora_A.weight</c> / <c>.lora_B.weight</c>. Attaching sets each target
 /// <see cref="Linear.Adapter"/>, so every forward path (generation, chat, eval) uses the adapter without merging.
 /// </summary>
-public sealed class LoraModel
+public sealed class LoraModel : Trainer.ITrainableModel
 {
     /// <summary>File name of the adapter weights.</summary>
     public const string WeightsFileName = "adapter_model.safetensors";
@@ -28,6 +28,9 @@ public sealed class LoraModel
     public LoraConfig Config { get; }
     /// <summary>One adapter per targeted projection, in model order.</summary>
     public IReadOnlyList<LoraLinear> Adapters { get; }
+
+    /// <inheritdoc />
+    Backward.WeightGradients? Trainer.ITrainableModel.WeightGradients => null;
 
     /// <summary>Trainable parameters (all A and B values).</summary>
     public long TrainableParameters => Adapters.Sum(a => (long)a.A.Length + a.B.Length);
@@ -131,6 +134,18 @@ public sealed class LoraModel
         var configPath = Path.Combine(directory, ConfigFileName);
         File.WriteAllText(configPath + ".tmp", Config.ToPeftJson());
         File.Move(configPath + ".tmp", configPath, overwrite: true);
+    }
+
+    /// <summary>Reads A and B back from an adapter directory written by <see cref="Save"/> (same config; used by resume).</summary>
+    public void Load(string directory)
+    {
+        using var file = SafetensorsFile.Open(Path.Combine(directory, WeightsFileName));
+        foreach (var p in Parameters())
+        {
+            var values = file.ReadFloat32(p.Name);
+            if (values.Length != p.Value.Length) throw new OpenBookException($"{directory}: tensor {p.Name} has {values.Length} values, the adapter {p.Value.Length}.");
+            values.CopyTo(p.Value, 0);
+        }
     }
 
     /// <summary>The adapter tensors with PEFT's names.</summary>

@@ -5,7 +5,7 @@ namespace OpenBook.Models.FineTuning.Trainer;
 
 /// <summary>
 /// Tokenized examples as the trainer's data source: each epoch is <see cref="BatchPlanner.Plan"/>'s batches for
-/// (seed, epoch) as <see cref="SequenceBatch"/>es, so the same epoch always gives the same batches (exact resume).
+/// (seed, epoch) so the same epoch always gives the same batches (exact resume).
 /// The last few epochs asked for are kept, since the trainer asks for the same epoch once per step.
 /// </summary>
 public sealed class PlannedBatches(IReadOnlyList<TokenizedExample> examples, BatchOptions options) : ITrainingBatches
@@ -22,14 +22,8 @@ public sealed class PlannedBatches(IReadOnlyList<TokenizedExample> examples, Bat
         {
             if (_cache.TryGetValue(epoch, out var hit)) return hit;
             if (_cache.Count > 2) _cache.Clear();
-            return _cache[epoch] = BatchPlanner.Plan(examples, Options, epoch).Select(b => b.ToSequenceBatch()).ToList();
+            return _cache[epoch] = BatchPlanner.Plan(examples, Options, epoch);
         }
     }
 }
 
-/// <summary>Conversions of planned batches.</summary>
-public static class TrainingBatchExtensions
-{
-    /// <summary>The batch as the training graph's input (same arrays, not copied).</summary>
-    public static SequenceBatch ToSequenceBatch(this TrainingBatch b) => new(b.Batch, b.Seq, b.Tokens, b.Targets, b.Positions, b.Segments);
-}

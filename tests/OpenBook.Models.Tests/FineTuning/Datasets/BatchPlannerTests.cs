@@ -1,3 +1,4 @@
+using OpenBook.Models.FineTuning.Backward;
 using OpenBook.Models.FineTuning.Datasets;
 
 namespace OpenBook.Models.Tests.FineTuning.Datasets;
@@ -17,7 +18,7 @@ public class BatchPlannerTests
         }).ToList();
     }
 
-    private static string Fingerprint(IReadOnlyList<TrainingBatch> batches) =>
+    private static string Fingerprint(IReadOnlyList<SequenceBatch> batches) =>
         string.Join("|", batches.Select(b => string.Join(",", b.ExampleLines) + ":" + string.Join(",", b.Tokens)));
 
     [Theory]
@@ -58,11 +59,11 @@ public class BatchPlannerTests
                     int i = r * b.Seq + t;
                     if (t < ex.Length)
                     {
-                        Assert.Equal((ex.Ids[t], ex.Targets[t], t, 0), (b.Tokens[i], b.Targets[i], b.Positions[i], b.Segments[i]));
+                        Assert.Equal((ex.Ids[t], ex.Targets[t], t, 0), (b.Tokens[i], b.Targets[i], b.Positions![i], b.Segments![i]));
                     }
                     else
                     {
-                        Assert.Equal((99, 0f, 0, -1), (b.Tokens[i], b.Targets[i], b.Positions[i], b.Segments[i]));
+                        Assert.Equal((99, 0f, 0, -1), (b.Tokens[i], b.Targets[i], b.Positions![i], b.Segments![i]));
                     }
                 }
             }
@@ -84,16 +85,16 @@ public class BatchPlannerTests
             for (int r = 0; r < b.Batch; r++, rowsTotal++)
             {
                 int t = 0, segment = 0, used = 0;
-                while (t < b.Seq && b.Segments[r * b.Seq + t] >= 0)
+                while (t < b.Seq && b.Segments![r * b.Seq + t] >= 0)
                 {
-                    Assert.Equal(segment, b.Segments[r * b.Seq + t]);
+                    Assert.Equal(segment, b.Segments![r * b.Seq + t]);
                     // The segment is one whole example: ids from one example (1000k + position), positions restarting at 0.
                     int k = b.Tokens[r * b.Seq + t] / 1000;
                     var ex = data[k];
                     for (int p = 0; p < ex.Length; p++, t++)
                     {
                         int i = r * b.Seq + t;
-                        Assert.Equal((ex.Ids[p], ex.Targets[p], p, segment), (b.Tokens[i], b.Targets[i], b.Positions[i], b.Segments[i]));
+                        Assert.Equal((ex.Ids[p], ex.Targets[p], p, segment), (b.Tokens[i], b.Targets[i], b.Positions![i], b.Segments![i]));
                     }
                     Assert.Equal(k + 1, b.ExampleLines[inBatch++]);
                     seen.Add(k + 1);
@@ -101,7 +102,7 @@ public class BatchPlannerTests
                     segment++;
                 }
                 Assert.True(used <= max);
-                for (; t < b.Seq; t++) Assert.Equal(-1, b.Segments[r * b.Seq + t]);
+                for (; t < b.Seq; t++) Assert.Equal(-1, b.Segments![r * b.Seq + t]);
             }
         }
         Assert.Equal(Enumerable.Range(1, 200), seen.Order());
@@ -126,7 +127,7 @@ public class BatchPlannerTests
         // And the batch order itself is shuffled (not simply longest first).
         Assert.NotEqual(lengths.Select(l => l[0]).OrderDescending(), lengths.Select(l => l[0]));
 
-        long Padding(IEnumerable<TrainingBatch> bs) => bs.Sum(b => b.Segments.LongCount(s => s < 0));
+        long Padding(IEnumerable<SequenceBatch> bs) => bs.Sum(b => b.Segments!.LongCount(s => s < 0));
         Assert.True(Padding(grouped) * 3 < Padding(BatchPlanner.Plan(data, o with { GroupByLength = false }, 0)));
     }
 
@@ -169,18 +170,18 @@ public class BatchPlannerTests
                 for (int r = 0; r < b.Batch; r++)
                 {
                     int t = 0, segment = -1;
-                    for (; t < b.Seq && b.Segments[r * b.Seq + t] >= 0; t++)
+                    for (; t < b.Seq && b.Segments![r * b.Seq + t] >= 0; t++)
                     {
                         int i = r * b.Seq + t;
-                        if (b.Positions[i] == 0) { segment++; examplesInBatch++; lines.Add(b.Tokens[i] / 1000 + 1); }
-                        Assert.Equal(segment, b.Segments[i]);
+                        if (b.Positions![i] == 0) { segment++; examplesInBatch++; lines.Add(b.Tokens[i] / 1000 + 1); }
+                        Assert.Equal(segment, b.Segments![i]);
                         var ex = data[b.Tokens[i] / 1000];
-                        Assert.Equal((ex.Ids[b.Positions[i]], ex.Targets[b.Positions[i]]), (b.Tokens[i], b.Targets[i]));
+                        Assert.Equal((ex.Ids[b.Positions![i]], ex.Targets[b.Positions![i]]), (b.Tokens[i], b.Targets[i]));
                     }
                     if (!o.Packing) Assert.Equal(0, segment);
                     longest = Math.Max(longest, t);
                     for (int p = t; p < b.Seq; p++)
-                        Assert.Equal((-7, 0f, -1), (b.Tokens[r * b.Seq + p], b.Targets[r * b.Seq + p], b.Segments[r * b.Seq + p]));
+                        Assert.Equal((-7, 0f, -1), (b.Tokens[r * b.Seq + p], b.Targets[r * b.Seq + p], b.Segments![r * b.Seq + p]));
                 }
                 Assert.Equal(longest, b.Seq); // no padding beyond the longest row
                 Assert.Equal(examplesInBatch, b.ExampleLines.Count);

@@ -52,8 +52,8 @@ public class PackedBatchLossTests
         var single = BatchPlanner.Plan(data, new BatchOptions { BatchSize = 1, MaxLength = 60, Seed = 9 }, 0);
         Assert.True(packed.Count < single.Count);
         double packedSum = 0, singleSum = 0, packedWeight = 0, singleWeight = 0;
-        foreach (var b in packed) { var l = graph.Loss(b.ToSequenceBatch()); packedSum += l.LossSum; packedWeight += l.WeightSum; }
-        foreach (var b in single) { var l = graph.Loss(b.ToSequenceBatch()); singleSum += l.LossSum; singleWeight += l.WeightSum; }
+        foreach (var b in packed) { var l = graph.Loss(b); packedSum += l.LossSum; packedWeight += l.WeightSum; }
+        foreach (var b in single) { var l = graph.Loss(b); singleSum += l.LossSum; singleWeight += l.WeightSum; }
         Assert.Equal(singleWeight, packedWeight);
         Assert.Equal(data.Sum(e => e.TargetCount), packedWeight);
         Assert.Equal(singleSum, packedSum, 1e-3 * singleSum);

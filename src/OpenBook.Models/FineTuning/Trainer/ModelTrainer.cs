@@ -9,7 +9,7 @@ using OpenBook.Shared;
 
 namespace OpenBook.Models.FineTuning.Trainer;
 
-/// <summary>Hyper-parameters of a LoRA training run (names and defaults close to HF <c>TrainingArguments</c>).</summary>
+/// <summary>Hyper-parameters of a training run, LoRA or full (names and defaults close to HF <c>TrainingArguments</c>).</summary>
 public sealed record TrainerOptions
 {
     /// <summary>Passes over the training data.</summary>
@@ -42,6 +42,8 @@ public sealed record TrainerOptions
     public int EarlyStoppingPatience { get; init; }
     /// <summary>Save a checkpoint every N optimizer steps (0 = only at the end and on interruption).</summary>
     public int SaveEvery { get; init; }
+    /// <summary>Keep only each layer's input and recompute the layer during backward (less activation memory, ~⅓ more compute).</summary>
+    public bool GradientCheckpointing { get; init; }
     /// <summary>Seed of dropout masks (and, by the caller, of data order and adapter init).</summary>
     public int Seed { get; init; } = 42;
 
@@ -68,21 +70,49 @@ public interface ITrainingBatches
 public sealed record TrainerProgress(int Step, int TotalSteps, int Epoch, double Loss, double LearningRate, double TokensPerSecond, TimeSpan Elapsed, double? EvalLoss);
 
 /// <summary>How a run ended.</summary>
-public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? BestEvalLoss, bool Interrupted, bool EarlyStopped, long TrainedTokens, TimeSpan Elapsed, string CheckpointDirectory);
+public sealed record TrainingResult(int Steps, int TotalSteps, double? FinalLoss, double? BestEvalLoss, bool Interrupted, bool EarlyStopped, long TrainedTokens, TimeSpan Elapsed, string CheckpointDirectory)
+{
+    /// <summary>Activation and scratch buffers the training graph held at the end (bytes; the largest pass's).</summary>
+    public long ActivationBytes { get; init; }
+    /// <summary>Loss of the last validation, when there was one.</summary>
+    public double? LastEvalLoss { get; init; }
+}
 
 /// <summary>
-/// Trains the LoRA adapters of a <see cref="LoraModel"/>: micro-batches through <see cref="LlamaTrainingGraph"/>,
+/// What a <see cref="ModelTrainer"/> trains: LoRA adapters on a frozen model (<see cref="Lora.LoraModel"/>) or every
+/// weight of the model (<see cref="Full.FullModel"/>).
+/// </summary>
+public interface ITrainableModel
+{
+    /// <summary>The model the training graph runs.</summary>
+    Architectures.LlamaForCausalLM Model { get; }
+    /// <summary>Gradient buffers of the model's own weights (null when they are frozen, as with LoRA).</summary>
+    WeightGradients? WeightGradients { get; }
+    /// <summary>Trainable parameters (values).</summary>
+    long TrainableParameters { get; }
+    /// <summary>Every trainable tensor with its gradient under a stable name, in a fixed order (what the optimizer updates).</summary>
+    IReadOnlyList<Parameter> Parameters();
+    /// <summary>Sets every gradient to zero.</summary>
+    void ZeroGrad();
+    /// <summary>Writes the trained weights (adapter directory or model directory) into <paramref name="directory"/>.</summary>
+    void Save(string directory);
+    /// <summary>Reads back what <see cref="Save"/> wrote (resume).</summary>
+    void Load(string directory);
+}
+
+/// <summary>
+/// Trains an <see cref="ITrainableModel"/> (LoRA adapters, or every weight): micro-batches through <see cref="LlamaTrainingGraph"/>,
 /// gradient accumulation, clipping, AdamW with warmup + cosine/linear schedule, periodic validation loss, early
-/// stopping, checkpoints (adapter + optimizer moments + step/epoch/data position; dropout masks derive from the seed
+/// stopping, checkpoints (trained weights + optimizer moments + step/epoch/data position; dropout masks derive from the seed
 /// and the micro-batch index, so no RNG state is lost) and exact resume. Writes <c>metrics.jsonl</c>.
 /// Cancellation finishes nothing half-way: the state of the last completed optimizer step is checkpointed.
 /// </summary>
-public sealed class LoraTrainer
+public sealed class ModelTrainer
 {
     /// <summary>Sub-directory holding the resumable checkpoint.</summary>
     public const string CheckpointDirectoryName = "checkpoint";
 
-    private readonly LoraModel _lora;
+    private readonly ITrainableModel _lora;
     private readonly ITrainingBatches _train;
     private readonly IReadOnlyList<SequenceBatch> _validation;
     private readonly TrainerOptions _o;
@@ -91,13 +121,14 @@ public sealed class LoraTrainer
     private readonly AdamW _optimizer;
     private readonly int _microPerEpoch;
     private State _state = new();
+    private double? _lastEval;
 
     /// <summary>Prepares a run writing into <paramref name="outputDirectory"/>.</summary>
-    public LoraTrainer(LoraModel lora, ITrainingBatches train, IReadOnlyList<SequenceBatch> validation, TrainerOptions options, string outputDirectory)
+    public ModelTrainer(ITrainableModel model, ITrainingBatches train, IReadOnlyList<SequenceBatch> validation, TrainerOptions options, string outputDirectory)
     {
-        _lora = lora; _train = train; _validation = validation; _o = options.Validate(); _outDir = outputDirectory;
-        _graph = new LlamaTrainingGraph(lora.Model);
-        _optimizer = new AdamW(lora.Parameters(), options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
+        _lora = model; _train = train; _validation = validation; _o = options.Validate(); _outDir = outputDirectory;
+        _graph = new LlamaTrainingGraph(model.Model, model.WeightGradients, options.GradientCheckpointing);
+        _optimizer = new AdamW(model.Parameters(), options.Beta1, options.Beta2, options.Epsilon, options.WeightDecay);
         _microPerEpoch = train.Epoch(0).Count;
         if (_microPerEpoch == 0) throw new OpenBookException("The training set has no usable example (nothing to learn from).");
         int perEpoch = (_microPerEpoch + _o.GradientAccumulation - 1) / _o.GradientAccumulation;
@@ -125,7 +156,7 @@ public sealed class LoraTrainer
         public double ElapsedSeconds;
     }
 
-    /// <summary>Loads the checkpoint in the output directory (adapter, optimizer, position); throws when there is none or it does not fit.</summary>
+    /// <summary>Loads the checkpoint in the output directory (weights, optimizer, position); throws when there is none or it does not fit.</summary>
     public void Resume()
     {
         var dir = CheckpointDirectory;
@@ -149,12 +180,11 @@ public sealed class LoraTrainer
             throw new OpenBookException($"--resume: {statePath} was written for different data or options (micro-batches per epoch {microPerEpoch}, seed {seed}; now {_microPerEpoch}, {_o.Seed}).");
         if (globalStep > TotalSteps)
             throw new OpenBookException($"--resume: the checkpoint is at step {globalStep}, past the {TotalSteps} steps of this run.");
-        using (var weights = SafetensorsFile.Open(Path.Combine(dir, LoraModel.WeightsFileName)))
+        _lora.Load(dir);
         using (var moments = SafetensorsFile.Open(Path.Combine(dir, "optimizer.safetensors")))
             for (int k = 0; k < _optimizer.Parameters.Count; k++)
             {
                 var p = _optimizer.Parameters[k];
-                Copy(weights.ReadFloat32(p.Name), p.Value, p.Name);
                 Copy(moments.ReadFloat32("exp_avg." + p.Name), _optimizer.M[k], p.Name);
                 Copy(moments.ReadFloat32("exp_avg_sq." + p.Name), _optimizer.V[k], p.Name);
             }
@@ -168,7 +198,7 @@ public sealed class LoraTrainer
 
         static void Copy(float[] src, float[] dst, string name)
         {
-            if (src.Length != dst.Length) throw new OpenBookException($"--resume: checkpoint tensor {name} has {src.Length} values, the adapter {dst.Length}.");
+            if (src.Length != dst.Length) throw new OpenBookException($"--resume: checkpoint tensor {name} has {src.Length} values, the model {dst.Length}.");
             src.CopyTo(dst, 0);
         }
     }
@@ -213,7 +243,7 @@ public sealed class LoraTrainer
                 int globalMicro = _state.Epoch * _microPerEpoch + _state.MicroIndex + i;
                 var pass = _graph.ForwardBackward(batch, (float)(1.0 / (w * count)), Seeds.Mix(_o.Seed, globalMicro));
                 lossSum += pass.LossSum / w / count;
-                _state.Tokens += batch.Segments?.Count(s => s >= 0) ?? batch.Tokens.Length;
+                _state.Tokens += batch.RealTokens;
             }
             double gradNorm = _optimizer.ClipGradients(_o.MaxGradNorm);
             double lr = _o.LearningRate * LearningRate.Factor(_o.Schedule, _state.Step, WarmupSteps, TotalSteps);
@@ -239,7 +269,7 @@ public sealed class LoraTrainer
         _state.ElapsedSeconds = startElapsed + clock.Elapsed.TotalSeconds;
         SaveCheckpoint(_state.ElapsedSeconds);
         return new TrainingResult(_state.Step, TotalSteps, lastLoss, _state.BestEvalLoss, interrupted, earlyStopped, _state.Tokens,
-            TimeSpan.FromSeconds(_state.ElapsedSeconds), CheckpointDirectory);
+            TimeSpan.FromSeconds(_state.ElapsedSeconds), CheckpointDirectory) { ActivationBytes = _graph.ArenaBytes, LastEvalLoss = _lastEval };
     }
 
     /// <summary>Mean validation loss per target token.</summary>
@@ -258,6 +288,7 @@ public sealed class LoraTrainer
     private bool Evaluate(StreamWriter metrics, IProgress<TrainerProgress>? progress, Stopwatch clock, double startElapsed, long startTokens, double loss)
     {
         double eval = ValidationLoss();
+        _lastEval = eval;
         WriteMetric(metrics, new JsonObject { ["step"] = _state.Step, ["epoch"] = _state.Epoch, ["eval_loss"] = Math.Round(eval, 6) });
         double elapsed = startElapsed + clock.Elapsed.TotalSeconds;
         progress?.Report(new TrainerProgress(_state.Step, TotalSteps, _state.Epoch, loss, 0, (_state.Tokens - startTokens) / Math.Max(1e-9, clock.Elapsed.TotalSeconds), TimeSpan.FromSeconds(elapsed), eval));

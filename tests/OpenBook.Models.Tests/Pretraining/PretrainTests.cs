@@ -1,0 +1,100 @@
+using OpenBook.Models.Architectures;
+using OpenBook.Models.Formats;
+using OpenBook.Models.Formats.Tokenization;
+using OpenBook.Models.Pretraining;
+using OpenBook.Models.Tests.FineTuning;
+
+namespace OpenBook.Models.Tests.Pretraining;
+
+public class PretrainTests
+{
+    private const string Memorised = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu";
+
+    /// <summary>Greedy continuation of <paramref name="prompt"/> decoded back to text.</summary>
+    private static string Greedy(LlamaForCausalLM model, HfTokenizer tok, string prompt, int tokens)
+    {
+        var ids = tok.Encode(prompt, addSpecialTokens: false).ToList();
+        var cache = model.CreateCache(1, ids.Count + tokens);
+        var logits = model.Forward(ids.ToArray(), cache);
+        var output = new List<int>();
+        for (int i = 0; i < tokens; i++)
+        {
+            int next = 0;
+            for (int v = 1; v < logits.Length; v++) if (logits[v] > logits[next]) next = v;
+            output.Add(next);
+            logits = model.Forward([next], cache);
+        }
+        return tok.Decode(output.ToArray());
+    }
+
+    [Fact]
+    public void A_tiny_model_pretrained_from_random_init_reproduces_a_memorised_sequence()
+    {
+        using var dir = new TempDirectory();
+        // Synthetic corpus: the sequence to memorise, many times, between bits of other text.
+        var rng = new Random(5);
+        string[] filler = ["one", "two", "three", "four", "five", "six"];
+        var documents = Enumerable.Range(0, 40).Select(i =>
+            string.Join(" ", Enumerable.Range(0, 3).Select(_ => filler[rng.Next(filler.Length)])) + " " + Memorised + ".").ToList();
+        var outDir = Path.Combine(dir.Path, "model");
+        var job = new PretrainJob(new PretrainOptions
+        {
+            Documents = documents, OutputDirectory = outDir, Shape = "tiny", VocabSize = 300, SequenceLength = 32, BatchTokens = 256, MicroBatchTokens = 128,
+            MaxSteps = 60, LearningRate = 6e-3, WarmupSteps = 6, EvalFraction = 0.1, EvalEvery = 30, SaveEvery = 30, Seed = 2, PeakFlops = 1e9,
+        });
+        var tok = job.Tokenizer;
+        Assert.NotEqual(" kappa lambda mu", Greedy(job.Model, tok, "alpha beta gamma delta epsilon zeta eta theta iota", tok.Encode(" kappa lambda mu", false).Length));
+        var result = job.Run();
+        Assert.Equal(60, result.Training.Steps);
+        Assert.Equal(2, result.GradientAccumulation);
+        Assert.True(result.EvalBlocks > 0);
+        Assert.True(result.Training.LastEvalLoss < 1.5, $"eval loss {result.Training.LastEvalLoss}");
+        Assert.True(result.TokensPerSecond > 0 && result.Mfu > 0);
+
+        // The output directory is a model: load it back and let it continue the sequence.
+        var loaded = ModelLoader.Load(outDir);
+        var loadedTok = HfTokenizer.FromDirectory(outDir);
+        var continuation = Greedy(loaded, loadedTok, "alpha beta gamma delta epsilon zeta eta theta iota", loadedTok.Encode(" kappa lambda mu", false).Length);
+        Assert.Equal(" kappa lambda mu", continuation);
+        Assert.True(File.Exists(Path.Combine(outDir, "checkpoint", "trainer_state.json")));
+        Assert.Contains("eval_loss", File.ReadAllText(Path.Combine(outDir, "metrics.jsonl")));
+    }
+
+    [Fact]
+    public void Flops_per_token_follow_six_n_plus_attention()
+    {
+        var c = PretrainShapes.Config("smollm2-135m", 49152, 2048);
+        Assert.InRange(c.ParameterCount(), 134_000_000, 135_000_000);
+        double expected = 6.0 * c.ParameterCount() + 12.0 * 30 * 9 * 64 * 512;
+        Assert.Equal(expected, PretrainJob.FlopsPerToken(c, 512));
+        var lab = PretrainShapes.Config("lab", 8192, 2048);
+        Assert.InRange(lab.ParameterCount(), 8_000_000, 12_000_000);
+    }
+
+    [Fact]
+    public void Hf_init_draws_weights_with_the_initializer_range_and_unit_norms()
+    {
+        var model = ModelLoader.Create(PretrainShapes.Config("tiny", 512, 256), new HfInitWeights(3));
+        var w = model.Layers[0].GateProj.Weight.ToFloat();
+        double mean = w.Average(v => (double)v), std = Math.Sqrt(w.Average(v => (v - mean) * (v - mean)));
+        Assert.InRange(std, 0.019, 0.021);
+        Assert.All(model.Layers[1].InputLayerNorm, v => Assert.Equal(1f, v));
+    }
+
+    [Fact]
+    public void Bad_options_and_bad_corpus_lines_name_the_option_or_the_line()
+    {
+        using var dir = new TempDirectory();
+        var e = Assert.Throws<OpenBookException>(() => new PretrainJob(new PretrainOptions { Documents = ["x"], OutputDirectory = dir.Path, SequenceLength = 64, BatchTokens = 100 }));
+        Assert.Contains("--batch-tokens", e.Message);
+        var jsonl = Path.Combine(dir.Path, "corpus.jsonl");
+        File.WriteAllLines(jsonl, ["{\"text\": \"fine\"}", "{\"body\": 1}"]);
+        var bad = Assert.Throws<OpenBookException>(() => PretrainCorpus.ReadFiles([jsonl]).ToList());
+        Assert.Contains("corpus.jsonl:2", bad.Message);
+        var shortText = Assert.Throws<OpenBookException>(() => new PretrainJob(new PretrainOptions
+        {
+            Documents = ["too short"], OutputDirectory = Path.Combine(dir.Path, "m"), VocabSize = 300, SequenceLength = 64, BatchTokens = 64,
+        }));
+        Assert.Contains("--seq-len", shortText.Message);
+    }
+}
