@@ -283,31 +283,22 @@ internal sealed class ForwardState : BlockPass
     {
         var c = layer.Config;
         int heads = c.NumAttentionHeads, kvHeads = c.NumKeyValueHeads, hd = c.HeadDim, index = layer.Index;
-        int qDim = heads * hd, kvDim = kvHeads * hd, cap = Cache.Capacity;
-        // RoPE on q and k, then append k/v to the cache ([kvHead, position, headDim] per slot).
+        int qDim = heads * hd, kvDim = kvHeads * hd;
+        // RoPE on q and k, then append k/v to the cache (f32 or bf16; [kvHead, position, headDim] per slot).
         for (int r = 0; r < Rows; r++)
         {
             int pos = Position(r), slot = r / Seq;
             Rope.Apply(a.Q.AsSpan(r * qDim, qDim), heads, pos);
             Rope.Apply(a.K.AsSpan(r * kvDim, kvDim), kvHeads, pos);
-            var (kArr, kOff) = Cache.Keys(index, slot);
-            var (vArr, vOff) = Cache.Values(index, slot);
             for (int g = 0; g < kvHeads; g++)
-            {
-                a.K.AsSpan(r * kvDim + g * hd, hd).CopyTo(kArr.AsSpan(kOff + (g * cap + pos) * hd, hd));
-                a.V.AsSpan(r * kvDim + g * hd, hd).CopyTo(vArr.AsSpan(vOff + (g * cap + pos) * hd, hd));
-            }
+                Cache.Store(index, slot, g, pos, a.K.AsSpan(r * kvDim + g * hd, hd), a.V.AsSpan(r * kvDim + g * hd, hd));
         }
         // One work item per (sequence, head).
         int seq = Seq, window = Window;
         ParallelRanges.For(Batch * heads, item =>
         {
             int b = item / heads, h = item % heads;
-            var (kArr, kOff) = Cache.Keys(index, b);
-            var (vArr, vOff) = Cache.Values(index, b);
-            Attention.Causal(a.Q.AsSpan(b * seq * qDim, seq * qDim), seq, Cache.Length(b), heads, kvHeads, hd,
-                kArr.AsSpan(kOff, Cache.SlotSize), vArr.AsSpan(vOff, Cache.SlotSize), cap, window,
-                a.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
+            Cache.Attend(index, b, a.Q.AsSpan(b * seq * qDim, seq * qDim), seq, heads, window, a.Attn.AsSpan(b * seq * qDim, seq * qDim), h, 1);
         }, work: (long)Batch * heads * seq * (Cache.Length(0) + seq) * hd * 2);
     }
 }

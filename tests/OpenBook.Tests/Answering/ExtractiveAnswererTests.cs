@@ -71,6 +71,6 @@ public class ExtractiveAnswererTests
         var answer = Answerer().Answer("How many vacation days in the Berlin office?",
             [Hit(1, "Office | Vacation days\nBerlin | 30 working days\nBoston | 20 days")]);
         Assert.True(answer.Found);
-        Assert.StartsWith("Berlin | 30 working days", answer.Text);
+        Assert.StartsWith("Office: Berlin · Vacation days: 30 working days", answer.Text);
     }
 }

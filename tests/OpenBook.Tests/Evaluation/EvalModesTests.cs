@@ -113,7 +113,7 @@ public class EvalModesTests
     {
         QuestionResult Row(string id, bool answerable, string prediction) =>
             new(id, "q", answerable ? "a" : null, prediction, answerable, AnswerMetrics.IsRefusal(prediction), 0, 0, 0, null, null, 1, null, null);
-        var mode = new ExtractiveMode(null!);
+        var mode = new ClosedBookMode(null!, "base", "m");
         var result = EvalRunner.Aggregate(mode, [Row("1", true, ""), Row("2", true, "a"), Row("3", false, " "), Row("4", false, "I don't know.")]);
         Assert.Equal(0.5, result.EmptyRate);
         Assert.Equal(0.5, result.RefusalRate); // the empty reply to an unanswerable question is not a refusal
