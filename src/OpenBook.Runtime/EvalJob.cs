@@ -86,7 +86,8 @@ public static class EvalJob
         {
             if (sweepModes.Count == 0) throw new OpenBookException("The distractor sweep needs a retrieval mode: extractive, rag or raft.");
             var index = book.LexicalIndex();
-            sweep = DistractorSweep.Build(book.Store, t => index.Idf(t), set, ks, request.Seed);
+            // The retrieval modes search as a caller without groups; the sweep's oracles and distractors come from the same documents.
+            sweep = DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), set, ks, request.Seed);
             if (sweep.Contexts.Count == 0)
                 throw new OpenBookException($"distractor sweep: no question names a source document found in the store ({sweep.SkippedNoSource} without a source, {sweep.SkippedSourceNotFound.Count} not found)");
         }

@@ -77,16 +77,17 @@ public sealed class DistractorSweep
     }
 
     /// <summary>
-    /// Builds the contexts from the store: the oracle of a question is the chunk of its <c>source</c> document that contains
+    /// Builds the contexts from <paramref name="chunks"/> (the chunks the evaluation may read: pass
+    /// <c>book.ReadChunks(scope)</c>, so restricted documents never become oracles or distractors): the oracle of a question is the chunk of its <c>source</c> document that contains
     /// its quote, else a gold answer, else covers most of the question's terms (IDF-weighted, <paramref name="idf"/>); the
     /// distractors are chunks of other documents drawn with <paramref name="seed"/>.
     /// </summary>
-    public static DistractorSweep Build(DocumentStore store, Func<string, double> idf, IReadOnlyList<EvalQuestion> questions, IReadOnlyList<int> distractors, int seed)
+    public static DistractorSweep Build(IEnumerable<ChunkRecord> chunks, Func<string, double> idf, IReadOnlyList<EvalQuestion> questions, IReadOnlyList<int> distractors, int seed)
     {
         if (distractors.Count == 0 || distractors.Any(k => k < 0)) throw new OpenBookException("the distractor sweep needs one or more non-negative k values");
         var ks = distractors.Distinct().Order().ToList();
         // Chunks grouped by citation path, so matching a question's source costs one comparison per document.
-        var documents = store.AllChunks().GroupBy(c => c.Source, StringComparer.Ordinal).Select(g => (Source: g.Key, Chunks: g.ToList())).ToList();
+        var documents = chunks.GroupBy(c => c.Source, StringComparer.Ordinal).Select(g => (Source: g.Key, Chunks: g.ToList())).ToList();
         var maxK = ks[^1];
         var contexts = new List<SweepContext>();
         var noSource = 0;

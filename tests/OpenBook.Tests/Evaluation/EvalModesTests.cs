@@ -144,13 +144,28 @@ public class DistractorSweepTests
     ];
 
     [Fact]
+    public async Task Restricted_documents_are_never_oracles_or_distractors_of_the_sweep()
+    {
+        using var dir = new TempDir();
+        await using var book = await Corpus(dir);
+        dir.File("secret/salaries.md", "# Salaries\n\nThe salary band of a senior engineer is 90,000 EUR, approved in 2024.\n");
+        await book.IngestAsync([Path.Combine(dir.Path, "secret")], new IngestOptions { Collection = "hr", Acl = ["hr"] });
+        var index = book.LexicalIndex();
+        var sweep = DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), Questions, [0, 4], seed: 7);
+        Assert.NotEmpty(sweep.Contexts);
+        Assert.All(sweep.Contexts, c => Assert.DoesNotContain(c.Pool.Append(c.Oracle), h => h.Text.Contains("90,000")));
+        var all = DistractorSweep.Build(book.ReadChunks(AccessScope.All), t => index.Idf(t), Questions, [0, 4], seed: 7);
+        Assert.Contains(all.Contexts, c => c.Pool.Any(h => h.Text.Contains("90,000")));
+    }
+
+    [Fact]
     public async Task Contexts_hold_the_oracle_once_and_exactly_k_distractors_from_other_documents()
     {
         using var dir = new TempDir();
         await using var book = await Corpus(dir);
         var index = book.LexicalIndex();
         Assert.True(book.Store.AllChunks().Count(c => c.Source.EndsWith("leave.md", StringComparison.Ordinal)) >= 2, "the long document must span several chunks");
-        var sweep = DistractorSweep.Build(book.Store, t => index.Idf(t), Questions, [4, 0, 1, 4], seed: 7);
+        var sweep = DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), Questions, [4, 0, 1, 4], seed: 7);
 
         Assert.Equal([0, 1, 4], sweep.Distractors);
         Assert.Equal(["q1", "q2"], sweep.Contexts.Select(c => c.Question.Id));
@@ -174,12 +189,12 @@ public class DistractorSweepTests
             }
         }
 
-        var again = DistractorSweep.Build(book.Store, t => index.Idf(t), Questions, [0, 1, 4], seed: 7);
+        var again = DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), Questions, [0, 1, 4], seed: 7);
         Assert.Equal(Ids(sweep), Ids(again));
-        var other = DistractorSweep.Build(book.Store, t => index.Idf(t), Questions, [0, 1, 4], seed: 8);
+        var other = DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), Questions, [0, 1, 4], seed: 8);
         Assert.NotEqual(Ids(sweep), Ids(other));
 
-        var tooMany = Assert.Throws<OpenBookException>(() => DistractorSweep.Build(book.Store, t => index.Idf(t), Questions, [50], 7));
+        var tooMany = Assert.Throws<OpenBookException>(() => DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), Questions, [50], 7));
         Assert.Contains("50 distractors", tooMany.Message);
     }
 
@@ -192,7 +207,7 @@ public class DistractorSweepTests
         using var dir = new TempDir();
         await using var book = await Corpus(dir);
         var index = book.LexicalIndex();
-        var sweep = DistractorSweep.Build(book.Store, t => index.Idf(t), Questions, [0, 2], seed: 1);
+        var sweep = DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), Questions, [0, 2], seed: 1);
         var sizes = new List<int>();
         // RAFT replies quoting the first document of the prompt and answering "31 March" (right for q1 only).
         var client = new ScriptedChatClient(prompt =>
