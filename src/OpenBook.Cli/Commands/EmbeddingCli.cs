@@ -34,7 +34,7 @@ internal static class EmbeddingCli
     {
         var session = await BookSession.OpenAsync(storeDirectory ?? r.GetValue(Cli.Store)!, new BookSessionOptions
         {
-            Embed = embedSpec ?? TryGet(r, Embed), Mode = mode ?? (TryGet(r, Mode) is var m && m != default ? m : SearchMode.Auto), Rerank = TryGet(r, Rerank), MustExist = mustExist,
+            Embed = embedSpec ?? TryGet(r, Embed), Mode = mode ?? TryGet(r, Mode), Rerank = TryGet(r, Rerank), MustExist = mustExist, // no --mode option: default(SearchMode) is Auto
         }, ct);
         foreach (var w in session.Warnings) Cli.Warn(w);
         return session;
