@@ -43,7 +43,7 @@ internal sealed record EmbeddingJson(long Chunks, long Computed, long CacheHits,
 /// <summary><c>ingest --json</c> (also the <c>ingest</c> part of <c>demo --json</c>).</summary>
 internal sealed record IngestJson(int Files, int Added, int Updated, int Unchanged, int Removed, int Chunks, long Bytes, double Seconds, double MbPerSecond,
     double ChunksPerSecond, IReadOnlyList<FileNoteJson> Skipped, IReadOnlyList<FileNoteJson> Failed, IReadOnlyList<FileNoteJson> Notes, int SkippedRecords,
-    EmbeddingJson? Embedding);
+    int AclChanged, int PruneDenied, EmbeddingJson? Embedding);
 
 /// <summary><c>reembed --json</c>.</summary>
 internal sealed record ReembedJson(string Collection, string Model, long Chunks, long Computed, long CacheHits, double Seconds);

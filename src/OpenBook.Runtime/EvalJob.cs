@@ -1,3 +1,4 @@
+using OpenBook.Retrieval;
 using Microsoft.Extensions.AI;
 using OpenBook.Evaluation;
 using OpenBook.Models.FineTuning;
@@ -53,6 +54,10 @@ public sealed record EvalRequest
     public string OutputDirectory { get; init; } = "eval-report";
     /// <summary>Options for opening the models.</summary>
     public ChatModelOptions? ModelOptions { get; init; }
+    /// <summary>
+    /// Whose documents the retrieval modes and the distractor sweep may read (default: only documents without an ACL).
+    /// </summary>
+    public AccessScope Scope { get; init; } = AccessScope.Public;
 }
 
 /// <summary>Progress of an evaluation: a mode (or "sweep MODE") and how many of its questions are done.</summary>
@@ -86,8 +91,8 @@ public static class EvalJob
         {
             if (sweepModes.Count == 0) throw new OpenBookException("The distractor sweep needs a retrieval mode: extractive, rag or raft.");
             var index = book.LexicalIndex();
-            // The retrieval modes search as a caller without groups; the sweep's oracles and distractors come from the same documents.
-            sweep = DistractorSweep.Build(book.ReadChunks(AccessScope.Public), t => index.Idf(t), set, ks, request.Seed);
+            // The sweep's oracles and distractors come from the documents the retrieval modes may read.
+            sweep = DistractorSweep.Build(book.ReadChunks(request.Scope), t => index.Idf(t), set, ks, request.Seed);
             if (sweep.Contexts.Count == 0)
                 throw new OpenBookException($"distractor sweep: no question names a source document found in the store ({sweep.SkippedNoSource} without a source, {sweep.SkippedSourceNotFound.Count} not found)");
         }
@@ -107,13 +112,14 @@ public static class EvalJob
     {
         // Greedy decoding, so reruns of a local model give the same answers.
         var chatOptions = new ChatOptions { MaxOutputTokens = request.MaxTokens, Temperature = 0 };
+        var filter = new SearchFilter { Groups = request.Scope.Groups, AllAccess = request.Scope.AllAccess };
         var modes = new List<IEvalMode>();
         foreach (var kind in request.Modes.Distinct())
         {
             switch (kind)
             {
                 case EvalModeKind.Extractive:
-                    modes.Add(new ExtractiveMode(book, request.K, request.SearchMode));
+                    modes.Add(new ExtractiveMode(book, request.K, request.SearchMode, filter));
                     break;
                 case EvalModeKind.Base or EvalModeKind.Rag:
                 {
@@ -122,7 +128,7 @@ public static class EvalJob
                     var model = models.Get(spec, null);
                     modes.Add(kind == EvalModeKind.Base
                         ? new ClosedBookMode(model.Client, "base", spec, chatOptions)
-                        : new RetrievalAugmentedMode(book, model.Client, "rag", spec, request.K, request.SearchMode, chatOptions));
+                        : new RetrievalAugmentedMode(book, model.Client, "rag", spec, request.K, request.SearchMode, chatOptions, filter));
                     break;
                 }
                 case EvalModeKind.Ft or EvalModeKind.Raft:
@@ -137,7 +143,7 @@ public static class EvalJob
                         warnings.Add($"adapter {adapter} was trained with the {model.AdapterFormat.ToString().ToLowerInvariant()} prompt format; mode '{name}' prompts it in the {(ft ? "chat" : "RAFT")} format");
                     modes.Add(ft
                         ? new ClosedBookMode(model.Client, "ft", model.Label, chatOptions)
-                        : new RaftMode(book, model.Client, "raft", model.Label, request.K, request.SearchMode, chatOptions));
+                        : new RaftMode(book, model.Client, "raft", model.Label, request.K, request.SearchMode, chatOptions, filter));
                     break;
                 }
             }

@@ -89,7 +89,7 @@ internal sealed partial class IngestQueue(BookSession session, IngestJobStore jo
             }
             var report = await session.Book.IngestAsync(paths, new IngestOptions
             {
-                Collection = job.Collection, Tags = job.Tags, Acl = job.Acl, Embed = session.Embeddings is not null, Parallelism = 1,
+                Collection = job.Collection, Tags = job.Tags.Count > 0 ? job.Tags : null, Acl = job.Acl.Count > 0 ? job.Acl : null, Embed = session.Embeddings is not null, Parallelism = 1,
             }, null, ct).ConfigureAwait(false);
             session.Book.SaveIndexes();
             var json = JsonSerializer.Serialize(new

@@ -11,12 +11,25 @@ public sealed record IngestOptions
 {
     /// <summary>Collection the documents go to.</summary>
     public string Collection { get; init; } = "default";
-    /// <summary>Tags attached to every ingested document (replacing earlier tags of those documents).</summary>
-    public IReadOnlyList<string> Tags { get; init; } = [];
-    /// <summary>ACL groups of every ingested document; empty: visible to everyone.</summary>
-    public IReadOnlyList<string> Acl { get; init; } = [];
-    /// <summary>Remove documents of the collection whose source files no longer exist.</summary>
+    /// <summary>
+    /// Tags of every ingested document, replacing earlier tags of those documents. Null (the default): documents already
+    /// in the store keep theirs, new ones (also new records of a known file) take those of their file's other documents.
+    /// </summary>
+    public IReadOnlyList<string>? Tags { get; init; }
+    /// <summary>
+    /// ACL groups of every ingested document. Null (the default): documents already in the store keep their ACL, and new
+    /// records of a file already in the store take the ACL of its other documents, so a restricted file's new rows stay
+    /// restricted; other new documents are visible to everyone. An empty list makes the documents public on purpose.
+    /// Changes are counted in <see cref="IngestReport.AclChanged"/>. Blank group names are an error.
+    /// </summary>
+    public IReadOnlyList<string>? Acl { get; init; }
+    /// <summary>
+    /// Remove documents of the collection whose source files no longer exist — those <see cref="Scope"/> may modify
+    /// (<see cref="Book.CanModify"/>); the others are kept and counted in <see cref="IngestReport.PruneDenied"/>.
+    /// </summary>
     public bool Prune { get; init; }
+    /// <summary>The caller's access scope for destructive changes (<see cref="Prune"/>). Default: public documents only, which may remove nothing.</summary>
+    public AccessScope Scope { get; init; } = AccessScope.Public;
     /// <summary>Which files to take from directories.</summary>
     public WalkOptions Walk { get; init; } = new();
     /// <summary>Loader settings (JSON text field, CSV mode…).</summary>
@@ -65,6 +78,10 @@ public sealed record IngestReport
     /// record skipped (with its line).
     /// </summary>
     public IReadOnlyList<IngestFailure> Notes { get; init; } = [];
+    /// <summary>Documents already in the store whose ACL this run changed (an explicit <see cref="IngestOptions.Acl"/> that differs).</summary>
+    public int AclChanged { get; init; }
+    /// <summary>Documents whose files are gone that <see cref="IngestOptions.Prune"/> kept because the scope may not remove them.</summary>
+    public int PruneDenied { get; init; }
     /// <summary>Records of multi-record files (JSON lines, CSV rows) skipped because they were bad (each one is in <see cref="Notes"/>).</summary>
     public int SkippedRecords { get; init; }
     /// <summary>Time spent reading, parsing and chunking files, summed over worker threads.</summary>
@@ -92,6 +109,8 @@ public sealed partial class Book
         options ??= new IngestOptions();
         options.Chunking.Validate();
         options.Loaders.Limits.Validate();
+        ValidateGroups(options.Acl, "ACL");
+        ValidateGroups(options.Tags, "tag");
         if (options.Embed) CheckEmbeddingModel(options.Collection);
         IngestReport report;
         await _writeGate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -105,6 +124,14 @@ public sealed partial class Book
         }
         if (!options.Embed || !report.AnythingIngested) return report;
         return report with { Embedding = await EmbedAsync(options.Collection, options.EmbedProgress, cancellationToken).ConfigureAwait(false) };
+    }
+
+    private static void ValidateGroups(IReadOnlyList<string>? names, string what)
+    {
+        if (names is null) return;
+        foreach (var n in names)
+            if (string.IsNullOrWhiteSpace(n) || n.Trim() != n || n.Contains(','))
+                throw new OpenBookException($"invalid {what} name '{n}': names must be non-blank, without surrounding spaces or commas.");
     }
 
     private sealed record Prepared(SourceFile File, long Size, string Hash, DateTimeOffset Modified, IReadOnlyList<(LoadedDocument Doc, IReadOnlyList<Chunk> Chunks)>? Docs,
@@ -127,7 +154,7 @@ public sealed partial class Book
         var skipped = all.Where(f => !f.IsLoadable).Select(f => new IngestFailure(f.SourcePath, f.SkipReason ?? "unsupported")).ToList();
         var sizes = files.Select(f => new FileInfo(f.FullPath).Length).ToList();
         long bytesTotal = sizes.Sum(), bytesDone = 0;
-        int added = 0, updated = 0, unchanged = 0, removed = 0, chunksWritten = 0, done = 0;
+        int added = 0, updated = 0, unchanged = 0, removed = 0, chunksWritten = 0, done = 0, aclChanged = 0, pruneDenied = 0;
         var failed = new List<IngestFailure>();
         var notes = new List<IngestFailure>();
         int skippedRecords = 0;
@@ -230,8 +257,10 @@ public sealed partial class Book
             {
                 foreach (var d in existing)
                 {
-                    if (!d.Tags.SequenceEqual(options.Tags) || !d.Acl.SequenceEqual(options.Acl))
-                        Store.UpdateMetadata(d.Id, options.Tags, options.Acl);
+                    var (tags, acl) = MetadataFor(d.SourceKey, existing, options);
+                    if (!d.Tags.SequenceEqual(tags) || !d.Acl.SequenceEqual(acl))
+                        Store.UpdateMetadata(d.Id, tags, acl);
+                    if (!d.Acl.SequenceEqual(acl)) aclChanged++;
                     Store.RecordUnchanged(options.Collection, d.SourceKey, p.Hash);
                 }
                 unchanged++;
@@ -245,11 +274,13 @@ public sealed partial class Book
                     var key = doc.RecordKey is null ? p.File.FullPath : $"{p.File.FullPath}#{doc.RecordKey}";
                     var display = doc.RecordKey is null ? p.File.SourcePath : $"{p.File.SourcePath}#{doc.RecordKey}";
                     keys.Add(key);
-                    var isUpdate = existing.Any(e => e.SourceKey == key);
+                    var before = existing.FirstOrDefault(e => e.SourceKey == key);
+                    var (tags, acl) = MetadataFor(key, existing, options);
+                    if (before is not null && !before.Acl.SequenceEqual(acl)) aclChanged++;
                     Store.ReplaceDocument(
-                        new DocumentWrite(options.Collection, key, p.File.FullPath, display, doc.Title, p.Hash, p.Size, p.Modified, options.Tags, options.Acl),
+                        new DocumentWrite(options.Collection, key, p.File.FullPath, display, doc.Title, p.Hash, p.Size, p.Modified, tags, acl),
                         chunks.Select(c => new ChunkWrite(c.Index, c.Text, c.Page, c.Headings, c.CharStart, c.CharEnd, c.TokenCount)).ToList());
-                    if (isUpdate) updated++; else added++;
+                    if (before is not null) updated++; else added++;
                     chunksWritten += chunks.Count;
                 }
                 foreach (var stale in existing.Where(e => !keys.Contains(e.SourceKey)))
@@ -263,7 +294,10 @@ public sealed partial class Book
 
         if (options.Prune)
             foreach (var d in Store.ListDocuments(options.Collection).Where(d => !File.Exists(d.Path)))
-                if (Store.RemoveDocument(d.Id)) removed++;
+            {
+                if (!CanModify(d, options.Scope)) pruneDenied++;
+                else if (Store.RemoveDocument(d.Id)) removed++;
+            }
 
         var indexWatch = Stopwatch.StartNew();
         LexicalIndex();
@@ -274,6 +308,17 @@ public sealed partial class Book
             LoadTime = Stopwatch.GetElapsedTime(0, loadTicks), StoreTime = storeWatch.Elapsed, IndexTime = indexWatch.Elapsed,
             Files = files.Count, Added = added, Updated = updated, Unchanged = unchanged, Removed = removed, Chunks = chunksWritten, Bytes = bytesDone,
             Elapsed = sw.Elapsed, Skipped = skipped, Failed = failed, Notes = notes, SkippedRecords = skippedRecords,
+            AclChanged = aclChanged, PruneDenied = pruneDenied,
         };
+    }
+
+    /// <summary>
+    /// Tags and ACL a document of a file gets: the explicit options, else what the document had, else what the file's
+    /// other documents have (new records of a restricted file stay restricted), else none.
+    /// </summary>
+    private static (IReadOnlyList<string> Tags, IReadOnlyList<string> Acl) MetadataFor(string key, IReadOnlyList<DocumentRecord> existing, IngestOptions options)
+    {
+        var same = existing.FirstOrDefault(e => e.SourceKey == key) ?? existing.FirstOrDefault();
+        return (options.Tags ?? same?.Tags ?? [], options.Acl ?? same?.Acl ?? []);
     }
 }

@@ -32,6 +32,7 @@ internal static class EvalCommands
                                       "optionally a distractor sweep; writes report.md/html, charts and results.json")
         {
             questions, modes, k, output, limit, model, ftModel, ftAdapter, raftModel, raftAdapter, sweepOption, seed, maxTokens, EmbeddingCli.Mode, EmbeddingCli.Embed,
+            CoreCommands.AsGroups, CoreCommands.AllAccess,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -40,7 +41,7 @@ internal static class EvalCommands
                 QuestionsPath = r.GetValue(questions)!, Modes = r.GetValue(modes)!, K = r.GetValue(k), SearchMode = r.GetValue(EmbeddingCli.Mode), Limit = r.GetValue(limit),
                 Model = r.GetValue(model), FtModel = r.GetValue(ftModel), FtAdapter = r.GetValue(ftAdapter), RaftModel = r.GetValue(raftModel), RaftAdapter = r.GetValue(raftAdapter),
                 DistractorSweep = r.GetValue(sweepOption) is { } sweepText ? DistractorSweep.ParseList(sweepText) : null, Seed = r.GetValue(seed),
-                MaxTokens = r.GetValue(maxTokens), OutputDirectory = r.GetValue(output)!,
+                MaxTokens = r.GetValue(maxTokens), OutputDirectory = r.GetValue(output)!, Scope = CoreCommands.Scope(r),
             };
             // The library names what is missing; the command line names the flags that give it.
             foreach (var (kind, name, modelFlag, adapterFlag) in new[] { (EvalModeKind.Ft, "ft", ftModel, ftAdapter), (EvalModeKind.Raft, "raft", raftModel, raftAdapter) })
@@ -69,7 +70,7 @@ internal static class EvalCommands
             var report = outcome.Report;
             if (r.GetValue(Cli.Json))
             {
-                Cli.WriteJson(new EvalJson(report.Modes.Select(ModeSummary.Of).ToList(), SweepSummary.Of(report.Sweep), outcome.Files));
+                Cli.WriteJson(new EvalJson(report.Modes.Select(ModeSummary.Of).ToList(), SweepSummary.Of(report.Sweep), outcome.Files, request.Scope.ToString()));
                 return 0;
             }
             var console = Cli.Out(r);
@@ -79,6 +80,7 @@ internal static class EvalCommands
                 console.MarkupLine(Markup.Escape($"Distractor sweep ({s.Sweep.Contexts.Count} questions; {EvalReportWriter.SkippedText(s.Sweep)}):"));
                 console.Write(ToTable(EvalReportWriter.SweepTable(s)));
             }
+            console.MarkupLine($"read as {Markup.Escape(request.Scope.ToString())}.");
             foreach (var f in outcome.Files) console.MarkupLine($"wrote [green]{Markup.Escape(f)}[/]");
             return 0;
         });
@@ -108,4 +110,4 @@ internal static class EvalCommands
 }
 
 /// <summary><c>openbook eval --json</c>: the per-mode summaries, the sweep (without per-question contexts) and the files written.</summary>
-internal sealed record EvalJson(IReadOnlyList<ModeSummary> Modes, SweepSummary? Sweep, IReadOnlyList<string> Files);
+internal sealed record EvalJson(IReadOnlyList<ModeSummary> Modes, SweepSummary? Sweep, IReadOnlyList<string> Files, string Scope);

@@ -13,8 +13,9 @@ internal static class IngestCommands
         var paths = new Argument<string[]>("paths") { Description = "Files and directories (walked recursively)", Arity = ArgumentArity.OneOrMore };
         var collection = new Option<string>("--collection", "-c") { Description = "Collection to ingest into", DefaultValueFactory = _ => "default" };
         var tags = new Option<string[]>("--tags") { Description = "Tags for every ingested document (comma-separated)", AllowMultipleArgumentsPerToken = true };
-        var acl = new Option<string[]>("--acl") { Description = "ACL groups allowed to see these documents (comma-separated); default: everyone", AllowMultipleArgumentsPerToken = true };
-        var prune = new Option<bool>("--prune") { Description = "Remove documents of the collection whose files are gone" };
+        var acl = new Option<string[]>("--acl") { Description = "ACL groups allowed to see these documents (comma-separated). Without it, documents already in the store keep their ACL and new files are visible to everyone", AllowMultipleArgumentsPerToken = true };
+        var aclClear = new Option<bool>("--acl-clear") { Description = "Make these documents visible to everyone (removes their ACL)" };
+        var prune = new Option<bool>("--prune") { Description = "Remove documents of the collection whose files are gone (those --as-groups may modify, or all with --all-access)" };
         var include = new Option<string[]>("--include") { Description = "Only files matching these globs (e.g. \"**/*.md\")", AllowMultipleArgumentsPerToken = true };
         var exclude = new Option<string[]>("--exclude") { Description = "Skip files matching these globs (e.g. \"drafts/**\")", AllowMultipleArgumentsPerToken = true };
         var chunkTokens = new Option<int>("--chunk-tokens") { Description = "Chunk size in tokens", DefaultValueFactory = _ => ChunkingOptions.Default.ChunkTokens };
@@ -26,16 +27,17 @@ internal static class IngestCommands
 
         var cmd = new Command("ingest", "Ingest files and directories (txt, md, html, pdf, docx, json/jsonl, csv) into the store")
         {
-            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, followSymlinks, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
+            paths, collection, tags, acl, aclClear, prune, CoreCommands.AsGroups, CoreCommands.AllAccess, include, exclude, chunkTokens, overlap, textField, idField, csvMode, followSymlinks, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var options = new IngestOptions
             {
                 Collection = r.GetValue(collection)!,
-                Tags = CoreCommands.Split(r.GetValue(tags)) ?? [],
-                Acl = CoreCommands.Split(r.GetValue(acl)) ?? [],
+                Tags = CoreCommands.Split(r.GetValue(tags)),
+                Acl = AclOption(r.GetValue(acl), r.GetValue(aclClear)),
                 Prune = r.GetValue(prune),
+                Scope = CoreCommands.Scope(r),
                 Walk = new WalkOptions { Include = CoreCommands.Split(r.GetValue(include)) ?? [], Exclude = CoreCommands.Split(r.GetValue(exclude)) ?? [], FollowSymlinks = r.GetValue(followSymlinks) },
                 Chunking = new ChunkingOptions { ChunkTokens = r.GetValue(chunkTokens), OverlapTokens = r.GetValue(overlap) },
                 Loaders = new LoaderOptions
@@ -52,6 +54,19 @@ internal static class IngestCommands
             return report.AnythingIngested ? 0 : 1;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// <c>--acl</c> / <c>--acl-clear</c>: null keeps each document's ACL, an empty list clears it. An <c>--acl</c> that
+    /// names no group (<c>--acl ""</c>, <c>--acl ,</c>) is an error, never a silent "public".
+    /// </summary>
+    public static IReadOnlyList<string>? AclOption(string[]? values, bool clear)
+    {
+        var groups = CoreCommands.Split(values);
+        if (values is { Length: > 0 } && groups is null)
+            throw new OpenBookException("--acl: no group given (to make documents visible to everyone, use --acl-clear).");
+        if (clear && groups is not null) throw new OpenBookException("--acl and --acl-clear: give one of them.");
+        return clear ? [] : groups;
     }
 
     /// <summary>Runs an ingest, drawing files/MB/chunks-per-second bars on an interactive terminal.</summary>
@@ -113,6 +128,10 @@ internal static class IngestCommands
             console.MarkupLine($"[grey]skipped[/] {Markup.Escape(s.Path)}: {Markup.Escape(s.Reason)}");
         foreach (var n in report.Notes)
             console.MarkupLine($"[yellow]note[/] {Markup.Escape(n.Path)}: {Markup.Escape(n.Reason)}");
+        if (report.AclChanged > 0)
+            console.MarkupLine($"[yellow]acl changed: {report.AclChanged} document(s)[/]");
+        if (report.PruneDenied > 0)
+            console.MarkupLine($"[yellow]{report.PruneDenied} document(s) whose files are gone were kept: removing them needs one of their groups (--as-groups) or --all-access[/]");
         if (report.SkippedRecords > 0)
             console.MarkupLine($"[yellow]{report.SkippedRecords} bad record(s) skipped; the rest of those files was ingested.[/]");
         foreach (var f in report.Failed)
@@ -129,7 +148,7 @@ internal static class IngestCommands
         return new IngestJson(report.Files, report.Added, report.Updated, report.Unchanged, report.Removed, report.Chunks, report.Bytes, Math.Round(seconds, 3),
             Math.Round(report.Bytes / 1e6 / seconds, 3), Math.Round(report.Chunks / seconds, 1),
             report.Skipped.Select(s => new FileNoteJson(s.Path, s.Reason)).ToList(), report.Failed.Select(f => new FileNoteJson(f.Path, f.Reason)).ToList(),
-            report.Notes.Select(n => new FileNoteJson(n.Path, n.Reason)).ToList(), report.SkippedRecords,
+            report.Notes.Select(n => new FileNoteJson(n.Path, n.Reason)).ToList(), report.SkippedRecords, report.AclChanged, report.PruneDenied,
             report.Embedding is { } e ? new EmbeddingJson(e.Chunks, e.Computed, e.CacheHits, Math.Round(e.Elapsed.TotalSeconds, 3)) : null);
     }
 

@@ -1,3 +1,4 @@
+using OpenBook.Retrieval;
 using System.Diagnostics;
 using OpenBook.Answering;
 
@@ -42,7 +43,8 @@ public interface IContextEvalMode : IEvalMode
 }
 
 /// <summary>The no-model mode: retrieval in <c>mode</c> (auto: hybrid when the book has vectors) and extractive answers with citations.</summary>
-public sealed class ExtractiveMode(Book book, int k = 5, SearchMode mode = SearchMode.Auto) : IContextEvalMode
+/// <remarks><paramref name="filter"/> narrows retrieval and carries the caller's groups (null: public documents only).</remarks>
+public sealed class ExtractiveMode(Book book, int k = 5, SearchMode mode = SearchMode.Auto, SearchFilter? filter = null) : IContextEvalMode
 {
     /// <inheritdoc />
     public string Name => "extractive";
@@ -58,7 +60,7 @@ public sealed class ExtractiveMode(Book book, int k = 5, SearchMode mode = Searc
     /// <inheritdoc />
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
-        var answer = await book.AskAsync(question.Question, new AskOptions { K = k, Mode = mode }, cancellationToken).ConfigureAwait(false);
+        var answer = await book.AskAsync(question.Question, new AskOptions { K = k, Mode = mode, Filter = filter }, cancellationToken).ConfigureAwait(false);
         return new ModeAnswer(answer.Text, !answer.Found, answer.Citations, answer.Retrieved);
     }
 

@@ -1,3 +1,4 @@
+using OpenBook.Retrieval;
 using Microsoft.Extensions.AI;
 using OpenBook.Answering;
 
@@ -33,7 +34,7 @@ public sealed class ClosedBookMode(IChatClient client, string name, string model
 /// A model mode that answers from retrieved passages: it searches the book for the top <paramref name="k"/> passages,
 /// then answers with them (or with any context a distractor sweep hands it).
 /// </summary>
-public abstract class RetrievalModelMode(Book book, string name, int k, SearchMode searchMode) : IContextEvalMode
+public abstract class RetrievalModelMode(Book book, string name, int k, SearchMode searchMode, SearchFilter? filter = null) : IContextEvalMode
 {
     /// <inheritdoc />
     public string Name => name;
@@ -50,7 +51,7 @@ public abstract class RetrievalModelMode(Book book, string name, int k, SearchMo
     /// <inheritdoc />
     public async Task<ModeAnswer> AnswerAsync(EvalQuestion question, CancellationToken cancellationToken)
     {
-        var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode }, cancellationToken).ConfigureAwait(false);
+        var hits = await book.SearchAsync(question.Question, new SearchOptions { K = k, Mode = searchMode, Filter = filter }, cancellationToken).ConfigureAwait(false);
         return await AnswerWithContextAsync(question, hits, cancellationToken).ConfigureAwait(false);
     }
 
@@ -60,7 +61,7 @@ public abstract class RetrievalModelMode(Book book, string name, int k, SearchMo
 
 /// <summary>Open-book: retrieval, then the model answers from numbered passages with [n] citations ("rag").</summary>
 public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
-    ChatOptions? chatOptions = null) : RetrievalModelMode(book, name, k, searchMode)
+    ChatOptions? chatOptions = null, SearchFilter? filter = null) : RetrievalModelMode(book, name, k, searchMode, filter)
 {
     private readonly GroundedAnswerer _answerer = new(client, chatOptions: chatOptions);
 
@@ -82,7 +83,7 @@ public sealed class RetrievalAugmentedMode(Book book, IChatClient client, string
 /// <c>##begin_quote##</c> quotes come from verbatim (whitespace collapsed), and quotes found in no passage are counted.
 /// </summary>
 public sealed class RaftMode(Book book, IChatClient client, string name, string modelName, int k = 5, SearchMode searchMode = SearchMode.Auto,
-    ChatOptions? chatOptions = null) : RetrievalModelMode(book, name, k, searchMode)
+    ChatOptions? chatOptions = null, SearchFilter? filter = null) : RetrievalModelMode(book, name, k, searchMode, filter)
 {
     private readonly RaftAnswerer _answerer = new(client, chatOptions ?? new ChatOptions { Temperature = 0, MaxOutputTokens = 256 });
 
