@@ -16,9 +16,9 @@ internal static class AdviseCommands
         var style = new Option<bool>("--style-critical") { Description = "Tone, format or terminology matter as much as facts" };
         var cmd = new Command("advise", "Recommend RAG, fine-tuning or RAFT from the corpus statistics, how often documents change, the latest eval results and your constraints")
         {
-            eval, budget, latency, style,
+            eval, budget, latency, style, CoreCommands.AsGroups, CoreCommands.AllAccess,
         };
-        Cli.SetHandler(cmd, (r, ct) =>
+        Cli.SetHandler(cmd, async (r, ct) =>
         {
             var flags = new AdviceFlags(
                 r.GetValue(budget)?.ToLowerInvariant() switch
@@ -30,11 +30,10 @@ internal static class AdviseCommands
                 },
                 r.GetValue(latency), r.GetValue(style));
             var storeDir = r.GetValue(Cli.Store)!;
-            if (!File.Exists(Path.Combine(storeDir, DocumentStore.DatabaseFileName)))
-                throw new OpenBookException($"No store at {storeDir}: run `openbook ingest` first (or pass --store).");
             CorpusProfile corpus;
-            using (var store = DocumentStore.Open(storeDir)) corpus = CorpusProfile.FromStore(store);
-            if (corpus.Documents == 0) throw new OpenBookException($"The store {storeDir} is empty: run `openbook ingest` first.");
+            using (var book = await CoreCommands.OpenBook(r, ct)) corpus = CorpusProfile.FromBook(book, CoreCommands.Scope(r));
+            if (corpus.Documents == 0)
+                throw new OpenBookException($"no documents in {storeDir} that {CoreCommands.Scope(r)} may read: run `openbook ingest` first, or pass --as-groups.");
             var evalPath = r.GetValue(eval) is { } given
                 ? (Directory.Exists(given) ? Path.Combine(given, "results.json") : given)
                 : File.Exists(Path.Combine("eval-report", "results.json")) ? Path.Combine("eval-report", "results.json") : null;
@@ -49,13 +48,13 @@ internal static class AdviseCommands
                     evidence is null ? null : new EvalEvidenceJson(evidence.Path, evidence.Contained, evidence.RecallAtK,
                         evidence.Sweep.ToDictionary(s => s.Key, s => new SweepEvidenceJson(s.Value.K0, s.Value.At0, s.Value.K1, s.Value.At1))),
                     new AdviceFlagsJson(flags.Budget?.ToString().ToLowerInvariant(), flags.LatencyCritical, flags.StyleCritical))));
-                return Task.FromResult(0);
+                return 0;
             }
             var console = Cli.Out(r);
             console.MarkupLine($"Recommendation: [bold green]{Markup.Escape(name)}[/]");
             foreach (var reason in advice.Reasons) console.MarkupLine($"  • {Markup.Escape(reason)}");
             if (evidence is null) console.MarkupLine("[grey](no eval results used: pass --eval DIR, or run `openbook eval` to write eval-report/)[/]");
-            return Task.FromResult(0);
+            return 0;
         });
         return cmd;
     }

@@ -65,7 +65,21 @@ public sealed record CorpusProfile
     /// <summary>Adds within this long after the first ingest event are the initial load, not changes.</summary>
     public static readonly TimeSpan InitialLoadWindow = TimeSpan.FromHours(1);
 
-    /// <summary>Reads the statistics and ingest history of <paramref name="store"/>.</summary>
+    /// <summary>
+    /// The statistics and ingest history of the documents <paramref name="scope"/> may read. History events of documents
+    /// no longer in the store (removed ones) are counted whatever their former ACL: only that a change happened is known.
+    /// </summary>
+    public static CorpusProfile FromBook(Book book, AccessScope scope, DateTimeOffset? now = null)
+    {
+        ArgumentNullException.ThrowIfNull(book);
+        var stats = book.Stats(scope);
+        var all = book.Store.ListDocuments().Select(d => (d.Collection, d.SourceKey)).ToHashSet();
+        var readable = book.ListDocuments(scope).Select(d => (d.Collection, d.SourceKey)).ToHashSet();
+        var history = book.Store.History().Where(e => readable.Contains((e.Collection, e.SourceKey)) || !all.Contains((e.Collection, e.SourceKey))).ToList();
+        return FromHistory(history, stats.Collections, stats.Documents, stats.Chunks, stats.Tokens, now ?? DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>Reads the statistics and ingest history of <paramref name="store"/> (every document, whatever its ACL).</summary>
     public static CorpusProfile FromStore(DocumentStore store, DateTimeOffset? now = null)
     {
         var stats = store.Stats();

@@ -147,7 +147,7 @@ public sealed class JsonContractTests : IClassFixture<JsonContractTests.Store>
     }
 
     /// <summary>Splits on spaces, keeping "quoted strings" (possibly empty) as one argument.</summary>
-    private static IEnumerable<string> Split(string command)
+    internal static IEnumerable<string> Split(string command)
     {
         var parts = new List<string>();
         var current = new System.Text.StringBuilder();

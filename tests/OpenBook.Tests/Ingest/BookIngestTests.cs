@@ -1,3 +1,4 @@
+using OpenBook.Ingestion;
 using OpenBook.Retrieval;
 using OpenBook.Tests.Ingestion;
 
@@ -28,7 +29,7 @@ public class BookIngestTests
         dir.File("docs/leave.md", "# Leave\n\nEmployees get 30 vacation days in Berlin.\n");
         dir.File("docs/faq.jsonl", "{\"text\":\"Parking is free for bicycles.\"}\n");
         File.Delete(Path.Combine(docs, "vpn.txt"));
-        var changed = await Ingest(book, docs, new IngestOptions { Collection = "hr", Prune = true });
+        var changed = await Ingest(book, docs, new IngestOptions { Collection = "hr", Prune = true, Scope = AccessScope.All });
         Assert.Equal(0, changed.Added);
         Assert.Equal(2, changed.Updated); // leave.md, and the faq record still present
         Assert.Equal(2, changed.Removed); // the dropped faq record and the deleted vpn.txt
@@ -89,11 +90,38 @@ public class BookIngestTests
         var tagged = await book.SearchAsync("salary", new SearchOptions { K = 5, Filter = new SearchFilter { Tags = ["confidential"], Groups = ["hr"] } });
         Assert.Equal("hr/salaries.md", Assert.Single(tagged).Source);
 
-        // Re-ingesting the unchanged file with a new ACL opens it up without rewriting chunks.
-        var report = await book.IngestAsync([Path.Combine(dir.Path, "hr")], new IngestOptions { Collection = "hr" });
-        Assert.Equal(1, report.Unchanged);
+        // Re-ingesting without an ACL keeps the document's ACL and tags.
+        var kept = await book.IngestAsync([Path.Combine(dir.Path, "hr")], new IngestOptions { Collection = "hr" });
+        Assert.Equal((1, 0), (kept.Unchanged, kept.AclChanged));
+        var stillStaff = await book.SearchAsync("salary bands", new SearchOptions { K = 5, Filter = new SearchFilter { Groups = ["staff"] } });
+        Assert.DoesNotContain(stillStaff, h => h.Source == "hr/salaries.md");
+        Assert.Single(await book.SearchAsync("salary", new SearchOptions { K = 5, Filter = new SearchFilter { Tags = ["confidential"], Groups = ["hr"] } }));
+
+        // An explicit empty ACL opens it up without rewriting chunks, and says so.
+        var report = await book.IngestAsync([Path.Combine(dir.Path, "hr")], new IngestOptions { Collection = "hr", Acl = [] });
+        Assert.Equal((1, 1, 0), (report.Unchanged, report.AclChanged, report.Chunks));
         var nowStaff = await book.SearchAsync("salary bands", new SearchOptions { K = 5, Filter = new SearchFilter { Groups = ["staff"] } });
         Assert.Contains(nowStaff, h => h.Source == "hr/salaries.md");
+    }
+
+    [Fact]
+    public async Task New_records_of_a_restricted_file_stay_restricted_and_blank_groups_are_refused()
+    {
+        using var dir = new TempDir();
+        var file = dir.File("hr/people.jsonl", "{\"id\":\"a\",\"text\":\"Alice earns band A7.\"}\n");
+        await using var book = await Book.OpenAsync(Path.Combine(dir.Path, "store"));
+        await book.IngestAsync([file], new IngestOptions { Acl = ["hr"], Loaders = LoaderOptions.Default with { Json = new JsonLoaderOptions { IdField = "id" } } });
+        File.AppendAllText(file, "{\"id\":\"b\",\"text\":\"Bob earns band B9.\"}\n");
+        var report = await book.IngestAsync([file], new IngestOptions { Loaders = LoaderOptions.Default with { Json = new JsonLoaderOptions { IdField = "id" } } });
+        Assert.Equal((1, 1), (report.Added, report.Updated));
+        Assert.Empty(await book.SearchAsync("Bob band", new SearchOptions { K = 5 }));
+        Assert.All(book.ListDocuments(AccessScope.All), d => Assert.Equal(["hr"], d.Acl));
+
+        foreach (var bad in new[] { "", " ", "a,b", " hr" })
+        {
+            var e = await Assert.ThrowsAsync<OpenBookException>(() => book.IngestAsync([file], new IngestOptions { Acl = [bad] }));
+            Assert.Contains("ACL name", e.Message);
+        }
     }
 
     [Fact]
