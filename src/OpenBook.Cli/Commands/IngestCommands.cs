@@ -23,11 +23,16 @@ internal static class IngestCommands
         var textField = new Option<string>("--json-text-field") { Description = "JSON/JSONL field holding the text", DefaultValueFactory = _ => "text" };
         var idField = new Option<string?>("--json-id-field") { Description = "JSON/JSONL field holding a record id" };
         var followSymlinks = new Option<bool>("--follow-symlinks") { Description = "Also read files whose symbolic link points outside the ingested folders" };
+        var maxFileMb = new Option<long>("--max-file-mb") { Description = "Largest file read, in MiB (larger ones are skipped with a note)", DefaultValueFactory = _ => InputLimits.Default.MaxFileBytes >> 20 };
+        var maxArchiveMb = new Option<long>("--max-archive-mb") { Description = "Most MiB one archive (.docx) may expand to", DefaultValueFactory = _ => InputLimits.Default.MaxArchiveBytes >> 20 };
+        var maxArchiveEntries = new Option<int>("--max-archive-entries") { Description = "Most entries in one archive (.docx)", DefaultValueFactory = _ => InputLimits.Default.MaxArchiveEntries };
+        var maxNesting = new Option<int>("--max-nesting") { Description = "Deepest HTML element / Markdown list or quote nesting read", DefaultValueFactory = _ => InputLimits.Default.MaxNestingDepth };
         var csvMode = new Option<CsvMode>("--csv-mode") { Description = "CSV: one document per row or per file", DefaultValueFactory = _ => CsvMode.PerRow };
 
         var cmd = new Command("ingest", "Ingest files and directories (txt, md, html, pdf, docx, json/jsonl, csv) into the store")
         {
             paths, collection, tags, acl, aclClear, prune, CoreCommands.AsGroups, CoreCommands.AllAccess, include, exclude, chunkTokens, overlap, textField, idField, csvMode, followSymlinks, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
+            maxFileMb, maxArchiveMb, maxArchiveEntries, maxNesting,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -44,6 +49,11 @@ internal static class IngestCommands
                 {
                     Json = new JsonLoaderOptions { TextField = r.GetValue(textField)!, IdField = r.GetValue(idField) },
                     Csv = new CsvLoaderOptions { Mode = r.GetValue(csvMode) },
+                    Limits = new InputLimits
+                    {
+                        MaxFileBytes = Mib(r.GetValue(maxFileMb), "--max-file-mb"), MaxArchiveBytes = Mib(r.GetValue(maxArchiveMb), "--max-archive-mb"),
+                        MaxArchiveEntries = Positive(r.GetValue(maxArchiveEntries), "--max-archive-entries"), MaxNestingDepth = Positive(r.GetValue(maxNesting), "--max-nesting"),
+                    },
                 },
             };
             var spec = EmbeddingCli.IngestSpec(r, r.GetValue(Cli.Store)!, options.Collection);
@@ -55,6 +65,11 @@ internal static class IngestCommands
         });
         return cmd;
     }
+
+    private static int Positive(int value, string flag) => value > 0 ? value : throw new OpenBookException($"{flag}: {value} is not a positive number.");
+
+    private static long Mib(long value, string flag) =>
+        value is > 0 and <= 1L << 20 ? value << 20 : throw new OpenBookException($"{flag}: {value} is not between 1 and 1048576 (MiB).");
 
     /// <summary>
     /// <c>--acl</c> / <c>--acl-clear</c>: null keeps each document's ACL, an empty list clears it. An <c>--acl</c> that

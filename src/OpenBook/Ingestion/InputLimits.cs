@@ -30,8 +30,8 @@ public sealed record InputLimits
     /// <summary>Throws <see cref="OpenBookException"/> for a non-positive limit.</summary>
     public void Validate()
     {
-        if (MaxFileBytes <= 0 || MaxArchiveBytes <= 0 || MaxArchiveEntries <= 0 || MaxNestingDepth <= 0)
-            throw new OpenBookException("input limits must be positive");
+        foreach (var (name, value) in new[] { (nameof(MaxFileBytes), MaxFileBytes), (nameof(MaxArchiveBytes), MaxArchiveBytes), (nameof(MaxArchiveEntries), MaxArchiveEntries), (nameof(MaxNestingDepth), (long)MaxNestingDepth) })
+            if (value <= 0) throw new OpenBookException($"input limit {name} must be positive (got {value})");
         if (!(MaxInvalidUtf8Share is >= 0 and <= 1)) throw new OpenBookException("MaxInvalidUtf8Share must be between 0 and 1");
     }
 }
