@@ -158,6 +158,8 @@ public sealed partial class Book
         var failed = new List<IngestFailure>();
         var notes = new List<IngestFailure>();
         int skippedRecords = 0;
+        // New files of a collection whose documents have ACLs become public when no ACL is given: say so per file.
+        var restrictedCollection = options.Acl is null && Store.ListDocuments(options.Collection).Any(d => d.Acl.Count > 0);
         progress?.Report(new IngestProgress(0, files.Count, 0, bytesTotal, 0, null));
 
         long loadTicks = 0;
@@ -281,8 +283,11 @@ public sealed partial class Book
                         new DocumentWrite(options.Collection, key, p.File.FullPath, display, doc.Title, p.Hash, p.Size, p.Modified, tags, acl),
                         chunks.Select(c => new ChunkWrite(c.Index, c.Text, c.Page, c.Headings, c.CharStart, c.CharEnd, c.TokenCount)).ToList());
                     if (before is not null) updated++; else added++;
+
                     chunksWritten += chunks.Count;
                 }
+                if (existing.Count == 0 && restrictedCollection && keys.Count > 0)
+                    notes.Add(new IngestFailure(p.File.SourcePath, $"new file is visible to everyone (no ACL given) while other documents of collection '{options.Collection}' have an ACL"));
                 foreach (var stale in existing.Where(e => !keys.Contains(e.SourceKey)))
                     if (Store.RemoveDocument(stale.Id)) removed++;
             }

@@ -261,6 +261,16 @@ public sealed class AccessMatrixTests : IClassFixture<AccessMatrixTests.World>
         Assert.Contains("acl changed: 1 document", text);
         Assert.False(await PublicSees());
 
+        // A new file in a collection of restricted documents, ingested without --acl, is public: the summary says so.
+        File.WriteAllText(Path.Combine(secret, "new.md"), "# New\n\nA new salary note.\n");
+        try
+        {
+            var (newCode, newText, _) = await CliProcess.RunAsync("ingest", secret, "--store", store);
+            Assert.Equal(0, newCode);
+            Assert.Contains("new file is visible to everyone", newText.ReplaceLineEndings(" ").Replace("  ", " "));
+        }
+        finally { File.Delete(Path.Combine(secret, "new.md")); }
+
         var cleared = await Ingest("--acl-clear");
         Assert.Equal(1, cleared.GetProperty("aclChanged").GetInt32());
         Assert.True(await PublicSees());
