@@ -107,6 +107,14 @@ internal sealed class SearchScratch
     public float[] SortD = new float[64];
     public int[] SortN = new int[64];
 
+    public sbyte[] QueryCodes = new sbyte[1];
+
+    public sbyte[] QueryCodeBuffer(int dims)
+    {
+        if (QueryCodes.Length < dims) QueryCodes = new sbyte[dims];
+        return QueryCodes;
+    }
+
     public float[] QueryBuffer(int dims)
     {
         if (Query.Length < dims) Query = new float[dims];

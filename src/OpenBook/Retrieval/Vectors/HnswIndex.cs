@@ -18,6 +18,13 @@ public sealed record HnswOptions
     public int InitialCapacity { get; init; } = 1024;
     /// <summary>Seed of the level generator: a single-threaded build with the same seed and input gives the same graph.</summary>
     public int Seed { get; init; } = 100;
+    /// <summary>
+    /// What the search walks (default <see cref="VectorStorage.Float32"/>). With bf16 or int8 the graph is still built from
+    /// the float32 vectors; searches walk the compact codes and re-rank the candidates exactly from float32, which a
+    /// reopened index reads from its memory-mapped file (not resident). Int8 codes exist once the per-dimension range is
+    /// fitted (<see cref="HnswIndex.TrainQuantizer"/>, done by <see cref="HnswIndex.Save"/> when needed); until then searches use float32.
+    /// </summary>
+    public VectorStorage Storage { get; init; } = VectorStorage.Float32;
 }
 
 /// <summary>
@@ -58,6 +65,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
     private int _capacity, _nodes, _live;
     private int _entry = -1, _maxLevel = -1;
     private IndexFileReader? _mapped;
+    private VectorCodes? _codes;
 
     /// <summary>Creates an empty index.</summary>
     public HnswIndex(int dimensions, VectorMetric metric = VectorMetric.Cosine, HnswOptions? options = null)
@@ -85,6 +93,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         _ids = new long[_capacity];
         _levels = new byte[_capacity];
         _flags = new byte[_capacity];
+        if (options.Storage != VectorStorage.Float32) _codes = new VectorCodes(options.Storage, dimensions, _capacity);
     }
 
     /// <summary>The construction parameters.</summary>
@@ -99,6 +108,15 @@ public sealed unsafe class HnswIndex : IVectorIndex
     public int NodeCount => Volatile.Read(ref _nodes);
     /// <summary>Candidate list size for searches; may be changed at any time.</summary>
     public int EfSearch { get; set; }
+    /// <summary>What the search walks (see <see cref="HnswOptions.Storage"/>).</summary>
+    public VectorStorage Storage => Options.Storage;
+    /// <summary>
+    /// With bf16/int8 storage: how many of the walk's closest candidates are re-ranked exactly from float32
+    /// (null, the default: all efSearch of them; never fewer than k).
+    /// </summary>
+    public int? RerankCandidates { get; set; }
+    /// <summary>True when searches walk bf16/int8 codes (false for float32, and for int8 before its range is fitted).</summary>
+    public bool SearchesCodes => _codes is { Trained: true };
     /// <summary>
     /// When set, a filtered search passing fewer than this fraction of the nodes scans the passing ids exactly instead of
     /// walking the graph. When null (default) the index decides per query from a cost model fitted to
@@ -127,8 +145,33 @@ public sealed unsafe class HnswIndex : IVectorIndex
         {
             long upper = 0;
             foreach (var u in _upper) if (u != null) upper += u.Length * 4L + 24;
-            return _vectors.Bytes + _links0.Bytes + _ids.Length * 10L + _upper.Length * 8L + upper;
+            return _vectors.Bytes + (_codes?.Bytes ?? 0) + _links0.Bytes + _ids.Length * 10L + _upper.Length * 8L + upper;
         }
+    }
+
+    /// <summary>
+    /// Bytes a search needs resident: what it walks (float32 vectors, or the bf16/int8 codes), links, ids and bookkeeping.
+    /// For a reopened bf16/int8 index the float32 vectors used by the re-rank stay in the memory-mapped file and are not counted.
+    /// </summary>
+    public long SearchMemoryBytes => MemoryBytes - (SearchesCodes ? _vectors.Bytes : _codes?.Bytes ?? 0);
+
+    /// <summary>
+    /// Int8: fits the per-dimension range to the vectors now in the index and encodes them all (bf16: re-encodes).
+    /// Later additions are encoded with this range (values outside it are clamped); <see cref="Save"/> refits when the
+    /// index has more than doubled since. No-op for float32 storage.
+    /// </summary>
+    public void TrainQuantizer()
+    {
+        _resize.EnterWriteLock();
+        try { TrainLocked(); }
+        finally { _resize.ExitWriteLock(); }
+    }
+
+    private void TrainLocked()
+    {
+        if (_codes is null) return;
+        int n = _nodes;
+        _codes.Train(_vectors.Ptr, n, i => (_flags[i] & Deleted) == 0);
     }
 
     // ---------------------------------------------------------------- insertion
@@ -166,6 +209,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
             var dst = new Span<float>(Vec(node), Dimensions);
             vector.CopyTo(dst);
             if (_normalize) VectorKernels.Normalize(dst);
+            _codes?.Encode(node, Vec(node));
             var s = SearchScratch.Current;
             if (replaced >= 0) Repair(replaced, s);
             Insert(node, level, s);
@@ -220,6 +264,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         Array.Resize(ref _ids, capacity);
         Array.Resize(ref _levels, capacity);
         Array.Resize(ref _flags, capacity);
+        _codes?.Grow(capacity);
         _capacity = capacity;
     }
 
@@ -244,12 +289,13 @@ public sealed unsafe class HnswIndex : IVectorIndex
             maxLevel = _maxLevel;
         }
         float* q = Vec(node);
+        var dist = new F32Distance(q, _vectors.Ptr, Dimensions, _l2);
         int cur = entry;
         float curD = Dist(q, Vec(cur));
-        for (int l = maxLevel; l > level; l--) Greedy(q, ref cur, ref curD, l);
+        for (int l = maxLevel; l > level; l--) Greedy(ref dist, ref cur, ref curD, l);
         for (int l = Math.Min(level, maxLevel); l >= 0; l--)
         {
-            SearchLayer(q, cur, curD, Options.EfConstruction, l, null, skipDeleted: false, s);
+            SearchLayer(ref dist, cur, curD, Options.EfConstruction, l, null, skipDeleted: false, s);
             int n = s.Results.Count;
             s.EnsureSort(n);
             s.Results.DrainSorted(s.SortD, s.SortN);
@@ -485,6 +531,12 @@ public sealed unsafe class HnswIndex : IVectorIndex
             _capacity = cap;
             _nodes = live;
             _live = live;
+            if (_codes is not null)
+            {
+                _codes.Dispose();
+                _codes = new VectorCodes(Options.Storage, Dimensions, cap);
+                _codes.Train(_vectors.Ptr, live);
+            }
             _entry = entry < 0 ? -1 : remap[entry];
             _maxLevel = maxLevel;
             _nodeOf.Clear();
@@ -519,25 +571,62 @@ public sealed unsafe class HnswIndex : IVectorIndex
         try
         {
             fixed (float* q = qb)
+            fixed (sbyte* qc = s.QueryCodeBuffer(Dimensions))
             {
                 if (Count == 0) return [];
-                var allows = filter?.Allows;
-                int ef = Math.Max(efSearch, k);
-                if (allows != null && PrefersExactScan(filter!.Selectivity ?? EstimateSelectivity(allows), ef))
-                    return ExactScan(q, k, allows, s);
-                int entry, maxLevel;
-                lock (_entryLock) { entry = _entry; maxLevel = _maxLevel; }
-                int cur = entry;
-                float curD = Dist(q, Vec(cur));
-                for (int l = maxLevel; l > 0; l--) Greedy(q, ref cur, ref curD, l);
-                SearchLayer(q, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
-                int n = s.Results.Count;
-                if (n < k && n < Count) return ExactScan(q, k, allows ?? (_ => true), s); // the walk could not reach k passing nodes
-                while (s.Results.Count > k) s.Results.Pop();
-                return Drain(s.Results);
+                var codes = _codes is { Trained: true } c ? c : null;
+                if (codes is null)
+                {
+                    var f = new F32Distance(q, _vectors.Ptr, Dimensions, _l2);
+                    return SearchWith(ref f, q, k, filter, efSearch, rerank: false, s);
+                }
+                if (codes.Storage == VectorStorage.Int8)
+                {
+                    var d8 = codes.Int8(q, qc, _l2);
+                    return SearchWith(ref d8, q, k, filter, efSearch, rerank: true, s);
+                }
+                var d16 = codes.Bf16(q, _l2);
+                return SearchWith(ref d16, q, k, filter, efSearch, rerank: true, s);
             }
         }
         finally { _resize.ExitReadLock(); }
+    }
+
+    private VectorHit[] SearchWith<TD>(ref TD dist, float* q, int k, VectorFilter? filter, int efSearch, bool rerank, SearchScratch s)
+        where TD : struct, INodeDistance
+    {
+        var allows = filter?.Allows;
+        int ef = Math.Max(efSearch, k);
+        int keep = rerank ? Math.Max(k, Math.Min(ef, RerankCandidates ?? ef)) : k;
+        if (allows != null && PrefersExactScan(filter!.Selectivity ?? EstimateSelectivity(allows), ef))
+            return Finish(ExactScan(ref dist, keep, allows, s), q, k, rerank, s);
+        int entry, maxLevel;
+        lock (_entryLock) { entry = _entry; maxLevel = _maxLevel; }
+        int cur = entry;
+        float curD = dist.Of(cur);
+        for (int l = maxLevel; l > 0; l--) Greedy(ref dist, ref cur, ref curD, l);
+        SearchLayer(ref dist, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
+        int n = s.Results.Count;
+        if (n < k && n < Count) return Finish(ExactScan(ref dist, keep, allows ?? (_ => true), s), q, k, rerank, s); // the walk could not reach k passing nodes
+        while (s.Results.Count > keep) s.Results.Pop();
+        return Finish(s.Results, q, k, rerank, s);
+    }
+
+    /// <summary>The k best of the candidates in <paramref name="heap"/>: as they are, or re-ranked by exact float32 distance.</summary>
+    private VectorHit[] Finish(DistHeap heap, float* q, int k, bool rerank, SearchScratch s)
+    {
+        if (!rerank) return Drain(heap);
+        int n = heap.Count;
+        s.EnsureSort(n);
+        heap.DrainSorted(s.SortD, s.SortN);
+        var exact = s.Extra;
+        exact.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            if (i + 1 < n) VectorKernels.Prefetch(Vec(s.SortN[i + 1]));
+            exact.PushBounded(Dist(q, Vec(s.SortN[i])), s.SortN[i], k);
+        }
+        return Drain(exact);
     }
 
     /// <summary>Searches many queries (row-major) in parallel; one result list per query.</summary>
@@ -564,7 +653,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         return sampled == 0 ? 1 : passed / (double)sampled;
     }
 
-    private VectorHit[] ExactScan(float* q, int k, Func<long, bool> allows, SearchScratch s)
+    private DistHeap ExactScan<TD>(ref TD dist, int k, Func<long, bool> allows, SearchScratch s) where TD : struct, INodeDistance
     {
         var heap = s.Results;
         heap.Clear();
@@ -572,9 +661,9 @@ public sealed unsafe class HnswIndex : IVectorIndex
         for (int i = 0; i < n; i++)
         {
             if ((Volatile.Read(ref _flags[i]) & (Deleted | Ready)) != Ready || !allows(_ids[i])) continue;
-            heap.PushBounded(Dist(q, Vec(i)), i, k);
+            heap.PushBounded(dist.Of(i), i, k);
         }
-        return Drain(heap);
+        return heap;
     }
 
     private VectorHit[] Drain(DistHeap heap)
@@ -589,7 +678,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         return hits;
     }
 
-    private void Greedy(float* q, ref int cur, ref float curD, int level)
+    private void Greedy<TD>(ref TD dist, ref int cur, ref float curD, int level) where TD : struct, INodeDistance
     {
         bool changed = true;
         while (changed)
@@ -600,7 +689,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
             for (int j = 1; j <= cnt; j++)
             {
                 int c = list[j];
-                float d = Dist(q, Vec(c));
+                float d = dist.Of(c);
                 if (d < curD) { curD = d; cur = c; changed = true; }
             }
         }
@@ -610,7 +699,8 @@ public sealed unsafe class HnswIndex : IVectorIndex
     /// Algorithm 2 of the paper on one layer, leaving up to <paramref name="ef"/> results in <c>s.Results</c>.
     /// Nodes rejected by the filter or deleted are walked through but never become results.
     /// </summary>
-    private void SearchLayer(float* q, int entry, float entryD, int ef, int level, Func<long, bool>? allows, bool skipDeleted, SearchScratch s)
+    private void SearchLayer<TD>(ref TD dist, int entry, float entryD, int ef, int level, Func<long, bool>? allows, bool skipDeleted, SearchScratch s)
+        where TD : struct, INodeDistance
     {
         var visited = s.Visited;
         visited.Reset(_capacity);
@@ -631,13 +721,13 @@ public sealed unsafe class HnswIndex : IVectorIndex
             cand.Pop();
             int* list = Links(c, level);
             int cnt = Volatile.Read(ref list[0]);
-            if (cnt > 0) VectorKernels.Prefetch(Vec(list[1]));
+            if (cnt > 0) dist.Prefetch(list[1]);
             for (int j = 1; j <= cnt; j++)
             {
                 int nb = list[j];
-                if (j < cnt) VectorKernels.Prefetch(Vec(list[j + 1]));
+                if (j < cnt) dist.Prefetch(list[j + 1]);
                 if (visited.TestAndSet(nb)) continue;
-                float d = Dist(q, Vec(nb));
+                float d = dist.Of(nb);
                 if (res.Count < ef || d < bound)
                 {
                     cand.Push(d, nb);
@@ -678,6 +768,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         try
         {
             int n = _nodes;
+            if (_codes is { Storage: VectorStorage.Int8 } c8 && (!c8.Trained || n > 2 * c8.TrainedRows)) TrainLocked();
             var upperOffsets = new long[n];
             long upperLen = 0;
             for (int i = 0; i < n; i++) { upperOffsets[i] = upperLen; upperLen += _levels[i] * (_m + 1); }
@@ -692,11 +783,12 @@ public sealed unsafe class HnswIndex : IVectorIndex
                 for (int i = 0; i < n; i++)
                     if (_upper[i] is { } u) write(MemoryMarshal.AsBytes(u.AsSpan()));
             });
+            _codes?.AddSections(w, n);
             w.Save(path, new IndexHeader
             {
                 Kind = IndexFileKind.Hnsw, Metric = Metric, Dims = Dimensions, M = _m, M0 = _m0,
                 EfConstruction = Options.EfConstruction, NodeCount = n, LiveCount = _live,
-                EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp,
+                EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp, Quantization = (int)Options.Storage,
             });
         }
         finally { _resize.ExitWriteLock(); }
@@ -705,6 +797,8 @@ public sealed unsafe class HnswIndex : IVectorIndex
     /// <summary>
     /// Opens a file written by <see cref="Save"/>. Vectors and layer-0 links stay in the memory-mapped file
     /// (copy-on-write) until the index grows, so opening costs little more than reading ids and validating links.
+    /// A bf16/int8 index (see <see cref="HnswOptions.Storage"/>) copies its codes and links into memory and leaves only
+    /// the float32 vectors, read by the re-rank, in the mapped file.
     /// Throws <see cref="IndexFileException"/> when the file is missing, truncated, corrupt, or does not match the
     /// expected dimensions/metric (when given).
     /// </summary>
@@ -719,7 +813,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
             if (h.M is < 2 or > 255 || h.M0 != 2 * h.M || h.EfConstruction < 1 || h.LiveCount > h.NodeCount || h.MaxLevel > 32
                 || (h.NodeCount == 0) != (h.EntryPoint < 0) || h.EntryPoint >= h.NodeCount)
                 throw new IndexFileException(path, "corrupt header (graph parameters out of range)");
-            var opts = new HnswOptions { M = h.M, EfConstruction = h.EfConstruction, InitialCapacity = 16 };
+            var opts = new HnswOptions { M = h.M, EfConstruction = h.EfConstruction, InitialCapacity = 16, Storage = (VectorStorage)h.Quantization };
             var index = new HnswIndex(h.Dims, h.Metric, efSearch is { } ef ? opts with { EfSearch = ef } : opts);
             int n = (int)h.NodeCount;
             index.LoadFrom(file, n);
@@ -766,7 +860,14 @@ public sealed unsafe class HnswIndex : IVectorIndex
         _links0.Dispose();
         _mapped = file;
         _vectors = NativeArray<float>.Borrow(vectors, Math.Max(1L, (long)n * Dimensions));
-        _links0 = NativeArray<int>.Borrow(links0, Math.Max(1L, (long)n * _stride0));
+        if (_codes is null) _links0 = NativeArray<int>.Borrow(links0, Math.Max(1L, (long)n * _stride0));
+        else
+        {
+            // what the search walks is copied into memory; only the float32 vectors stay mapped (read by the re-rank)
+            _links0 = new NativeArray<int>(Math.Max(1L, (long)n * _stride0));
+            Buffer.MemoryCopy(links0, _links0.Ptr, _links0.Bytes, (long)n * _stride0 * 4);
+            _codes.Load(file, 6, n);
+        }
         _upper = upper;
         _ids = ids.Length > 0 ? ids : new long[1];
         _levels = levels.Length > 0 ? levels : new byte[1];
@@ -801,6 +902,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
     {
         _vectors.Dispose();
         _links0.Dispose();
+        _codes?.Dispose();
         ReleaseMapped();
         _resize.Dispose();
     }
