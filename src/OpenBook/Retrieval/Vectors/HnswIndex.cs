@@ -22,7 +22,7 @@ public sealed record HnswOptions
     /// What the search walks (default <see cref="VectorStorage.Float32"/>). With bf16 or int8 the graph is still built from
     /// the float32 vectors; searches walk the compact codes and re-rank the candidates exactly from float32, which a
     /// reopened index reads from its memory-mapped file (not resident). Int8 codes exist once the per-dimension range is
-    /// fitted (<see cref="HnswIndex.TrainQuantizer"/>, done by <see cref="HnswIndex.Save"/> when needed); until then searches use float32.
+    /// fitted (<see cref="HnswIndex.TrainQuantizer"/>, done by <see cref="HnswIndex.Save(string, ulong)"/> when needed); until then searches use float32.
     /// </summary>
     public VectorStorage Storage { get; init; } = VectorStorage.Float32;
 }
@@ -150,14 +150,17 @@ public sealed unsafe class HnswIndex : IVectorIndex
     }
 
     /// <summary>
-    /// Bytes a search needs resident: what it walks (float32 vectors, or the bf16/int8 codes), links, ids and bookkeeping.
-    /// For a reopened bf16/int8 index the float32 vectors used by the re-rank stay in the memory-mapped file and are not counted.
+    /// Bytes a search needs resident: what it walks (float32 vectors, or the bf16/int8 codes), links, ids, the id → node
+    /// map (estimated at 28 bytes an entry) and one searching thread's visited set. For a reopened bf16/int8 index the
+    /// float32 vectors read by the re-rank stay in the memory-mapped file and are not counted.
     /// </summary>
-    public long SearchMemoryBytes => MemoryBytes - (SearchesCodes ? _vectors.Bytes : _codes?.Bytes ?? 0);
+    public long SearchMemoryBytes =>
+        MemoryBytes - (SearchesCodes && _mapped != null ? _vectors.Bytes : 0) - (SearchesCodes ? 0 : _codes?.Bytes ?? 0)
+        + 28L * Count + 4L * _capacity;
 
     /// <summary>
     /// Int8: fits the per-dimension range to the vectors now in the index and encodes them all (bf16: re-encodes).
-    /// Later additions are encoded with this range (values outside it are clamped); <see cref="Save"/> refits when the
+    /// Later additions are encoded with this range (values outside it are clamped); <see cref="Save(string, ulong)"/> refits when the
     /// index has more than doubled since. No-op for float32 storage.
     /// </summary>
     public void TrainQuantizer()
@@ -762,13 +765,23 @@ public sealed unsafe class HnswIndex : IVectorIndex
     // ---------------------------------------------------------------- persistence
 
     /// <inheritdoc/>
-    public void Save(string path, ulong stamp = 0)
+    public void Save(string path, ulong stamp = 0) => Save(path, stamp, Options.Storage);
+
+    /// <summary>Writes the index with <paramref name="storage"/> codes (another storage than its own: encoded for the file only).</summary>
+    internal void Save(string path, ulong stamp, VectorStorage storage)
     {
         _resize.EnterWriteLock();
+        VectorCodes? temporary = null;
         try
         {
             int n = _nodes;
             if (_codes is { Storage: VectorStorage.Int8 } c8 && (!c8.Trained || n > 2 * c8.TrainedRows)) TrainLocked();
+            var codes = _codes;
+            if (storage != Options.Storage)
+            {
+                codes = storage == VectorStorage.Float32 ? null : temporary = new VectorCodes(storage, Dimensions, Math.Max(n, 1));
+                codes?.Train(_vectors.Ptr, n, i => (_flags[i] & Deleted) == 0);
+            }
             var upperOffsets = new long[n];
             long upperLen = 0;
             for (int i = 0; i < n; i++) { upperOffsets[i] = upperLen; upperLen += _levels[i] * (_m + 1); }
@@ -783,19 +796,23 @@ public sealed unsafe class HnswIndex : IVectorIndex
                 for (int i = 0; i < n; i++)
                     if (_upper[i] is { } u) write(MemoryMarshal.AsBytes(u.AsSpan()));
             });
-            _codes?.AddSections(w, n);
+            codes?.AddSections(w, n);
             w.Save(path, new IndexHeader
             {
                 Kind = IndexFileKind.Hnsw, Metric = Metric, Dims = Dimensions, M = _m, M0 = _m0,
                 EfConstruction = Options.EfConstruction, NodeCount = n, LiveCount = _live,
-                EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp, Quantization = (int)Options.Storage,
+                EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp, Quantization = (int)storage,
             });
         }
-        finally { _resize.ExitWriteLock(); }
+        finally
+        {
+            temporary?.Dispose();
+            _resize.ExitWriteLock();
+        }
     }
 
     /// <summary>
-    /// Opens a file written by <see cref="Save"/>. Vectors and layer-0 links stay in the memory-mapped file
+    /// Opens a file written by <see cref="Save(string, ulong)"/>. Vectors and layer-0 links stay in the memory-mapped file
     /// (copy-on-write) until the index grows, so opening costs little more than reading ids and validating links.
     /// A bf16/int8 index (see <see cref="HnswOptions.Storage"/>) copies its codes and links into memory and leaves only
     /// the float32 vectors, read by the re-rank, in the mapped file.
