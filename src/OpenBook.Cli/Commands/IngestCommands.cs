@@ -26,7 +26,7 @@ internal static class IngestCommands
 
         var cmd = new Command("ingest", "Ingest files and directories (txt, md, html, pdf, docx, json/jsonl, csv) into the store")
         {
-            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, followSymlinks, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
+            paths, collection, tags, acl, prune, include, exclude, chunkTokens, overlap, textField, idField, csvMode, followSymlinks, EmbeddingCli.Embed, EmbeddingCli.NoEmbed, EmbeddingCli.VectorStorage,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -138,7 +138,7 @@ internal static class IngestCommands
         var collection = new Option<string>("--collection", "-c") { Description = "Collection to switch", Required = true };
         var cmd = new Command("reembed", "Switch a collection to another embedding model and compute its vectors (cached vectors of that model are reused)")
         {
-            collection, EmbeddingCli.Embed,
+            collection, EmbeddingCli.Embed, EmbeddingCli.VectorStorage,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {

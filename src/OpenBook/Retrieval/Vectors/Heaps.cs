@@ -108,6 +108,8 @@ internal sealed class SearchScratch
     public int[] SortN = new int[64];
 
     public sbyte[] QueryCodes = new sbyte[1];
+    /// <summary>Distances computed by the last layer-0 walk (the filtered-search cost model learns from it).</summary>
+    public int Visits;
 
     public sbyte[] QueryCodeBuffer(int dims)
     {

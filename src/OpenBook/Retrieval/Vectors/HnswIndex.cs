@@ -94,6 +94,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         _levels = new byte[_capacity];
         _flags = new byte[_capacity];
         if (options.Storage != VectorStorage.Float32) _codes = new VectorCodes(options.Storage, dimensions, _capacity);
+        _costs = DefaultCosts();
     }
 
     /// <summary>The construction parameters.</summary>
@@ -119,23 +120,113 @@ public sealed unsafe class HnswIndex : IVectorIndex
     public bool SearchesCodes => _codes is { Trained: true };
     /// <summary>
     /// When set, a filtered search passing fewer than this fraction of the nodes scans the passing ids exactly instead of
-    /// walking the graph. When null (default) the index decides per query from a cost model fitted to
-    /// <c>openbook-bench vectors</c> measurements (100k × 384, M = 16, ef = 64: the walk wins at 10 % selectivity,
-    /// the scan from 5 % down): a filtered walk costs about <c>ef · M0 / 5 / selectivity</c> distance computations
-    /// (it walks past rejected nodes until ef pass), an exact scan <c>n · selectivity</c> distances plus <c>n</c>
-    /// predicate calls worth about <c>4 / dimensions</c> of a distance each; the cheaper one runs.
-    /// Both return only passing ids; the scan is exact.
+    /// walking the graph. When null (default) the index decides per query from <see cref="FilterCosts"/>, costs measured
+    /// on this index: a filtered walk visits about <c>VisitsPerEf · ef / selectivity</c> nodes (it walks past rejected
+    /// nodes until ef pass), each a random access costing <c>NsPerVisit</c>; an exact scan reads all n rows
+    /// (<c>NsPerRow</c>: flag and predicate) and computes <c>n · selectivity</c> sequential distances
+    /// (<c>NsPerScanDistance</c>); the cheaper one runs. Both return only passing ids; the scan is exact
+    /// (on the codes, then re-ranked, for bf16/int8).
     /// </summary>
     public double? ExactFallbackSelectivity { get; set; }
+
+    /// <summary>
+    /// Per-candidate costs of the two filtered-search plans, in nanoseconds, measured on this index: timed once over a
+    /// sample of its own nodes on the first filtered search (and again when it has doubled since), then refined from the
+    /// filtered walks and scans it runs (moving averages).
+    /// </summary>
+    /// <param name="NsPerVisit">One node of a graph walk: the random access to its vector or codes, the distance, the heap work.</param>
+    /// <param name="NsPerRow">One row of the exact scan: the deleted flag and the filter's predicate.</param>
+    /// <param name="NsPerScanDistance">One distance in the scan (sequential access).</param>
+    /// <param name="VisitsPerEf">Nodes a filtered walk visits per unit of <c>ef / selectivity</c>.</param>
+    /// <param name="Measured">False until the first calibration (the figures are then defaults).</param>
+    public readonly record struct FilterCostModel(double NsPerVisit, double NsPerRow, double NsPerScanDistance, double VisitsPerEf, bool Measured);
+
+    private FilterCostModel _costs;
+    private int _calibratedAt;
+
+    /// <summary>The filtered-search cost model now in use (see <see cref="ExactFallbackSelectivity"/>).</summary>
+    public FilterCostModel FilterCosts => _costs;
 
     /// <summary>True when a filtered search with this selectivity and ef will scan exactly instead of walking the graph.</summary>
     public bool PrefersExactScan(double selectivity, int efSearch)
     {
         if (ExactFallbackSelectivity is { } fixedThreshold) return selectivity < fixedThreshold;
+        var c = _costs;
         double n = Math.Max(1, Count);
-        double walk = efSearch * (_m0 / 5.0) / Math.Max(selectivity, 1e-9);
-        double exact = n * selectivity + n * Math.Clamp(4.0 / Dimensions, 0.005, 0.2);
+        double visits = Math.Min(n, c.VisitsPerEf * efSearch / Math.Max(selectivity, 1e-9));
+        double walk = visits * (c.NsPerVisit + c.NsPerRow);
+        double exact = n * c.NsPerRow + n * selectivity * c.NsPerScanDistance;
         return exact < walk;
+    }
+
+    private FilterCostModel DefaultCosts()
+    {
+        // before anything is measured: a distance costs ~0.05 ns a byte read sequentially, a walk step adds ~100 ns of
+        // cache misses, a predicate call ~4 ns (orders of magnitude from openbook-bench vectors; replaced by measurements)
+        double bytes = Dimensions * (Options.Storage switch { VectorStorage.Int8 => 1, VectorStorage.BFloat16 => 2, _ => 4 });
+        return new FilterCostModel(100 + 0.1 * bytes, 4, 2 + 0.05 * bytes, _m0 / 5.0, false);
+    }
+
+    /// <summary>Times the two plans' unit operations on a sample of this index's own nodes (with the distance the search uses).</summary>
+    private void Calibrate<TD>(ref TD dist, Func<long, bool> allows, SearchScratch s) where TD : struct, INodeDistance
+    {
+        int n = _nodes;
+        if (n < 64) return;
+        int sample = Math.Min(n, 2048);
+        float sink = 0;
+        // sequential distances
+        int start = (int)((uint)(n - sample) / 2);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int i = start; i < start + sample; i++) sink += dist.Of(i);
+        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+        // random walk steps: read a node's links, distance to a random neighbour-like node, visited check
+        var visited = s.Visited;
+        visited.Reset(_capacity);
+        uint x = 2463534242;
+        for (int i = 0; i < sample; i++)
+        {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            int node = (int)(x % (uint)n);
+            int* list = Links(node, 0);
+            if (!visited.TestAndSet(node)) sink += dist.Of(list[0] > 0 ? list[1] : node);
+        }
+        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+        int passed = 0;
+        for (int i = start; i < start + sample; i++)
+            if ((Volatile.Read(ref _flags[i]) & (Deleted | Ready)) == Ready && allows(_ids[i])) passed++;
+        long t3 = System.Diagnostics.Stopwatch.GetTimestamp();
+        double ns = 1e9 / System.Diagnostics.Stopwatch.Frequency / sample;
+        double seqDist = Math.Max(0.5, (t1 - t0) * ns);
+        double visit = Math.Max(seqDist, (t2 - t1) * ns) + 10; // + heap and visited-set work of a real walk step
+        double row = Math.Max(0.5, (t3 - t2) * ns);
+        _costs = new FilterCostModel(visit, row, seqDist, _costs.Measured ? _costs.VisitsPerEf : _m0 / 5.0, true);
+        _calibratedAt = n;
+        GC.KeepAlive(sink + passed);
+    }
+
+    /// <summary>Folds a measured filtered walk or scan into the cost model (moving average, weight 1/8).</summary>
+    private void Observe(bool scanned, long ticks, int visits, double selectivity, int ef, int n)
+    {
+        var c = _costs;
+        if (!c.Measured || ticks <= 0) return;
+        double ns = ticks * 1e9 / System.Diagnostics.Stopwatch.Frequency;
+        const double a = 0.125;
+        if (scanned)
+        {
+            double row = (ns - n * selectivity * c.NsPerScanDistance) / Math.Max(1, n);
+            if (row > 0) c = c with { NsPerRow = (1 - a) * c.NsPerRow + a * row };
+        }
+        else if (visits > 0)
+        {
+            double perEf = visits * Math.Max(selectivity, 1e-9) / Math.Max(1, ef);
+            double visit = ns / visits - c.NsPerRow;
+            c = c with
+            {
+                VisitsPerEf = (1 - a) * c.VisitsPerEf + a * perEf,
+                NsPerVisit = visit > 0 ? (1 - a) * c.NsPerVisit + a * visit : c.NsPerVisit,
+            };
+        }
+        _costs = c;
     }
 
     /// <summary>Approximate bytes held: vectors, links, ids and bookkeeping (not the id dictionary).</summary>
@@ -601,14 +692,28 @@ public sealed unsafe class HnswIndex : IVectorIndex
         var allows = filter?.Allows;
         int ef = Math.Max(efSearch, k);
         int keep = rerank ? Math.Max(k, Math.Min(ef, RerankCandidates ?? ef)) : k;
-        if (allows != null && PrefersExactScan(filter!.Selectivity ?? EstimateSelectivity(allows), ef))
-            return Finish(ExactScan(ref dist, keep, allows, s), q, k, rerank, s);
+        double selectivity = 1;
+        long started = 0;
+        if (allows != null)
+        {
+            if (ExactFallbackSelectivity is null && (!_costs.Measured || _nodes >= 2 * _calibratedAt)) Calibrate(ref dist, allows, s);
+            selectivity = filter!.Selectivity ?? EstimateSelectivity(allows);
+            started = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (PrefersExactScan(selectivity, ef))
+            {
+                var scanned = ExactScan(ref dist, keep, allows, s);
+                Observe(scanned: true, System.Diagnostics.Stopwatch.GetTimestamp() - started, 0, selectivity, ef, _nodes);
+                return Finish(scanned, q, k, rerank, s);
+            }
+        }
         int entry, maxLevel;
         lock (_entryLock) { entry = _entry; maxLevel = _maxLevel; }
         int cur = entry;
         float curD = dist.Of(cur);
         for (int l = maxLevel; l > 0; l--) Greedy(ref dist, ref cur, ref curD, l);
+        s.Visits = 0;
         SearchLayer(ref dist, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
+        if (allows != null) Observe(scanned: false, System.Diagnostics.Stopwatch.GetTimestamp() - started, s.Visits, selectivity, ef, _nodes);
         int n = s.Results.Count;
         if (n < k && n < Count) return Finish(ExactScan(ref dist, keep, allows ?? (_ => true), s), q, k, rerank, s); // the walk could not reach k passing nodes
         while (s.Results.Count > keep) s.Results.Pop();
@@ -730,6 +835,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
                 int nb = list[j];
                 if (j < cnt) dist.Prefetch(list[j + 1]);
                 if (visited.TestAndSet(nb)) continue;
+                s.Visits++;
                 float d = dist.Of(nb);
                 if (res.Count < ef || d < bound)
                 {
