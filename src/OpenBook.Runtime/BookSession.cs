@@ -62,6 +62,8 @@ public sealed record BookSessionOptions
     /// become an empty store).
     /// </summary>
     public bool MustExist { get; init; }
+    /// <summary>Vector index storage (f32, bf16, int8; see <see cref="EmbeddingSettings.Storage"/>); null keeps the index's own.</summary>
+    public OpenBook.Retrieval.Vectors.VectorStorage? VectorStorage { get; init; }
 }
 
 /// <summary>
@@ -126,7 +128,7 @@ public sealed class BookSession : IAsyncDisposable
         {
             reranker = options.Rerank is { } dir ? OnnxCrossEncoder.Load(dir) : null;
             var name = spec is not null && Directory.Exists(spec) ? Path.GetFullPath(spec) : spec;
-            var bookOptions = model is null ? new BookOptions() : new BookOptions { Embeddings = new EmbeddingSettings { Generator = model.Generator, ModelId = model.CacheModelId, Name = name, BatchSize = model.IngestBatchSize } };
+            var bookOptions = model is null ? new BookOptions() : new BookOptions { Embeddings = new EmbeddingSettings { Generator = model.Generator, ModelId = model.CacheModelId, Name = name, BatchSize = model.IngestBatchSize, Storage = options.VectorStorage } };
             return new BookSession(await Book.OpenAsync(store, bookOptions, cancellationToken).ConfigureAwait(false), model, reranker, warnings);
         }
         catch

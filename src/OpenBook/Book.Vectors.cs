@@ -18,6 +18,14 @@ public sealed record EmbeddingSettings
     /// <summary>HNSW graph settings of the vector index.</summary>
     public HnswOptions Hnsw { get; init; } = new();
     /// <summary>
+    /// What the vector index stores and walks (f32, bf16, int8 with an exact float32 re-rank; see <see cref="VectorStorage"/>).
+    /// Recorded in the store's vector index file. Null (default): keep the storage of the existing index file (float32
+    /// when a new one is built); set and different from the file's: the index is rebuilt with it.
+    /// </summary>
+    public VectorStorage? Storage { get; init; }
+
+    internal HnswOptions IndexOptions(VectorStorage? existing = null) => Hnsw with { Storage = Storage ?? existing ?? Hnsw.Storage };
+    /// <summary>
     /// Chunks sent to the generator per call. A local encoder sorts each call's inputs by length before batching, so
     /// larger calls pad less (OpenBook.Onnx's <c>EmbeddingModel.IngestBatchSize</c> is 256 for them); progress is reported per call.
     /// </summary>
@@ -39,6 +47,7 @@ public sealed record EmbedReport(int Chunks, long Computed, long CacheHits, Time
 public sealed partial class Book
 {
     private HnswIndex? _vectors;
+    private VectorStorage? _indexStorage; // storage of the index file found on disk (kept when rebuilding)
     private long _vectorSequence;
     private bool _vectorsDirty;
     private CachingEmbeddingGenerator? _embedder;
@@ -80,9 +89,20 @@ public sealed partial class Book
                     {
                         ulong stamp;
                         using (var reader = new IndexFileReader(path, verifyChecksum: false)) stamp = reader.Header.Stamp;
-                        _vectors = HnswIndex.Open(path, expectedMetric: VectorMetric.Cosine);
-                        _vectorSequence = (long)stamp;
-                        VectorIndexStatus = "loaded";
+                        var loaded = HnswIndex.Open(path, expectedMetric: VectorMetric.Cosine);
+                        if (settings.Storage is { } wanted && loaded.Storage != wanted)
+                        {
+                            VectorIndexStatus = $"rebuilt (vector storage {loaded.Storage.Name()} → {wanted.Name()})";
+                            _indexStorage = wanted;
+                            loaded.Dispose();
+                        }
+                        else
+                        {
+                            _vectors = loaded;
+                            _indexStorage = loaded.Storage;
+                            _vectorSequence = (long)stamp;
+                            VectorIndexStatus = "loaded";
+                        }
                     }
                     catch (IndexFileException ex)
                     {
@@ -112,7 +132,7 @@ public sealed partial class Book
                 var vectors = cache.Get(settings.ModelId, batch.Select(c => c.TextHash).ToHashSet());
                 foreach (var chunk in batch)
                     if (vectors.TryGetValue(chunk.TextHash, out var v))
-                        (index ??= new HnswIndex(v.Length, VectorMetric.Cosine, settings.Hnsw)).Add(chunk.Id, v);
+                        (index ??= new HnswIndex(v.Length, VectorMetric.Cosine, settings.IndexOptions(_indexStorage))).Add(chunk.Id, v);
             }
         return index;
     }
@@ -190,7 +210,7 @@ public sealed partial class Book
             var vectors = await embedder.GenerateAsync(batch.Select(c => c.Text), EmbeddingInput.WithKind(EmbeddingInputKind.Passage), ct).ConfigureAwait(false);
             lock (_indexLock)
             {
-                _vectors ??= new HnswIndex(vectors[0].Vector.Length, VectorMetric.Cosine, settings.Hnsw);
+                _vectors ??= new HnswIndex(vectors[0].Vector.Length, VectorMetric.Cosine, settings.IndexOptions(_indexStorage));
                 for (var i = 0; i < batch.Length; i++) _vectors.Add(batch[i].Id, vectors[i].Vector.Span);
                 _vectorsDirty = true;
             }

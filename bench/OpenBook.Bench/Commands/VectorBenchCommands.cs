@@ -24,7 +24,20 @@ internal static class VectorBenchCommands
     /// shared machine: wall-clock figures there depend on what else runs.
     /// </remarks>
     internal sealed record Row(string Engine, [property: System.Text.Json.Serialization.JsonPropertyName("M")] int M, int EfConstruction, int EfSearch, double Recall10, double Qps1, double QpsAll,
-        double BuildSeconds, double MemoryMB, double Qps1Cpu, double BuildCpuSeconds);
+        double BuildSeconds, double MemoryMB, double Qps1Cpu, double BuildCpuSeconds, double MappedMB = 0);
+
+    /// <summary>
+    /// An OpenBook index per storage: file size, open time, resident growth (f32: anonymous growth while building, the
+    /// measure the peers use; bf16/int8: anonymous growth while reopened and searched, which reuses memory the f32 build
+    /// freed, so it under-counts), file-backed pages of the mapping touched (codes copied out, float32 rows the re-rank
+    /// read: page cache, evictable), and the bytes the index counts for its search (<see cref="HnswIndex.SearchMemoryBytes"/>).
+    /// The openbook-bf16/int8 rows' memoryMB is that counted figure.
+    /// </summary>
+    internal sealed record StorageRow(string Storage, double FileMB, double OpenSeconds, double AnonMB, double MappedMB, double SearchIndexMB);
+
+    /// <summary>Iso-recall comparison: per engine, the smallest swept efSearch reaching the target recall@10.</summary>
+    internal sealed record IsoRow(double Target, string Engine, int EfSearch, double Recall10, double Qps1, double Qps1Cpu, double MemoryMB,
+        double QpsCpuVsNative, double MemoryVsNative);
 
     /// <summary>Persistence figures (OpenBook only): file size, save time, open time with and without the checksum pass.</summary>
     internal sealed record PersistenceRow(double FileMB, double SaveSeconds, double OpenSeconds, double OpenNoChecksumSeconds);
@@ -50,9 +63,12 @@ internal static class VectorBenchCommands
         var noPeers = new Option<bool>("--no-peers") { Description = "Skip hnswlib/FAISS (no Python needed)" };
         var peers = new Option<string?>("--peers-script") { Description = "Path of ann_peers.py (default: found under bench/vectors)" };
         var outDir = new Option<string?>("--out") { Description = "Folder for the .fvecs/.ivecs files (default: a temp folder, deleted afterwards)" };
+        var storages = new Option<string>("--storage") { Description = "OpenBook vector storages to measure, comma-separated (f32, bf16, int8); bf16/int8 are saved from the f32-built graph and reopened", DefaultValueFactory = _ => "f32,bf16,int8" };
+        var engines = new Option<string>("--peer-engines") { Description = "Peers to run: hnswlib-native, hnswlib, faiss (comma-separated)", DefaultValueFactory = _ => "hnswlib-native,hnswlib,faiss" };
+        var noFiltered = new Option<bool>("--no-filtered") { Description = "Skip the filtered-search walk/scan table" };
         var cmd = new Command("vectors", "HNSW vs hnswlib and FAISS: build time, QPS, recall@10, memory")
         {
-            dataset, n, queries, m, efc, ef, threads, quick, noPeers, peers, outDir,
+            dataset, n, queries, m, efc, ef, threads, quick, noPeers, peers, outDir, storages, engines, noFiltered,
         };
         cmd.Aliases.Add("ann");
         Cli.SetHandler(cmd, async (r, ct) =>
@@ -70,6 +86,9 @@ internal static class VectorBenchCommands
             int[] efs = ParseList(r.GetValue(ef)!);
             var opts = new HnswOptions { M = r.GetValue(m), EfConstruction = r.GetValue(efc), InitialCapacity = count };
             if (count < 100 || nq < 1) throw new OpenBookException("--n must be at least 100 and --queries at least 1.");
+            var storageList = r.GetValue(storages)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(VectorStorageNames.Parse).Distinct().ToArray();
+            var storageRows = new List<StorageRow>();
             string loadBefore = BenchEnvironment.LoadAverage();
 
             console.MarkupLine($"[grey]{ds.Name}: generating {count:N0} × {ds.Dim} vectors and {nq:N0} queries…[/]");
@@ -95,24 +114,55 @@ internal static class VectorBenchCommands
                 var (index, buildSeconds, buildCpu, memoryMB) = BuildIndex(data, ds, opts, nThreads);
                 using (index)
                 {
-                    foreach (int e in efs)
+                    if (storageList.Contains(VectorStorage.Float32))
+                        foreach (int e in efs)
+                        {
+                            var (recall, qps1, qps1Cpu) = Measure(index, qs, gt, ds.Dim, e, null, out _);
+                            double qpsAll = MeasureAll(index, qs, ds.Dim, e, nThreads);
+                            rows.Add(new Row("openbook", opts.M, opts.EfConstruction, e, Math.Round(recall, 4), Math.Round(qps1, 1),
+                                Math.Round(qpsAll, 1), Math.Round(buildSeconds, 3), Math.Round(memoryMB, 1), Math.Round(qps1Cpu, 1), Math.Round(buildCpu, 3)));
+                            console.MarkupLine($"[grey]  ef={e}: recall@10 {recall:F4}, {qps1:N0} q/s (1 thread)[/]");
+                        }
+                    if (!r.GetValue(noFiltered))
                     {
-                        var (recall, qps1, qps1Cpu) = Measure(index, qs, gt, ds.Dim, e, null, out _);
-                        double qpsAll = MeasureAll(index, qs, ds.Dim, e, nThreads);
-                        rows.Add(new Row("openbook", opts.M, opts.EfConstruction, e, Math.Round(recall, 4), Math.Round(qps1, 1),
-                            Math.Round(qpsAll, 1), Math.Round(buildSeconds, 3), Math.Round(memoryMB, 1), Math.Round(qps1Cpu, 1), Math.Round(buildCpu, 3)));
-                        console.MarkupLine($"[grey]  ef={e}: recall@10 {recall:F4}, {qps1:N0} q/s (1 thread)[/]");
+                        console.MarkupLine("[grey]openbook: filtered search, 20 % … 0.5 % selectivity, walk vs scan…[/]");
+                        filtered.AddRange(MeasureFiltered(index, data, qs, ds, efs));
                     }
-                    console.MarkupLine("[grey]openbook: filtered search, 20 % … 0.5 % selectivity, walk vs scan…[/]");
-                    filtered.AddRange(MeasureFiltered(index, data, qs, ds, efs));
                     console.MarkupLine("[grey]openbook: save and open…[/]");
                     persistence = MeasurePersistence(index, Path.Combine(dir, "openbook.obvec"));
+                    storageRows.Add(new StorageRow("f32", persistence.FileMB, persistence.OpenSeconds, Math.Round(memoryMB, 1), 0, Math.Round(index.SearchMemoryBytes / 1048576.0, 1)));
+                    foreach (var st in storageList.Where(x => x != VectorStorage.Float32))
+                        index.Save(Path.Combine(dir, $"openbook-{st.Name()}.obvec"), 0, st);
+                }
+                foreach (var st in storageList.Where(x => x != VectorStorage.Float32))
+                {
+                    string file = Path.Combine(dir, $"openbook-{st.Name()}.obvec");
+                    console.MarkupLine($"[grey]openbook-{st.Name()}: reopened from {new FileInfo(file).Length / 1048576.0:F0} MB, walking the codes, re-ranking from the mapped float32…[/]");
+                    var (anon0, file0) = ResidentParts();
+                    var sw = Stopwatch.StartNew();
+                    using var qi = HnswIndex.Open(file);
+                    double openSeconds = sw.Elapsed.TotalSeconds;
+                    var measured = new List<(int Ef, double Recall, double Qps1, double Qps1Cpu, double QpsAll)>();
+                    foreach (int e in efs)
+                    {
+                        var (recall, qps1, qps1Cpu) = Measure(qi, qs, gt, ds.Dim, e, null, out _);
+                        double qpsAll = MeasureAll(qi, qs, ds.Dim, e, nThreads);
+                        measured.Add((e, recall, qps1, qps1Cpu, qpsAll));
+                        console.MarkupLine($"[grey]  ef={e}: recall@10 {recall:F4}, {qps1:N0} q/s (1 thread)[/]");
+                    }
+                    var (anon1, file1) = ResidentParts();
+                    double anonMB = (anon1 - anon0) / 1048576.0, mappedMB = (file1 - file0) / 1048576.0;
+                    foreach (var x in measured)
+                        rows.Add(new Row($"openbook-{st.Name()}", opts.M, opts.EfConstruction, x.Ef, Math.Round(x.Recall, 4), Math.Round(x.Qps1, 1),
+                            Math.Round(x.QpsAll, 1), Math.Round(buildSeconds, 3), Math.Round(qi.SearchMemoryBytes / 1048576.0, 1), Math.Round(x.Qps1Cpu, 1), Math.Round(buildCpu, 3), Math.Round(mappedMB, 1)));
+                    storageRows.Add(new StorageRow(st.Name(), Math.Round(new FileInfo(file).Length / 1048576.0, 1), Math.Round(openSeconds, 3),
+                        Math.Round(anonMB, 1), Math.Round(mappedMB, 1), Math.Round(qi.SearchMemoryBytes / 1048576.0, 1)));
                 }
 
                 if (!r.GetValue(noPeers))
                 {
                     console.MarkupLine("[grey]peers: hnswlib native, Debian hnswlib and FAISS (bench/vectors/ann_peers.py)…[/]");
-                    var peerJson = await RunPeersAsync(r.GetValue(peers), dir, ds, opts, efs, nThreads, ct);
+                    var peerJson = await RunPeersAsync(r.GetValue(peers), dir, ds, opts, efs, nThreads, r.GetValue(engines)!, ct);
                     foreach (var row in peerJson.GetProperty("rows").EnumerateArray())
                         rows.Add(row.Deserialize<Row>(Cli.JsonOptions)!);
                     versions = peerJson.GetProperty("versions").Clone();
@@ -124,16 +174,17 @@ internal static class VectorBenchCommands
             }
 
             var load = new { before = loadBefore, after = BenchEnvironment.LoadAverage(), cores = Environment.ProcessorCount };
+            var iso = IsoRecall(rows);
             if (r.GetValue(Cli.Json))
             {
-                BenchEnvironment.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, filtered, persistence, peerVersions = versions });
+                BenchEnvironment.WriteJson(new { dataset = ds.Name, n = count, dim = ds.Dim, queries = nq, metric = ds.Metric.ToString(), threads = nThreads, load, rows, iso, storage = storageRows, filtered, persistence, peerVersions = versions });
                 return 0;
             }
-            var table = new Table().AddColumns("engine", "M", "efC", "efSearch", "recall@10", "QPS 1 thr", "QPS/CPU s", $"QPS {nThreads} thr", "build s", "build CPU s", "memory MB");
+            var table = new Table().AddColumns("engine", "M", "efC", "efSearch", "recall@10", "QPS 1 thr", "QPS/CPU s", $"QPS {nThreads} thr", "build s", "build CPU s", "memory MB", "mapped MB");
             foreach (var x in rows.OrderBy(x => x.Engine).ThenBy(x => x.EfSearch))
                 table.AddRow(x.Engine, I(x.M), I(x.EfConstruction), I(x.EfSearch), x.Recall10.ToString("F4", CultureInfo.InvariantCulture),
                     x.Qps1.ToString("N0", CultureInfo.InvariantCulture), x.Qps1Cpu.ToString("N0", CultureInfo.InvariantCulture), x.QpsAll.ToString("N0", CultureInfo.InvariantCulture),
-                    x.BuildSeconds.ToString("F1", CultureInfo.InvariantCulture), x.BuildCpuSeconds.ToString("F1", CultureInfo.InvariantCulture), x.MemoryMB.ToString("F0", CultureInfo.InvariantCulture));
+                    x.BuildSeconds.ToString("F1", CultureInfo.InvariantCulture), x.BuildCpuSeconds.ToString("F1", CultureInfo.InvariantCulture), x.MemoryMB.ToString("F0", CultureInfo.InvariantCulture), x.MappedMB.ToString("F0", CultureInfo.InvariantCulture));
             console.MarkupLine($"[bold]{ds.Name}[/]: n={count:N0}, dim={ds.Dim}, {nq} queries, load before/after: {loadBefore} / {load.after}");
             console.Write(table);
             var ft = new Table().AddColumns("selectivity", "efSearch", "mode", "exact scan", "recall@10", "QPS 1 thr", "QPS/CPU s");
@@ -141,6 +192,14 @@ internal static class VectorBenchCommands
                 ft.AddRow(f.Selectivity.ToString("P1", CultureInfo.InvariantCulture), I(f.EfSearch), f.Mode, f.ExactScan ? "yes" : "no",
                     f.Recall10.ToString("F4", CultureInfo.InvariantCulture), f.Qps1.ToString("N0", CultureInfo.InvariantCulture), f.Qps1Cpu.ToString("N0", CultureInfo.InvariantCulture));
             console.Write(ft);
+            var it = new Table().AddColumns("recall@10 ≥", "engine", "efSearch", "recall@10", "QPS 1 thr", "QPS/CPU s", "memory MB", "QPS/CPU s vs native", "memory vs native");
+            foreach (var x in iso)
+                it.AddRow(x.Target.ToString("F2", CultureInfo.InvariantCulture), x.Engine, I(x.EfSearch), x.Recall10.ToString("F4", CultureInfo.InvariantCulture),
+                    x.Qps1.ToString("N0", CultureInfo.InvariantCulture), x.Qps1Cpu.ToString("N0", CultureInfo.InvariantCulture), x.MemoryMB.ToString("F0", CultureInfo.InvariantCulture),
+                    x.QpsCpuVsNative.ToString("F2", CultureInfo.InvariantCulture), x.MemoryVsNative.ToString("F2", CultureInfo.InvariantCulture));
+            console.Write(it);
+            foreach (var x in storageRows)
+                console.MarkupLine(FormattableString.Invariant($"openbook-{x.Storage}: file {x.FileMB:F0} MB, open {x.OpenSeconds:F2} s, resident anonymous +{x.AnonMB:F0} MB, mapped float32 pages touched +{x.MappedMB:F0} MB, search index {x.SearchIndexMB:F0} MB"));
             if (persistence is { } pr)
                 console.MarkupLine(FormattableString.Invariant($"index file {pr.FileMB:F0} MB: save {pr.SaveSeconds:F2} s, open {pr.OpenSeconds:F2} s ({pr.OpenNoChecksumSeconds:F2} s without the checksum pass)"));
             return 0;
@@ -149,6 +208,38 @@ internal static class VectorBenchCommands
     }
 
     private static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Per target recall and engine, the smallest swept efSearch reaching it; ratios against hnswlib-native at its own smallest ef.</summary>
+    internal static List<IsoRow> IsoRecall(IReadOnlyList<Row> rows)
+    {
+        var result = new List<IsoRow>();
+        foreach (double target in new[] { 0.95, 0.99 })
+        {
+            var best = rows.GroupBy(x => x.Engine)
+                .Select(g => g.Where(x => x.Recall10 >= target).OrderBy(x => x.EfSearch).FirstOrDefault())
+                .OfType<Row>().ToList();
+            var native = best.FirstOrDefault(x => x.Engine == "hnswlib-native");
+            foreach (var x in best.OrderBy(x => x.Engine, StringComparer.Ordinal))
+                result.Add(new IsoRow(target, x.Engine, x.EfSearch, x.Recall10, x.Qps1, x.Qps1Cpu, x.MemoryMB,
+                    native is null ? 0 : Math.Round(x.Qps1Cpu / native.Qps1Cpu, 2),
+                    native is null || native.MemoryMB <= 0 ? 0 : Math.Round(x.MemoryMB / native.MemoryMB, 2)));
+        }
+        return result;
+    }
+
+    /// <summary>Resident anonymous and file-backed bytes of this process (/proc/self/status RssAnon, RssFile), after a compacting GC.</summary>
+    private static (long Anon, long File) ResidentParts()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        long anon = 0, file = 0;
+        foreach (var line in File.ReadLines("/proc/self/status"))
+        {
+            if (line.StartsWith("RssAnon:", StringComparison.Ordinal)) anon = KiloBytes(line);
+            else if (line.StartsWith("RssFile:", StringComparison.Ordinal)) file = KiloBytes(line);
+        }
+        return (anon, file);
+        static long KiloBytes(string line) => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
 
     private static int[] ParseList(string s)
     {
@@ -299,7 +390,7 @@ internal static class VectorBenchCommands
         }
     }
 
-    private static async Task<JsonElement> RunPeersAsync(string? script, string dir, Dataset ds, HnswOptions opts, int[] efs, int threads, CancellationToken ct)
+    private static async Task<JsonElement> RunPeersAsync(string? script, string dir, Dataset ds, HnswOptions opts, int[] efs, int threads, string engines, CancellationToken ct)
     {
         script ??= BenchEnvironment.PeerScript("vectors", "ann_peers.py") ?? throw new OpenBookException("bench/vectors/ann_peers.py not found; pass --peers-script or --no-peers.");
         if (!File.Exists(script)) throw new OpenBookException($"--peers-script: '{script}' does not exist.");
@@ -311,7 +402,7 @@ internal static class VectorBenchCommands
         foreach (var a in new[]
         {
             script, "--dir", dir, "--metric", ds.Metric == VectorMetric.L2 ? "l2" : "ip", "--M", I(opts.M),
-            "--efConstruction", I(opts.EfConstruction), "--ef", string.Join(',', efs), "--threads", I(threads), "--runs", I(Runs),
+            "--efConstruction", I(opts.EfConstruction), "--ef", string.Join(',', efs), "--threads", I(threads), "--runs", I(Runs), "--engines", engines,
         }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi) ?? throw new OpenBookException("Could not start /usr/bin/python3 for the ANN peers.");
         string stdout = await p.StandardOutput.ReadToEndAsync(ct);

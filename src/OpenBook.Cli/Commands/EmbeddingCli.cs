@@ -16,6 +16,11 @@ internal static class EmbeddingCli
         Description = $"Lexical only: compute no vectors (default: the collection's recorded model, else the built-in {OpenBook.Onnx.EmbeddingModels.DefaultIngestModel})",
     };
 
+    public static readonly Option<string?> VectorStorage = new("--vector-storage")
+    {
+        Description = "What the vector index stores and walks: f32, bf16, or int8 (candidates re-ranked exactly from float32 kept in the index file); default: keep the index's own (f32 for a new one)",
+    };
+
     public static readonly Option<SearchMode> Mode = new("--mode")
     {
         Description = "Retrieval: lexical (BM25), vector, hybrid (RRF of both), or auto (hybrid when the store has embeddings)",
@@ -35,6 +40,7 @@ internal static class EmbeddingCli
         var session = await BookSession.OpenAsync(storeDirectory ?? r.GetValue(Cli.Store)!, new BookSessionOptions
         {
             Embed = embedSpec ?? TryGet(r, Embed), Mode = mode ?? TryGet(r, Mode), Rerank = TryGet(r, Rerank), MustExist = mustExist, // no --mode option: default(SearchMode) is Auto
+            VectorStorage = TryGet(r, VectorStorage) is { } storage ? OpenBook.Retrieval.Vectors.VectorStorageNames.Parse(storage) : null,
         }, ct);
         foreach (var w in session.Warnings) Cli.Warn(w);
         return session;

@@ -32,7 +32,7 @@ internal static class IngestCommands
         var cmd = new Command("ingest", "Ingest files and directories (txt, md, html, pdf, docx, json/jsonl, csv) into the store")
         {
             paths, collection, tags, acl, aclClear, prune, CoreCommands.AsGroups, CoreCommands.AllAccess, include, exclude, chunkTokens, overlap, textField, idField, csvMode, followSymlinks, EmbeddingCli.Embed, EmbeddingCli.NoEmbed,
-            maxFileMb, maxArchiveMb, maxArchiveEntries, maxNesting,
+            EmbeddingCli.VectorStorage, maxFileMb, maxArchiveMb, maxArchiveEntries, maxNesting,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -172,7 +172,7 @@ internal static class IngestCommands
         var collection = new Option<string>("--collection", "-c") { Description = "Collection to switch", Required = true };
         var cmd = new Command("reembed", "Switch a collection to another embedding model and compute its vectors (cached vectors of that model are reused)")
         {
-            collection, EmbeddingCli.Embed,
+            collection, EmbeddingCli.Embed, EmbeddingCli.VectorStorage,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {

@@ -14,17 +14,19 @@ internal enum IndexFileKind : uint { Flat = 1, Hnsw = 2, Bm25 = 3, VectorRecords
 /// Fixed header of an index file (256 bytes, little-endian):
 /// <code>
 ///  0 magic "OBVECIDX"   8 u32 version    12 u32 kind        16 u32 metric      20 u32 dims
-/// 24 u32 M             28 u32 M0        32 u32 efConstr    36 u32 quantization (0 = float32; others reserved)
+/// 24 u32 M             28 u32 M0        32 u32 efConstr    36 u32 quantization (<see cref="VectorStorage"/>: 0 float32, 1 bf16, 2 int8)
 /// 40 i64 nodeCount     48 i64 liveCount 56 i32 entryPoint  60 i32 maxLevel
 /// 64 u64 stamp (caller's consistency stamp, e.g. the store's write generation)
 /// 72 i64 contentLength 80 u64 XXH64(header with this field zeroed ‖ content)
 /// 88 i32 sectionCount  96 sections: (i64 offset, i64 length) × 10
 /// </code>
 /// Sections start on 64-byte boundaries so vectors can be used in place from the memory map.
+/// Version 1: float32 only (quantization 0). Version 2 (written only when quantization ≠ 0, so float32 files stay
+/// version 1 and readable by older builds): the storage's code sections follow the index's own. Both are read.
 /// </summary>
 internal sealed record IndexHeader
 {
-    public const int Size = 256, MaxSections = 10, CurrentVersion = 1;
+    public const int Size = 256, MaxSections = 10, CurrentVersion = 2, OldestVersion = 1;
     public static ReadOnlySpan<byte> Magic => "OBVECIDX"u8;
 
     public IndexFileKind Kind { get; init; }
@@ -39,7 +41,9 @@ internal sealed record IndexHeader
     public int EntryPoint { get; init; }
     public int MaxLevel { get; init; }
     public ulong Stamp { get; init; }
-    public int Version { get; init; } = CurrentVersion;
+    /// <summary>Format version; by default 1 for float32 files (unchanged format) and 2 for quantised ones.</summary>
+    public int? Version { get; init; }
+    public int WrittenVersion => Version ?? (Quantization == 0 ? OldestVersion : CurrentVersion);
 }
 
 /// <summary>Writes an index file: temp file, streaming checksum, fsync, atomic rename.</summary>
@@ -79,7 +83,7 @@ internal sealed class IndexFileWriter
         long contentLength = pos - IndexHeader.Size;
         var s = header.AsSpan();
         Magic(s);
-        BinaryPrimitives.WriteUInt32LittleEndian(s[8..], (uint)h.Version);
+        BinaryPrimitives.WriteUInt32LittleEndian(s[8..], (uint)h.WrittenVersion);
         BinaryPrimitives.WriteUInt32LittleEndian(s[12..], (uint)h.Kind);
         BinaryPrimitives.WriteUInt32LittleEndian(s[16..], (uint)h.Metric);
         BinaryPrimitives.WriteInt32LittleEndian(s[20..], h.Dims);
@@ -183,8 +187,8 @@ internal sealed unsafe class IndexFileReader : IDisposable
             if (!s[..8].SequenceEqual(IndexHeader.Magic))
                 throw new IndexFileException(path, $"not an OpenBook index file (magic '{Encoding.ASCII.GetString(s[..8]).Replace('\0', '?')}')");
             int version = (int)BinaryPrimitives.ReadUInt32LittleEndian(s[8..]);
-            if (version != IndexHeader.CurrentVersion)
-                throw new IndexFileException(path, $"format version {version}, this build reads version {IndexHeader.CurrentVersion}");
+            if (version is < IndexHeader.OldestVersion or > IndexHeader.CurrentVersion)
+                throw new IndexFileException(path, $"format version {version}, this build reads versions {IndexHeader.OldestVersion}–{IndexHeader.CurrentVersion}");
             long contentLength = BinaryPrimitives.ReadInt64LittleEndian(s[72..]);
             if (IndexHeader.Size + contentLength != FileLength)
                 throw new IndexFileException(path, $"truncated or padded: {FileLength} bytes, header says {IndexHeader.Size + contentLength}");
@@ -222,8 +226,14 @@ internal sealed unsafe class IndexFileReader : IDisposable
                 hash.Append(s[..80]);
                 hash.Append(stackalloc byte[8]);
                 hash.Append(s[88..]);
-                for (long off = IndexHeader.Size; off < FileLength; off += 1 << 26)
-                    hash.Append(new ReadOnlySpan<byte>(_base + off, (int)Math.Min(1 << 26, FileLength - off)));
+                // read through the file, not the map: the content stays out of this process's resident set until used
+                using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.SequentialScan))
+                {
+                    fs.Position = IndexHeader.Size;
+                    var buffer = new byte[1 << 20];
+                    int got;
+                    while ((got = fs.Read(buffer)) > 0) hash.Append(buffer.AsSpan(0, got));
+                }
                 ulong actual = hash.GetCurrentHashAsUInt64();
                 if (actual != expected)
                     throw new IndexFileException(path, $"checksum mismatch (stored {expected:x16}, computed {actual:x16}): the file is corrupt");

@@ -169,6 +169,42 @@ public class BookVectorTests
     }
 
     [Fact]
+    public async Task Vector_storage_is_recorded_in_the_index_file_kept_on_reopen_and_changed_only_when_asked()
+    {
+        using var dir = new TempDir();
+        Corpus(dir);
+        var store = Path.Combine(dir.Path, "store");
+        var embedder = new BagOfWordsEmbedder();
+        BookOptions Storage(OpenBook.Retrieval.Vectors.VectorStorage? s) =>
+            new() { Embeddings = new EmbeddingSettings { Generator = embedder, ModelId = "test/bag-of-words", Storage = s } };
+        string indexPath;
+        await using (var book = await Book.OpenAsync(store, Storage(OpenBook.Retrieval.Vectors.VectorStorage.Int8)))
+        {
+            await book.IngestAsync([Path.Combine(dir.Path, "docs")], new IngestOptions { Collection = "hr", Embed = true });
+            indexPath = book.VectorIndexPath;
+            var hits = await book.SearchAsync("hotel wifi", new SearchOptions { K = 1, Mode = SearchMode.Vector });
+            Assert.Equal("docs/vpn.md", hits[0].Source);
+        }
+        static int Quantization(string path) => (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(File.ReadAllBytes(path).AsSpan(36));
+        Assert.Equal(2, Quantization(indexPath));
+        await using (var book = await Book.OpenAsync(store, Storage(null))) // no choice given: the file's storage stays
+        {
+            Assert.Equal(OpenBook.Retrieval.Vectors.VectorStorage.Int8, book.VectorIndex()!.Storage);
+            Assert.True(book.VectorIndex()!.SearchesCodes);
+            Assert.Equal("loaded", book.VectorIndexStatus);
+            var hits = await book.SearchAsync("hotel wifi", new SearchOptions { K = 1, Mode = SearchMode.Vector });
+            Assert.Equal("docs/vpn.md", hits[0].Source);
+        }
+        await using (var book = await Book.OpenAsync(store, Storage(OpenBook.Retrieval.Vectors.VectorStorage.BFloat16)))
+        {
+            Assert.Equal(OpenBook.Retrieval.Vectors.VectorStorage.BFloat16, book.VectorIndex()!.Storage);
+            Assert.StartsWith("rebuilt (vector storage int8 → bf16)", book.VectorIndexStatus);
+            book.SaveIndexes();
+        }
+        Assert.Equal(1, Quantization(indexPath));
+    }
+
+    [Fact]
     public async Task Switching_the_model_of_a_collection_is_explicit()
     {
         using var dir = new TempDir();

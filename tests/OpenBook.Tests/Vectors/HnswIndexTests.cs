@@ -108,6 +108,30 @@ public class HnswIndexTests
     }
 
     [Fact]
+    public void Cost_model_picks_the_scan_for_a_tiny_filter_and_the_graph_for_a_broad_one_from_measured_costs()
+    {
+        const int n = 20_000;
+        var data = VectorTestData.Clustered(n, Dims);
+        using var hnsw = new HnswIndex(Dims, VectorMetric.L2, Small with { InitialCapacity = n });
+        hnsw.AddRange(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), data, threads: 2);
+        Assert.False(hnsw.FilterCosts.Measured);
+        var q = VectorTestData.Clustered(1, Dims, seed: 5);
+        foreach (var (fraction, scan) in new[] { (0.0005, true), (0.9, false), (0.0005, true), (0.9, false) })
+        {
+            // ids pass by a hash (uncorrelated with the clusters); the hint is the true fraction
+            var filter = new VectorFilter(id => (uint)(id * 2654435761L) % 10_000 < fraction * 10_000, fraction);
+            Assert.Equal(scan, hnsw.PrefersExactScan(fraction, 64));
+            var hits = hnsw.Search(q, 10, filter, efSearch: 64);
+            Assert.All(hits, h => Assert.True(filter.Allows(h.Id)));
+            var costs = hnsw.FilterCosts; // measured on the first filtered search, refined by each one after it
+            Assert.True(costs.Measured && costs.NsPerVisit > 0 && costs.NsPerRow > 0 && costs.NsPerScanDistance > 0 && costs.VisitsPerEf > 0, costs.ToString());
+            Assert.Equal(scan, hnsw.PrefersExactScan(fraction, 64));
+        }
+        // the walk's estimate grows as 1/selectivity while the scan's shrinks: somewhere in between they cross
+        Assert.True(hnsw.PrefersExactScan(1e-6, 64) && !hnsw.PrefersExactScan(1.0, 64));
+    }
+
+    [Fact]
     public void Deleted_ids_never_come_back_and_compact_keeps_recall()
     {
         var (hnsw, flat, data) = Build(VectorMetric.L2);

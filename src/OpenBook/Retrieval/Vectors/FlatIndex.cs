@@ -15,9 +15,19 @@ public sealed unsafe class FlatIndex : IVectorIndex
     private int _count;
     private readonly bool _l2;
     private readonly bool _normalize;
+    private VectorCodes? _codes;
+    private IndexFileReader? _mapped;
 
     /// <summary>Creates an empty index.</summary>
     public FlatIndex(int dimensions, VectorMetric metric = VectorMetric.Cosine, int initialCapacity = 1024)
+        : this(dimensions, metric, initialCapacity, VectorStorage.Float32) { }
+
+    /// <summary>
+    /// Creates an empty index that scans <paramref name="storage"/> codes (bf16 or int8) and re-ranks the best
+    /// candidates exactly from float32 (see <see cref="RerankCandidates"/>). Int8 codes exist once the per-dimension
+    /// range is fitted (<see cref="TrainQuantizer"/>, or <see cref="Save"/>); until then searches scan float32.
+    /// </summary>
+    public FlatIndex(int dimensions, VectorMetric metric, int initialCapacity, VectorStorage storage)
     {
         if (dimensions <= 0) throw new ArgumentOutOfRangeException(nameof(dimensions), "Dimensions must be positive.");
         Dimensions = dimensions;
@@ -27,6 +37,25 @@ public sealed unsafe class FlatIndex : IVectorIndex
         initialCapacity = Math.Max(initialCapacity, 16);
         _vectors = new NativeArray<float>((long)initialCapacity * dimensions);
         _ids = new long[initialCapacity];
+        Storage = storage;
+        if (storage != VectorStorage.Float32) _codes = new VectorCodes(storage, dimensions, initialCapacity);
+    }
+
+    /// <summary>What a search scans (float32, or bf16/int8 codes with an exact re-rank).</summary>
+    public VectorStorage Storage { get; }
+
+    /// <summary>
+    /// With bf16/int8 storage: candidates kept from the code scan and re-ranked exactly from float32
+    /// (null, the default: max(4·k, 40)).
+    /// </summary>
+    public int? RerankCandidates { get; set; }
+
+    /// <summary>Int8: fits the per-dimension range to the stored vectors and encodes them (bf16: re-encodes); no-op for float32.</summary>
+    public void TrainQuantizer()
+    {
+        _lock.EnterWriteLock();
+        try { _codes?.Train(_vectors.Ptr, _count); }
+        finally { _lock.ExitWriteLock(); }
     }
 
     /// <inheritdoc/>
@@ -38,7 +67,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
     /// <summary>Threads used by one large search or a batch (default: all cores).</summary>
     public int MaxThreads { get; set; } = Environment.ProcessorCount;
     /// <summary>Bytes held by vectors and ids.</summary>
-    public long MemoryBytes => _vectors.Bytes + _ids.Length * 8L;
+    public long MemoryBytes => _vectors.Bytes + (_codes?.Bytes ?? 0) + _ids.Length * 8L;
 
     /// <inheritdoc/>
     public void Add(long id, ReadOnlySpan<float> vector)
@@ -52,8 +81,9 @@ public sealed unsafe class FlatIndex : IVectorIndex
                 row = _count;
                 if (row == _ids.Length)
                 {
-                    Array.Resize(ref _ids, _ids.Length * 2);
+                    Array.Resize(ref _ids, Math.Max(16, _ids.Length * 2));
                     _vectors.Grow((long)_ids.Length * Dimensions);
+                    _codes?.Grow(_ids.Length);
                 }
                 _ids[row] = id;
                 _rows[id] = row;
@@ -62,6 +92,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
             var dst = new Span<float>(_vectors.Ptr + (long)row * Dimensions, Dimensions);
             vector.CopyTo(dst);
             if (_normalize) VectorKernels.Normalize(dst);
+            fixed (float* v = dst) _codes?.Encode(row, v);
         }
         finally { _lock.ExitWriteLock(); }
     }
@@ -79,6 +110,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
                 Buffer.MemoryCopy(_vectors.Ptr + (long)last * Dimensions, _vectors.Ptr + (long)row * Dimensions, Dimensions * 4L, Dimensions * 4L);
                 _ids[row] = _ids[last];
                 _rows[_ids[row]] = row;
+                _codes?.Move(last, row);
             }
             return true;
         }
@@ -128,7 +160,7 @@ public sealed unsafe class FlatIndex : IVectorIndex
     }
 
     /// <summary>
-    /// Exact k-NN for many queries at once (row-major <paramref name="queries"/>, <c>count × Dimensions</c>), in parallel,
+    /// Exact k-NN (always on the float32 vectors, whatever <see cref="Storage"/> is) for many queries at once (row-major <paramref name="queries"/>, <c>count × Dimensions</c>), in parallel,
     /// scanning the vectors in cache-sized blocks shared by a group of queries. Returns one list per query.
     /// </summary>
     public VectorHit[][] SearchBatch(ReadOnlySpan<float> queries, int k, VectorFilter? filter = null)
@@ -179,6 +211,32 @@ public sealed unsafe class FlatIndex : IVectorIndex
     private IReadOnlyList<VectorHit> ScanRange(float[] q, int from, int to, int k, Func<long, bool>? allows)
     {
         var heap = new DistHeap(max: true);
+        if (_codes is { Trained: true } codes)
+        {
+            int keep = Math.Max(k, RerankCandidates ?? Math.Max(4 * k, 40));
+            fixed (float* pq = q)
+            {
+                var qc = new sbyte[Dimensions];
+                fixed (sbyte* pc = qc)
+                {
+                    if (codes.Storage == VectorStorage.Int8)
+                    {
+                        var d8 = codes.Int8(pq, pc, _l2);
+                        ScanCodes(ref d8, heap, from, to, keep, allows);
+                    }
+                    else
+                    {
+                        var d16 = codes.Bf16(pq, _l2);
+                        ScanCodes(ref d16, heap, from, to, keep, allows);
+                    }
+                }
+                int n = heap.Count;
+                var rows = new int[n];
+                heap.DrainSorted(new float[n], rows);
+                foreach (int r in rows) heap.PushBounded(VectorKernels.Distance(pq, _vectors.Ptr + (long)r * Dimensions, Dimensions, _l2), r, k);
+            }
+            return Drain(heap);
+        }
         fixed (float* pq = q)
         {
             float* v = _vectors.Ptr + (long)from * Dimensions;
@@ -189,6 +247,15 @@ public sealed unsafe class FlatIndex : IVectorIndex
             }
         }
         return Drain(heap);
+    }
+
+    private void ScanCodes<TD>(ref TD dist, DistHeap heap, int from, int to, int keep, Func<long, bool>? allows) where TD : struct, INodeDistance
+    {
+        for (int r = from; r < to; r++)
+        {
+            if (allows != null && !allows(_ids[r])) continue;
+            heap.PushBounded(dist.Of(r), r, keep);
+        }
     }
 
     private VectorHit[] Drain(DistHeap heap)
@@ -219,36 +286,64 @@ public sealed unsafe class FlatIndex : IVectorIndex
     /// <inheritdoc/>
     public void Save(string path, ulong stamp = 0)
     {
-        _lock.EnterReadLock();
+        _lock.EnterWriteLock();
         try
         {
+            if (_codes is { Storage: VectorStorage.Int8 } c8 && (!c8.Trained || _count > 2 * c8.TrainedRows)) c8.Train(_vectors.Ptr, _count);
             var w = new IndexFileWriter();
             w.Section(_ids, _count);
             w.Section((nint)_vectors.Ptr, (long)_count * Dimensions * 4);
-            w.Save(path, new IndexHeader { Kind = IndexFileKind.Flat, Metric = Metric, Dims = Dimensions, NodeCount = _count, LiveCount = _count, Stamp = stamp });
+            _codes?.AddSections(w, _count);
+            w.Save(path, new IndexHeader { Kind = IndexFileKind.Flat, Metric = Metric, Dims = Dimensions, NodeCount = _count, LiveCount = _count, Stamp = stamp, Quantization = (int)Storage });
         }
-        finally { _lock.ExitReadLock(); }
+        finally { _lock.ExitWriteLock(); }
     }
 
     /// <summary>
     /// Opens a file written by <see cref="Save"/>. Throws <see cref="IndexFileException"/> when the file is missing,
     /// truncated, corrupt, or its dimensions/metric differ from the expected ones (when given).
+    /// A bf16/int8 file keeps its float32 vectors (read only by the re-rank) in the memory-mapped file; the codes are
+    /// copied into memory.
     /// </summary>
     public static FlatIndex Open(string path, int? expectedDimensions = null, VectorMetric? expectedMetric = null, bool verifyChecksum = true)
     {
-        using var file = new IndexFileReader(path, verifyChecksum);
-        var h = file.Header;
-        ExpectHeader(file, IndexFileKind.Flat, expectedDimensions, expectedMetric);
-        var index = new FlatIndex(h.Dims, h.Metric, (int)Math.Max(16, h.NodeCount));
-        long n = h.NodeCount;
-        index._ids = file.ReadArray<long>(0, n);
-        if (index._ids.Length < 16) Array.Resize(ref index._ids, 16);
-        byte* v = file.Section(1, n * h.Dims * 4);
-        Buffer.MemoryCopy(v, index._vectors.Ptr, index._vectors.Bytes, n * h.Dims * 4);
-        index._count = (int)n;
-        for (int i = 0; i < n; i++)
-            if (!index._rows.TryAdd(index._ids[i], i)) throw new IndexFileException(path, $"corrupt: id {index._ids[i]} appears twice");
-        return index;
+        var file = new IndexFileReader(path, verifyChecksum);
+        FlatIndex? index = null;
+        try
+        {
+            var h = file.Header;
+            ExpectHeader(file, IndexFileKind.Flat, expectedDimensions, expectedMetric);
+            var storage = (VectorStorage)h.Quantization;
+            long n = h.NodeCount;
+            bool map = storage != VectorStorage.Float32 && n > 0;
+            index = new FlatIndex(h.Dims, h.Metric, map ? 16 : (int)Math.Max(16, n), storage);
+            index._ids = file.ReadArray<long>(0, n);
+            byte* v = file.Section(1, n * h.Dims * 4);
+            if (map)
+            {
+                index._vectors.Dispose();
+                index._vectors = NativeArray<float>.Borrow((float*)v, n * h.Dims);
+                index._codes!.Load(file, 2, (int)n);
+                index._mapped = file;
+            }
+            else
+            {
+                if (index._ids.Length < 16) Array.Resize(ref index._ids, 16);
+                Buffer.MemoryCopy(v, index._vectors.Ptr, index._vectors.Bytes, n * h.Dims * 4);
+                if (index._codes is not null) index._codes.Load(file, 2, (int)n);
+            }
+            index._count = (int)n;
+            for (int i = 0; i < n; i++)
+                if (!index._rows.TryAdd(index._ids[i], i)) throw new IndexFileException(path, $"corrupt: id {index._ids[i]} appears twice");
+            if (!map) file.Dispose();
+            return index;
+        }
+        catch
+        {
+            index?.Dispose();
+            file.Dispose();
+            throw;
+        }
     }
 
     internal static void ExpectHeader(IndexFileReader file, IndexFileKind kind, int? dims, VectorMetric? metric)
@@ -257,7 +352,9 @@ public sealed unsafe class FlatIndex : IVectorIndex
         if (h.Kind != kind) throw new IndexFileException(file.Path, $"holds a {h.Kind} index, expected {kind}");
         if (dims is { } d && h.Dims != d) throw new IndexFileException(file.Path, $"has {h.Dims} dimensions, expected {d}");
         if (metric is { } m && h.Metric != m) throw new IndexFileException(file.Path, $"uses metric {h.Metric}, expected {m}");
-        if (h.Quantization != 0) throw new IndexFileException(file.Path, $"uses quantization mode {h.Quantization}, which this build does not read");
+        if (!Enum.IsDefined((VectorStorage)h.Quantization))
+            throw new IndexFileException(file.Path, $"uses quantization mode {h.Quantization}, which this build does not read");
+        if (h.Version < 2 && h.Quantization != 0) throw new IndexFileException(file.Path, "corrupt header (a version 1 file holds float32 vectors only)");
         if (h.Dims <= 0 || h.NodeCount < 0 || h.NodeCount > int.MaxValue || !Enum.IsDefined(h.Metric))
             throw new IndexFileException(file.Path, "corrupt header (dimensions, count or metric out of range)");
     }
@@ -266,6 +363,9 @@ public sealed unsafe class FlatIndex : IVectorIndex
     public void Dispose()
     {
         _vectors.Dispose();
+        _codes?.Dispose();
+        _mapped?.Dispose();
+        _mapped = null;
         _lock.Dispose();
     }
 }

@@ -107,6 +107,16 @@ internal sealed class SearchScratch
     public float[] SortD = new float[64];
     public int[] SortN = new int[64];
 
+    public sbyte[] QueryCodes = new sbyte[1];
+    /// <summary>Distances computed by the last layer-0 walk (the filtered-search cost model learns from it).</summary>
+    public int Visits;
+
+    public sbyte[] QueryCodeBuffer(int dims)
+    {
+        if (QueryCodes.Length < dims) QueryCodes = new sbyte[dims];
+        return QueryCodes;
+    }
+
     public float[] QueryBuffer(int dims)
     {
         if (Query.Length < dims) Query = new float[dims];

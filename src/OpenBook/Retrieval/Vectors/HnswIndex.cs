@@ -18,6 +18,13 @@ public sealed record HnswOptions
     public int InitialCapacity { get; init; } = 1024;
     /// <summary>Seed of the level generator: a single-threaded build with the same seed and input gives the same graph.</summary>
     public int Seed { get; init; } = 100;
+    /// <summary>
+    /// What the search walks (default <see cref="VectorStorage.Float32"/>). With bf16 or int8 the graph is still built from
+    /// the float32 vectors; searches walk the compact codes and re-rank the candidates exactly from float32, which a
+    /// reopened index reads from its memory-mapped file (not resident). Int8 codes exist once the per-dimension range is
+    /// fitted (<see cref="HnswIndex.TrainQuantizer"/>, done by <see cref="HnswIndex.Save(string, ulong)"/> when needed); until then searches use float32.
+    /// </summary>
+    public VectorStorage Storage { get; init; } = VectorStorage.Float32;
 }
 
 /// <summary>
@@ -58,6 +65,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
     private int _capacity, _nodes, _live;
     private int _entry = -1, _maxLevel = -1;
     private IndexFileReader? _mapped;
+    private VectorCodes? _codes;
 
     /// <summary>Creates an empty index.</summary>
     public HnswIndex(int dimensions, VectorMetric metric = VectorMetric.Cosine, HnswOptions? options = null)
@@ -85,6 +93,8 @@ public sealed unsafe class HnswIndex : IVectorIndex
         _ids = new long[_capacity];
         _levels = new byte[_capacity];
         _flags = new byte[_capacity];
+        if (options.Storage != VectorStorage.Float32) _codes = new VectorCodes(options.Storage, dimensions, _capacity);
+        _costs = DefaultCosts();
     }
 
     /// <summary>The construction parameters.</summary>
@@ -99,25 +109,124 @@ public sealed unsafe class HnswIndex : IVectorIndex
     public int NodeCount => Volatile.Read(ref _nodes);
     /// <summary>Candidate list size for searches; may be changed at any time.</summary>
     public int EfSearch { get; set; }
+    /// <summary>What the search walks (see <see cref="HnswOptions.Storage"/>).</summary>
+    public VectorStorage Storage => Options.Storage;
+    /// <summary>
+    /// With bf16/int8 storage: how many of the walk's closest candidates are re-ranked exactly from float32
+    /// (null, the default: all efSearch of them; never fewer than k).
+    /// </summary>
+    public int? RerankCandidates { get; set; }
+    /// <summary>True when searches walk bf16/int8 codes (false for float32, and for int8 before its range is fitted).</summary>
+    public bool SearchesCodes => _codes is { Trained: true };
     /// <summary>
     /// When set, a filtered search passing fewer than this fraction of the nodes scans the passing ids exactly instead of
-    /// walking the graph. When null (default) the index decides per query from a cost model fitted to
-    /// <c>openbook-bench vectors</c> measurements (100k × 384, M = 16, ef = 64: the walk wins at 10 % selectivity,
-    /// the scan from 5 % down): a filtered walk costs about <c>ef · M0 / 5 / selectivity</c> distance computations
-    /// (it walks past rejected nodes until ef pass), an exact scan <c>n · selectivity</c> distances plus <c>n</c>
-    /// predicate calls worth about <c>4 / dimensions</c> of a distance each; the cheaper one runs.
-    /// Both return only passing ids; the scan is exact.
+    /// walking the graph. When null (default) the index decides per query from <see cref="FilterCosts"/>, costs measured
+    /// on this index: a filtered walk visits about <c>VisitsPerEf · ef / selectivity</c> nodes (it walks past rejected
+    /// nodes until ef pass), each a random access costing <c>NsPerVisit</c>; an exact scan reads all n rows
+    /// (<c>NsPerRow</c>: flag and predicate) and computes <c>n · selectivity</c> sequential distances
+    /// (<c>NsPerScanDistance</c>); the cheaper one runs. Both return only passing ids; the scan is exact
+    /// (on the codes, then re-ranked, for bf16/int8).
     /// </summary>
     public double? ExactFallbackSelectivity { get; set; }
+
+    /// <summary>
+    /// Per-candidate costs of the two filtered-search plans, in nanoseconds, measured on this index: timed once over a
+    /// sample of its own nodes on the first filtered search (and again when it has doubled since), then refined from the
+    /// filtered walks and scans it runs (moving averages).
+    /// </summary>
+    /// <param name="NsPerVisit">One node of a graph walk: the random access to its vector or codes, the distance, the heap work.</param>
+    /// <param name="NsPerRow">One row of the exact scan: the deleted flag and the filter's predicate.</param>
+    /// <param name="NsPerScanDistance">One distance in the scan (sequential access).</param>
+    /// <param name="VisitsPerEf">Nodes a filtered walk visits per unit of <c>ef / selectivity</c>.</param>
+    /// <param name="Measured">False until the first calibration (the figures are then defaults).</param>
+    public readonly record struct FilterCostModel(double NsPerVisit, double NsPerRow, double NsPerScanDistance, double VisitsPerEf, bool Measured);
+
+    private FilterCostModel _costs;
+    private int _calibratedAt;
+
+    /// <summary>The filtered-search cost model now in use (see <see cref="ExactFallbackSelectivity"/>).</summary>
+    public FilterCostModel FilterCosts => _costs;
 
     /// <summary>True when a filtered search with this selectivity and ef will scan exactly instead of walking the graph.</summary>
     public bool PrefersExactScan(double selectivity, int efSearch)
     {
         if (ExactFallbackSelectivity is { } fixedThreshold) return selectivity < fixedThreshold;
+        var c = _costs;
         double n = Math.Max(1, Count);
-        double walk = efSearch * (_m0 / 5.0) / Math.Max(selectivity, 1e-9);
-        double exact = n * selectivity + n * Math.Clamp(4.0 / Dimensions, 0.005, 0.2);
+        double visits = Math.Min(n, c.VisitsPerEf * efSearch / Math.Max(selectivity, 1e-9));
+        double walk = visits * (c.NsPerVisit + c.NsPerRow);
+        double exact = n * c.NsPerRow + n * selectivity * c.NsPerScanDistance;
         return exact < walk;
+    }
+
+    private FilterCostModel DefaultCosts()
+    {
+        // before anything is measured: a distance costs ~0.05 ns a byte read sequentially, a walk step adds ~100 ns of
+        // cache misses, a predicate call ~4 ns (orders of magnitude from openbook-bench vectors; replaced by measurements)
+        double bytes = Dimensions * (Options.Storage switch { VectorStorage.Int8 => 1, VectorStorage.BFloat16 => 2, _ => 4 });
+        return new FilterCostModel(100 + 0.1 * bytes, 4, 2 + 0.05 * bytes, _m0 / 5.0, false);
+    }
+
+    /// <summary>Times the two plans' unit operations on a sample of this index's own nodes (with the distance the search uses).</summary>
+    private void Calibrate<TD>(ref TD dist, Func<long, bool> allows, SearchScratch s) where TD : struct, INodeDistance
+    {
+        int n = _nodes;
+        if (n < 64) return;
+        int sample = Math.Min(n, 2048);
+        float sink = 0;
+        // sequential distances
+        int start = (int)((uint)(n - sample) / 2);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        for (int i = start; i < start + sample; i++) sink += dist.Of(i);
+        long t1 = System.Diagnostics.Stopwatch.GetTimestamp();
+        // random walk steps: read a node's links, distance to a random neighbour-like node, visited check
+        var visited = s.Visited;
+        visited.Reset(_capacity);
+        uint x = 2463534242;
+        for (int i = 0; i < sample; i++)
+        {
+            x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+            int node = (int)(x % (uint)n);
+            int* list = Links(node, 0);
+            if (!visited.TestAndSet(node)) sink += dist.Of(list[0] > 0 ? list[1] : node);
+        }
+        long t2 = System.Diagnostics.Stopwatch.GetTimestamp();
+        int passed = 0;
+        for (int i = start; i < start + sample; i++)
+            if ((Volatile.Read(ref _flags[i]) & (Deleted | Ready)) == Ready && allows(_ids[i])) passed++;
+        long t3 = System.Diagnostics.Stopwatch.GetTimestamp();
+        double ns = 1e9 / System.Diagnostics.Stopwatch.Frequency / sample;
+        double seqDist = Math.Max(0.5, (t1 - t0) * ns);
+        double visit = Math.Max(seqDist, (t2 - t1) * ns) + 10; // + heap and visited-set work of a real walk step
+        double row = Math.Max(0.5, (t3 - t2) * ns);
+        _costs = new FilterCostModel(visit, row, seqDist, _costs.Measured ? _costs.VisitsPerEf : _m0 / 5.0, true);
+        _calibratedAt = n;
+        GC.KeepAlive(sink + passed);
+    }
+
+    /// <summary>Folds a measured filtered walk or scan into the cost model (moving average, weight 1/8).</summary>
+    private void Observe(bool scanned, long ticks, int visits, double selectivity, int ef, int n)
+    {
+        var c = _costs;
+        if (!c.Measured || ticks <= 0) return;
+        double ns = ticks * 1e9 / System.Diagnostics.Stopwatch.Frequency;
+        const double a = 0.125;
+        if (scanned)
+        {
+            double row = (ns - n * selectivity * c.NsPerScanDistance) / Math.Max(1, n);
+            if (row > 0) c = c with { NsPerRow = (1 - a) * c.NsPerRow + a * row };
+        }
+        else if (visits > 0)
+        {
+            double perEf = visits * Math.Max(selectivity, 1e-9) / Math.Max(1, ef);
+            double visit = ns / visits - c.NsPerRow;
+            c = c with
+            {
+                VisitsPerEf = (1 - a) * c.VisitsPerEf + a * perEf,
+                NsPerVisit = visit > 0 ? (1 - a) * c.NsPerVisit + a * visit : c.NsPerVisit,
+            };
+        }
+        _costs = c;
     }
 
     /// <summary>Approximate bytes held: vectors, links, ids and bookkeeping (not the id dictionary).</summary>
@@ -127,8 +236,36 @@ public sealed unsafe class HnswIndex : IVectorIndex
         {
             long upper = 0;
             foreach (var u in _upper) if (u != null) upper += u.Length * 4L + 24;
-            return _vectors.Bytes + _links0.Bytes + _ids.Length * 10L + _upper.Length * 8L + upper;
+            return _vectors.Bytes + (_codes?.Bytes ?? 0) + _links0.Bytes + _ids.Length * 10L + _upper.Length * 8L + upper;
         }
+    }
+
+    /// <summary>
+    /// Bytes a search needs resident: what it walks (float32 vectors, or the bf16/int8 codes), links, ids, the id → node
+    /// map (estimated at 28 bytes an entry) and one searching thread's visited set. For a reopened bf16/int8 index the
+    /// float32 vectors read by the re-rank stay in the memory-mapped file and are not counted.
+    /// </summary>
+    public long SearchMemoryBytes =>
+        MemoryBytes - (SearchesCodes && _mapped != null ? _vectors.Bytes : 0) - (SearchesCodes ? 0 : _codes?.Bytes ?? 0)
+        + 28L * Count + 4L * _capacity;
+
+    /// <summary>
+    /// Int8: fits the per-dimension range to the vectors now in the index and encodes them all (bf16: re-encodes).
+    /// Later additions are encoded with this range (values outside it are clamped); <see cref="Save(string, ulong)"/> refits when the
+    /// index has more than doubled since. No-op for float32 storage.
+    /// </summary>
+    public void TrainQuantizer()
+    {
+        _resize.EnterWriteLock();
+        try { TrainLocked(); }
+        finally { _resize.ExitWriteLock(); }
+    }
+
+    private void TrainLocked()
+    {
+        if (_codes is null) return;
+        int n = _nodes;
+        _codes.Train(_vectors.Ptr, n, i => (_flags[i] & Deleted) == 0);
     }
 
     // ---------------------------------------------------------------- insertion
@@ -166,6 +303,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
             var dst = new Span<float>(Vec(node), Dimensions);
             vector.CopyTo(dst);
             if (_normalize) VectorKernels.Normalize(dst);
+            _codes?.Encode(node, Vec(node));
             var s = SearchScratch.Current;
             if (replaced >= 0) Repair(replaced, s);
             Insert(node, level, s);
@@ -220,6 +358,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         Array.Resize(ref _ids, capacity);
         Array.Resize(ref _levels, capacity);
         Array.Resize(ref _flags, capacity);
+        _codes?.Grow(capacity);
         _capacity = capacity;
     }
 
@@ -244,12 +383,13 @@ public sealed unsafe class HnswIndex : IVectorIndex
             maxLevel = _maxLevel;
         }
         float* q = Vec(node);
+        var dist = new F32Distance(q, _vectors.Ptr, Dimensions, _l2);
         int cur = entry;
         float curD = Dist(q, Vec(cur));
-        for (int l = maxLevel; l > level; l--) Greedy(q, ref cur, ref curD, l);
+        for (int l = maxLevel; l > level; l--) Greedy(ref dist, ref cur, ref curD, l);
         for (int l = Math.Min(level, maxLevel); l >= 0; l--)
         {
-            SearchLayer(q, cur, curD, Options.EfConstruction, l, null, skipDeleted: false, s);
+            SearchLayer(ref dist, cur, curD, Options.EfConstruction, l, null, skipDeleted: false, s);
             int n = s.Results.Count;
             s.EnsureSort(n);
             s.Results.DrainSorted(s.SortD, s.SortN);
@@ -485,6 +625,12 @@ public sealed unsafe class HnswIndex : IVectorIndex
             _capacity = cap;
             _nodes = live;
             _live = live;
+            if (_codes is not null)
+            {
+                _codes.Dispose();
+                _codes = new VectorCodes(Options.Storage, Dimensions, cap);
+                _codes.Train(_vectors.Ptr, live);
+            }
             _entry = entry < 0 ? -1 : remap[entry];
             _maxLevel = maxLevel;
             _nodeOf.Clear();
@@ -519,25 +665,76 @@ public sealed unsafe class HnswIndex : IVectorIndex
         try
         {
             fixed (float* q = qb)
+            fixed (sbyte* qc = s.QueryCodeBuffer(Dimensions))
             {
                 if (Count == 0) return [];
-                var allows = filter?.Allows;
-                int ef = Math.Max(efSearch, k);
-                if (allows != null && PrefersExactScan(filter!.Selectivity ?? EstimateSelectivity(allows), ef))
-                    return ExactScan(q, k, allows, s);
-                int entry, maxLevel;
-                lock (_entryLock) { entry = _entry; maxLevel = _maxLevel; }
-                int cur = entry;
-                float curD = Dist(q, Vec(cur));
-                for (int l = maxLevel; l > 0; l--) Greedy(q, ref cur, ref curD, l);
-                SearchLayer(q, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
-                int n = s.Results.Count;
-                if (n < k && n < Count) return ExactScan(q, k, allows ?? (_ => true), s); // the walk could not reach k passing nodes
-                while (s.Results.Count > k) s.Results.Pop();
-                return Drain(s.Results);
+                var codes = _codes is { Trained: true } c ? c : null;
+                if (codes is null)
+                {
+                    var f = new F32Distance(q, _vectors.Ptr, Dimensions, _l2);
+                    return SearchWith(ref f, q, k, filter, efSearch, rerank: false, s);
+                }
+                if (codes.Storage == VectorStorage.Int8)
+                {
+                    var d8 = codes.Int8(q, qc, _l2);
+                    return SearchWith(ref d8, q, k, filter, efSearch, rerank: true, s);
+                }
+                var d16 = codes.Bf16(q, _l2);
+                return SearchWith(ref d16, q, k, filter, efSearch, rerank: true, s);
             }
         }
         finally { _resize.ExitReadLock(); }
+    }
+
+    private VectorHit[] SearchWith<TD>(ref TD dist, float* q, int k, VectorFilter? filter, int efSearch, bool rerank, SearchScratch s)
+        where TD : struct, INodeDistance
+    {
+        var allows = filter?.Allows;
+        int ef = Math.Max(efSearch, k);
+        int keep = rerank ? Math.Max(k, Math.Min(ef, RerankCandidates ?? ef)) : k;
+        double selectivity = 1;
+        long started = 0;
+        if (allows != null)
+        {
+            if (ExactFallbackSelectivity is null && (!_costs.Measured || _nodes >= 2 * _calibratedAt)) Calibrate(ref dist, allows, s);
+            selectivity = filter!.Selectivity ?? EstimateSelectivity(allows);
+            started = System.Diagnostics.Stopwatch.GetTimestamp();
+            if (PrefersExactScan(selectivity, ef))
+            {
+                var scanned = ExactScan(ref dist, keep, allows, s);
+                Observe(scanned: true, System.Diagnostics.Stopwatch.GetTimestamp() - started, 0, selectivity, ef, _nodes);
+                return Finish(scanned, q, k, rerank, s);
+            }
+        }
+        int entry, maxLevel;
+        lock (_entryLock) { entry = _entry; maxLevel = _maxLevel; }
+        int cur = entry;
+        float curD = dist.Of(cur);
+        for (int l = maxLevel; l > 0; l--) Greedy(ref dist, ref cur, ref curD, l);
+        s.Visits = 0;
+        SearchLayer(ref dist, cur, curD, ef, 0, allows, skipDeleted: _live != _nodes, s);
+        if (allows != null) Observe(scanned: false, System.Diagnostics.Stopwatch.GetTimestamp() - started, s.Visits, selectivity, ef, _nodes);
+        int n = s.Results.Count;
+        if (n < k && n < Count) return Finish(ExactScan(ref dist, keep, allows ?? (_ => true), s), q, k, rerank, s); // the walk could not reach k passing nodes
+        while (s.Results.Count > keep) s.Results.Pop();
+        return Finish(s.Results, q, k, rerank, s);
+    }
+
+    /// <summary>The k best of the candidates in <paramref name="heap"/>: as they are, or re-ranked by exact float32 distance.</summary>
+    private VectorHit[] Finish(DistHeap heap, float* q, int k, bool rerank, SearchScratch s)
+    {
+        if (!rerank) return Drain(heap);
+        int n = heap.Count;
+        s.EnsureSort(n);
+        heap.DrainSorted(s.SortD, s.SortN);
+        var exact = s.Extra;
+        exact.Clear();
+        for (int i = 0; i < n; i++)
+        {
+            if (i + 1 < n) VectorKernels.Prefetch(Vec(s.SortN[i + 1]));
+            exact.PushBounded(Dist(q, Vec(s.SortN[i])), s.SortN[i], k);
+        }
+        return Drain(exact);
     }
 
     /// <summary>Searches many queries (row-major) in parallel; one result list per query.</summary>
@@ -564,7 +761,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         return sampled == 0 ? 1 : passed / (double)sampled;
     }
 
-    private VectorHit[] ExactScan(float* q, int k, Func<long, bool> allows, SearchScratch s)
+    private DistHeap ExactScan<TD>(ref TD dist, int k, Func<long, bool> allows, SearchScratch s) where TD : struct, INodeDistance
     {
         var heap = s.Results;
         heap.Clear();
@@ -572,9 +769,9 @@ public sealed unsafe class HnswIndex : IVectorIndex
         for (int i = 0; i < n; i++)
         {
             if ((Volatile.Read(ref _flags[i]) & (Deleted | Ready)) != Ready || !allows(_ids[i])) continue;
-            heap.PushBounded(Dist(q, Vec(i)), i, k);
+            heap.PushBounded(dist.Of(i), i, k);
         }
-        return Drain(heap);
+        return heap;
     }
 
     private VectorHit[] Drain(DistHeap heap)
@@ -589,7 +786,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
         return hits;
     }
 
-    private void Greedy(float* q, ref int cur, ref float curD, int level)
+    private void Greedy<TD>(ref TD dist, ref int cur, ref float curD, int level) where TD : struct, INodeDistance
     {
         bool changed = true;
         while (changed)
@@ -600,7 +797,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
             for (int j = 1; j <= cnt; j++)
             {
                 int c = list[j];
-                float d = Dist(q, Vec(c));
+                float d = dist.Of(c);
                 if (d < curD) { curD = d; cur = c; changed = true; }
             }
         }
@@ -610,7 +807,8 @@ public sealed unsafe class HnswIndex : IVectorIndex
     /// Algorithm 2 of the paper on one layer, leaving up to <paramref name="ef"/> results in <c>s.Results</c>.
     /// Nodes rejected by the filter or deleted are walked through but never become results.
     /// </summary>
-    private void SearchLayer(float* q, int entry, float entryD, int ef, int level, Func<long, bool>? allows, bool skipDeleted, SearchScratch s)
+    private void SearchLayer<TD>(ref TD dist, int entry, float entryD, int ef, int level, Func<long, bool>? allows, bool skipDeleted, SearchScratch s)
+        where TD : struct, INodeDistance
     {
         var visited = s.Visited;
         visited.Reset(_capacity);
@@ -631,13 +829,14 @@ public sealed unsafe class HnswIndex : IVectorIndex
             cand.Pop();
             int* list = Links(c, level);
             int cnt = Volatile.Read(ref list[0]);
-            if (cnt > 0) VectorKernels.Prefetch(Vec(list[1]));
+            if (cnt > 0) dist.Prefetch(list[1]);
             for (int j = 1; j <= cnt; j++)
             {
                 int nb = list[j];
-                if (j < cnt) VectorKernels.Prefetch(Vec(list[j + 1]));
+                if (j < cnt) dist.Prefetch(list[j + 1]);
                 if (visited.TestAndSet(nb)) continue;
-                float d = Dist(q, Vec(nb));
+                s.Visits++;
+                float d = dist.Of(nb);
                 if (res.Count < ef || d < bound)
                 {
                     cand.Push(d, nb);
@@ -672,12 +871,23 @@ public sealed unsafe class HnswIndex : IVectorIndex
     // ---------------------------------------------------------------- persistence
 
     /// <inheritdoc/>
-    public void Save(string path, ulong stamp = 0)
+    public void Save(string path, ulong stamp = 0) => Save(path, stamp, Options.Storage);
+
+    /// <summary>Writes the index with <paramref name="storage"/> codes (another storage than its own: encoded for the file only).</summary>
+    internal void Save(string path, ulong stamp, VectorStorage storage)
     {
         _resize.EnterWriteLock();
+        VectorCodes? temporary = null;
         try
         {
             int n = _nodes;
+            if (_codes is { Storage: VectorStorage.Int8 } c8 && (!c8.Trained || n > 2 * c8.TrainedRows)) TrainLocked();
+            var codes = _codes;
+            if (storage != Options.Storage)
+            {
+                codes = storage == VectorStorage.Float32 ? null : temporary = new VectorCodes(storage, Dimensions, Math.Max(n, 1));
+                codes?.Train(_vectors.Ptr, n, i => (_flags[i] & Deleted) == 0);
+            }
             var upperOffsets = new long[n];
             long upperLen = 0;
             for (int i = 0; i < n; i++) { upperOffsets[i] = upperLen; upperLen += _levels[i] * (_m + 1); }
@@ -692,19 +902,26 @@ public sealed unsafe class HnswIndex : IVectorIndex
                 for (int i = 0; i < n; i++)
                     if (_upper[i] is { } u) write(MemoryMarshal.AsBytes(u.AsSpan()));
             });
+            codes?.AddSections(w, n);
             w.Save(path, new IndexHeader
             {
                 Kind = IndexFileKind.Hnsw, Metric = Metric, Dims = Dimensions, M = _m, M0 = _m0,
                 EfConstruction = Options.EfConstruction, NodeCount = n, LiveCount = _live,
-                EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp,
+                EntryPoint = _entry, MaxLevel = _maxLevel, Stamp = stamp, Quantization = (int)storage,
             });
         }
-        finally { _resize.ExitWriteLock(); }
+        finally
+        {
+            temporary?.Dispose();
+            _resize.ExitWriteLock();
+        }
     }
 
     /// <summary>
-    /// Opens a file written by <see cref="Save"/>. Vectors and layer-0 links stay in the memory-mapped file
+    /// Opens a file written by <see cref="Save(string, ulong)"/>. Vectors and layer-0 links stay in the memory-mapped file
     /// (copy-on-write) until the index grows, so opening costs little more than reading ids and validating links.
+    /// A bf16/int8 index (see <see cref="HnswOptions.Storage"/>) copies its codes and links into memory and leaves only
+    /// the float32 vectors, read by the re-rank, in the mapped file.
     /// Throws <see cref="IndexFileException"/> when the file is missing, truncated, corrupt, or does not match the
     /// expected dimensions/metric (when given).
     /// </summary>
@@ -719,7 +936,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
             if (h.M is < 2 or > 255 || h.M0 != 2 * h.M || h.EfConstruction < 1 || h.LiveCount > h.NodeCount || h.MaxLevel > 32
                 || (h.NodeCount == 0) != (h.EntryPoint < 0) || h.EntryPoint >= h.NodeCount)
                 throw new IndexFileException(path, "corrupt header (graph parameters out of range)");
-            var opts = new HnswOptions { M = h.M, EfConstruction = h.EfConstruction, InitialCapacity = 16 };
+            var opts = new HnswOptions { M = h.M, EfConstruction = h.EfConstruction, InitialCapacity = 16, Storage = (VectorStorage)h.Quantization };
             var index = new HnswIndex(h.Dims, h.Metric, efSearch is { } ef ? opts with { EfSearch = ef } : opts);
             int n = (int)h.NodeCount;
             index.LoadFrom(file, n);
@@ -766,7 +983,14 @@ public sealed unsafe class HnswIndex : IVectorIndex
         _links0.Dispose();
         _mapped = file;
         _vectors = NativeArray<float>.Borrow(vectors, Math.Max(1L, (long)n * Dimensions));
-        _links0 = NativeArray<int>.Borrow(links0, Math.Max(1L, (long)n * _stride0));
+        if (_codes is null) _links0 = NativeArray<int>.Borrow(links0, Math.Max(1L, (long)n * _stride0));
+        else
+        {
+            // what the search walks is copied into memory; only the float32 vectors stay mapped (read by the re-rank)
+            _links0 = new NativeArray<int>(Math.Max(1L, (long)n * _stride0));
+            Buffer.MemoryCopy(links0, _links0.Ptr, _links0.Bytes, (long)n * _stride0 * 4);
+            _codes.Load(file, 6, n);
+        }
         _upper = upper;
         _ids = ids.Length > 0 ? ids : new long[1];
         _levels = levels.Length > 0 ? levels : new byte[1];
@@ -801,6 +1025,7 @@ public sealed unsafe class HnswIndex : IVectorIndex
     {
         _vectors.Dispose();
         _links0.Dispose();
+        _codes?.Dispose();
         ReleaseMapped();
         _resize.Dispose();
     }
