@@ -131,12 +131,14 @@ internal static class NativeApi
         var sse = new ServerSentEvents(http);
         await sse.StartAsync();
         await sse.EventAsync("meta", new { conversationId = conversation?.Id, retrievalQuery = prepared.Query.Query, rewrite = prepared.Query.Method, model = model.Id });
+        var text = new StreamedText();
         await foreach (var update in asker.StreamAsync(prepared, ct))
         {
             if (update.Completed is { } done) answer = done;
-            else if (update.TextDelta.Length > 0) await sse.EventAsync("delta", new { text = update.TextDelta });
+            else if (text.Add(update.TextDelta) is { Length: > 0 } delta) await sse.EventAsync("delta", new { text = delta });
         }
         if (answer is null) return;
+        if (text.Rest(answer.Text) is { Length: > 0 } rest) await sse.EventAsync("delta", new { text = rest });
         if (keep) conversations.AppendTurn(conversation!.Id, request.Message, prepared.Query.Query, answer);
         await sse.EventAsync("done", new ChatResponseJson(conversation?.Id, model.Id, prepared.Query.Query, prepared.Query.Method, AnswerJson.Of(answer)));
     }

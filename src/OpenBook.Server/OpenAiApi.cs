@@ -92,10 +92,12 @@ internal static class OpenAiApi
             ["choices"] = new JsonArray(new JsonObject { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish }),
         };
         await sse.DataAsync(Chunk(new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
+        var text = new StreamedText();
         await foreach (var update in asker.StreamAsync(prepared, ct))
         {
             if (update.Completed is { } done)
             {
+                if (text.Rest(done.Text) is { Length: > 0 } rest) await sse.DataAsync(Chunk(new JsonObject { ["content"] = rest }, null));
                 var last = Chunk(new JsonObject(), "stop");
                 last["citations"] = Citations(done);
                 last["openbook"] = Extra(done, prepared);
@@ -106,8 +108,8 @@ internal static class OpenAiApi
                         ["id"] = id, ["object"] = "chat.completion.chunk", ["created"] = created, ["model"] = model.Id, ["choices"] = new JsonArray(), ["usage"] = Usage(done),
                     });
             }
-            else if (update.TextDelta.Length > 0)
-                await sse.DataAsync(Chunk(new JsonObject { ["content"] = update.TextDelta }, null));
+            else if (text.Add(update.TextDelta) is { Length: > 0 } delta)
+                await sse.DataAsync(Chunk(new JsonObject { ["content"] = delta }, null));
         }
         await sse.DoneAsync();
     }
@@ -211,6 +213,36 @@ internal static class OpenAiApi
             ["model"] = body["model"]?.ToString() ?? "openbook-embeddings",
             ["usage"] = new JsonObject { ["prompt_tokens"] = tokens, ["total_tokens"] = tokens },
         });
+    }
+}
+
+/// <summary>
+/// Makes a stream's deltas add up to the final answer's text, which is the reply trimmed: whitespace before the first
+/// word is dropped and whitespace is held back until more text follows it; at the end, <see cref="Rest"/> gives what
+/// the final text has beyond what was sent (e.g. the held-back inner whitespace, or the whole text when the answer
+/// replaced a reply that was all whitespace).
+/// </summary>
+internal sealed class StreamedText
+{
+    private readonly System.Text.StringBuilder _sent = new();
+    private string _pending = "";
+
+    /// <summary>What to send for <paramref name="delta"/> (possibly empty).</summary>
+    public string Add(string delta)
+    {
+        var s = _pending + delta;
+        if (_sent.Length == 0) s = s.TrimStart();
+        var body = s.TrimEnd();
+        _pending = s[body.Length..];
+        _sent.Append(body);
+        return body;
+    }
+
+    /// <summary>The part of <paramref name="final"/> not sent yet, when what was sent is its beginning (else empty).</summary>
+    public string Rest(string final)
+    {
+        var sent = _sent.ToString();
+        return final.Length > sent.Length && final.StartsWith(sent, StringComparison.Ordinal) ? final[sent.Length..] : "";
     }
 }
 

@@ -16,5 +16,6 @@ internal static partial class BenchCommands
         yield return LlmBenchCommands.Build();
         yield return LlamaCppBenchCommands.Build();
         yield return TrainBenchCommands.Build();
+        yield return ServeLoadBenchCommands.Build();
     }
 }
