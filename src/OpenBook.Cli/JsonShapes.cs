@@ -114,3 +114,11 @@ internal sealed record TokenizerJson(int VocabSize, string? Bos, string? Eos, st
 
 /// <summary><c>models show --json</c>: files, the main config.json fields and the tokenizer.</summary>
 internal sealed record ModelShowJson(string Path, IReadOnlyList<ModelFileJson> Files, IReadOnlyDictionary<string, string> Config, TokenizerJson? Tokenizer);
+
+/// <summary><c>openbook lab world --json</c>: where the world was written and its sizes.</summary>
+internal sealed record LabWorldJson(string Directory, int Seed, int Entities, int PublicDocuments, int HeldOutDocuments, int PrivateDocuments, int ChangedDocuments,
+    int PublicQuestions, int HeldOutQuestions, int PrivateQuestions, int ChangedQuestions, int Files);
+
+/// <summary><c>openbook lab pretrain --json</c>: the model, its training run, the corpus mix and the reading score per number of distractors.</summary>
+internal sealed record LabPretrainJson(string Model, long Parameters, int Steps, double? FinalLoss, double? EvalLoss, long Tokens, long CorpusTokens, double Seconds,
+    double TokensPerSecond, IReadOnlyDictionary<string, int> Corpus, IReadOnlyDictionary<string, double> ReadingExactMatch, int ReadingQuestions, string? ReadingReport);
