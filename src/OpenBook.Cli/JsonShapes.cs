@@ -122,3 +122,8 @@ internal sealed record LabWorldJson(string Directory, int Seed, int Entities, in
 /// <summary><c>openbook lab pretrain --json</c>: the model, its training run, the corpus mix and the reading score per number of distractors.</summary>
 internal sealed record LabPretrainJson(string Model, long Parameters, int Steps, double? FinalLoss, double? EvalLoss, long Tokens, long CorpusTokens, double Seconds,
     double TokensPerSecond, IReadOnlyDictionary<string, int> Corpus, IReadOnlyDictionary<string, double> ReadingExactMatch, int ReadingQuestions, string? ReadingReport);
+
+/// <summary><c>openbook lab run --json</c>: every mode's row, the sweep, freshness, training cost, the advice and the report files.</summary>
+internal sealed record LabRunJson(string Directory, double Seconds, IReadOnlyList<OpenBook.Runtime.Lab.LabRow> Rows,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Sweep, IReadOnlyDictionary<string, double> Freshness,
+    IReadOnlyList<OpenBook.Runtime.Lab.LabTraining> Training, string Recommendation, IReadOnlyList<string> Reasons, IReadOnlyList<string> Files);

@@ -14,8 +14,62 @@ internal static class LabCommands
         var cmd = new Command("lab", "The closed-world lab: a synthetic world, a base model pretrained on it, and RAG / fine-tuning / RAFT measured on its private corpus");
         cmd.Subcommands.Add(World());
         cmd.Subcommands.Add(Pretrain());
+        cmd.Subcommands.Add(Run());
         return cmd;
     }
+
+    private static Command Run()
+    {
+        var world = new Option<string>("--world") { Description = "World directory (openbook lab world)", Required = true };
+        var model = new Option<string>("--model") { Description = "The lab base model (openbook lab pretrain)", Required = true };
+        var output = new Option<string>("--out") { Description = "Output directory (store, trained models, report); replaced", Required = true };
+        var questions = new Option<int>("--questions") { Description = "Private questions evaluated per phrasing", DefaultValueFactory = _ => 40 };
+        var sweepQuestions = new Option<int>("--sweep-questions") { Description = "Questions of the distractor sweep", DefaultValueFactory = _ => 20 };
+        var sweep = new Option<string>("--sweep") { Description = "Distractor counts of the sweep", DefaultValueFactory = _ => "0,1,2,4,8" };
+        var fresh = new Option<int>("--freshness-questions") { Description = "Changed-fact questions evaluated", DefaultValueFactory = _ => 30 };
+        var k = new Option<int>("-k") { Description = "Passages retrieved", DefaultValueFactory = _ => 3 };
+        var epochs = new Option<int>("--epochs") { Description = "Passes over the fine-tuning data", DefaultValueFactory = _ => 3 };
+        var maxSteps = new Option<int?>("--max-steps") { Description = "Optimizer steps of each fine-tuning run at most" };
+        var raftSteps = new Option<int?>("--raft-max-steps") { Description = "Optimizer steps of the RAFT run at most (default: --max-steps)" };
+        var loraLr = new Option<double>("--lora-lr") { Description = "LoRA learning rate", DefaultValueFactory = _ => 3e-3 };
+        var fullLr = new Option<double>("--full-lr") { Description = "Full-parameter learning rate", DefaultValueFactory = _ => 1e-3 };
+        var embed = new Option<string?>("--embed") { Description = "Encoder of the hybrid mode ('none' to skip)", DefaultValueFactory = _ => "minilm" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the sample, sweep and training", DefaultValueFactory = _ => 42 };
+        var cmd = new Command("run", "On the private corpus: base, RAG (BM25, hybrid), FT (LoRA/full, docs and docs+QA), RAFT, FT+RAG; paraphrases, distractor sweep, freshness, cost; one report and advice")
+        {
+            world, model, output, questions, sweepQuestions, sweep, fresh, k, epochs, maxSteps, raftSteps, loraLr, fullLr, embed, seed,
+        };
+        Cli.SetHandler(cmd, async (r, ct) =>
+        {
+            var ks = DistractorSweepKs(r.GetValue(sweep)!);
+            var request = new LabRunRequest
+            {
+                WorldDirectory = r.GetValue(world)!, ModelDirectory = r.GetValue(model)!, OutputDirectory = r.GetValue(output)!, Questions = r.GetValue(questions),
+                SweepQuestions = r.GetValue(sweepQuestions), Sweep = ks, FreshnessQuestions = r.GetValue(fresh), K = r.GetValue(k), Epochs = r.GetValue(epochs),
+                MaxSteps = r.GetValue(maxSteps), RaftMaxSteps = r.GetValue(raftSteps), LoraLearningRate = r.GetValue(loraLr), FullLearningRate = r.GetValue(fullLr),
+                Embed = r.GetValue(embed) is { } e && !e.Equals("none", StringComparison.OrdinalIgnoreCase) ? e : null, Seed = r.GetValue(seed),
+            };
+            var quiet = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
+            var console = Cli.Out(r);
+            var result = await LabRun.RunAsync(request, quiet ? null : line => console.MarkupLine($"[grey]{Markup.Escape(line)}[/]"), ct);
+            if (r.GetValue(Cli.Json))
+            {
+                Cli.WriteJson(new LabRunJson(r.GetValue(output)!, result.Seconds, result.Rows, result.Sweep.ToDictionary(kv => kv.Key,
+                        kv => (IReadOnlyDictionary<string, double>)kv.Value.ToDictionary(p => p.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), p => p.Value)),
+                    result.Freshness, result.Training, result.Recommendation, result.Reasons, result.Files));
+                return 0;
+            }
+            console.WriteLine(LabRun.Markdown(result));
+            console.MarkupLine($"report: [green]{Markup.Escape(Path.Combine(r.GetValue(output)!, "report.html"))}[/] ({result.Seconds:F0} s)");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static IReadOnlyList<int> DistractorSweepKs(string text) =>
+        text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(t => int.TryParse(t, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= 0 ? v : throw new OpenBookException($"--sweep: '{t}' is not a number ≥ 0"))
+            .ToList();
 
     private static Command World()
     {
