@@ -114,3 +114,16 @@ internal sealed record TokenizerJson(int VocabSize, string? Bos, string? Eos, st
 
 /// <summary><c>models show --json</c>: files, the main config.json fields and the tokenizer.</summary>
 internal sealed record ModelShowJson(string Path, IReadOnlyList<ModelFileJson> Files, IReadOnlyDictionary<string, string> Config, TokenizerJson? Tokenizer);
+
+/// <summary><c>openbook lab world --json</c>: where the world was written and its sizes.</summary>
+internal sealed record LabWorldJson(string Directory, int Seed, int Entities, int PublicDocuments, int HeldOutDocuments, int PrivateDocuments, int ChangedDocuments,
+    int PublicQuestions, int HeldOutQuestions, int PrivateQuestions, int ChangedQuestions, int Files);
+
+/// <summary><c>openbook lab pretrain --json</c>: the model, its training run, the corpus mix and the reading score per number of distractors.</summary>
+internal sealed record LabPretrainJson(string Model, long Parameters, int Steps, double? FinalLoss, double? EvalLoss, long Tokens, long CorpusTokens, double Seconds,
+    double TokensPerSecond, IReadOnlyDictionary<string, int> Corpus, IReadOnlyDictionary<string, double> ReadingExactMatch, int ReadingQuestions, string? ReadingReport);
+
+/// <summary><c>openbook lab run --json</c>: every mode's row, the sweep, freshness, training cost, the advice and the report files.</summary>
+internal sealed record LabRunJson(string Directory, double Seconds, IReadOnlyList<OpenBook.Runtime.Lab.LabRow> Rows,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, double>> Sweep, IReadOnlyDictionary<string, double> Freshness,
+    IReadOnlyList<OpenBook.Runtime.Lab.LabTraining> Training, string Recommendation, IReadOnlyList<string> Reasons, IReadOnlyList<string> Files);

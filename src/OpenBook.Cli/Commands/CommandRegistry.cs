@@ -23,6 +23,7 @@ internal static class CommandRegistry
         yield return FineTuneCommands.Merge();
         yield return ExportCommands.Export();
         yield return PretrainCommands.Pretrain();
+        yield return LabCommands.Lab();
         yield return ModelsCommands.Models();
         yield return DataCommands.Data();
         yield return ServeCommands.Serve();

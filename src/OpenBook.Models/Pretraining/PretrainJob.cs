@@ -21,6 +21,8 @@ public static class PretrainShapes
         new Dictionary<string, (int, int, int, int, int)>(StringComparer.OrdinalIgnoreCase)
         {
             ["tiny"] = (64, 192, 2, 4, 2),
+            ["lab-mini"] = (128, 384, 2, 4, 2),   // ~0.4 M parameters with a 1k vocabulary: the lab base model on 2 CPU cores
+            ["lab-small"] = (192, 576, 3, 6, 2),
             ["small"] = (256, 768, 4, 8, 4),
             ["lab"] = (256, 768, 8, 8, 4),        // ~10 M parameters with an 8k vocabulary
             ["base"] = (512, 1536, 8, 8, 4),

@@ -90,6 +90,10 @@ public sealed class JsonContractTests : IClassFixture<JsonContractTests.Store>
         { "keys list missing store", "keys list --store {missing}", false },
         { "serve missing store", "serve --store {missing} --urls http://127.0.0.1:0", false },
         { "serve bad urls", "serve --store {store} --urls ftp://nowhere", false },
+        { "lab world", "lab world --out {tmp}/world --public-people 8 --private-people 8", true },
+        { "lab world too small", "lab world --out {tmp}/world2 --public-people 2", false },
+        { "lab pretrain missing world", "lab pretrain --world {missing} --out {tmp}/labmodel", false },
+        { "lab run missing world", "lab run --world {missing} --model {missing} --out {tmp}/labrun", false },
         { "unknown option", "search vacation --store {store} --bogus", false },
         { "unknown command", "frobnicate", false },
     };

@@ -1,0 +1,214 @@
+using System.Text;
+using Microsoft.Extensions.AI;
+using OpenBook.Answering;
+using OpenBook.Evaluation;
+using OpenBook.Lab;
+using OpenBook.Models.Formats;
+using OpenBook.Models.Pretraining;
+using OpenBook.Storage;
+
+namespace OpenBook.Runtime.Lab;
+
+/// <summary>The options of <c>openbook lab pretrain</c>.</summary>
+public sealed record LabPretrainRequest
+{
+    /// <summary>World directory written by <c>openbook lab world</c>.</summary>
+    public required string WorldDirectory { get; init; }
+    /// <summary>Output model directory.</summary>
+    public required string OutputDirectory { get; init; }
+    /// <summary>Model shape (<see cref="PretrainShapes"/>).</summary>
+    public string Shape { get; init; } = "lab-mini";
+    /// <summary>Tokenizer vocabulary.</summary>
+    public int VocabSize { get; init; } = 1536;
+    /// <summary>Tokens per sequence.</summary>
+    public int SequenceLength { get; init; } = 512;
+    /// <summary>Tokens per optimizer step.</summary>
+    public int BatchTokens { get; init; } = 4096;
+    /// <summary>Optimizer steps.</summary>
+    public int MaxSteps { get; init; } = 300;
+    /// <summary>Peak learning rate.</summary>
+    public double LearningRate { get; init; } = 2e-3;
+    /// <summary>Warmup steps.</summary>
+    public int WarmupSteps { get; init; } = 20;
+    /// <summary>Seed of the data mix, the weights and the order.</summary>
+    public int Seed { get; init; } = 1;
+    /// <summary>Reading examples per public question (each a fresh draw of distractors).</summary>
+    public int ReadingDraws { get; init; } = 1;
+    /// <summary>Most distractors in a pretraining reading example.</summary>
+    public int MaxDistractors { get; init; } = 2;
+    /// <summary>Held-out public questions scored for the reading score (0 = skip the measurement).</summary>
+    public int ReadingQuestions { get; init; } = 30;
+    /// <summary>Distractor counts of the reading measurement.</summary>
+    public IReadOnlyList<int> ReadingDistractors { get; init; } = [0, 2, 4];
+    /// <summary>Continue from the checkpoint in the output directory.</summary>
+    public bool Resume { get; init; }
+    /// <summary>Eval loss every N steps.</summary>
+    public int EvalEvery { get; init; } = 50;
+    /// <summary>Checkpoint every N steps.</summary>
+    public int SaveEvery { get; init; } = 50;
+}
+
+/// <summary>What <c>openbook lab pretrain</c> produced.</summary>
+/// <param name="Pretrain">The pretraining run.</param>
+/// <param name="Documents">Training texts by kind (documents, closed-book QA, grounded reading, RAFT reading).</param>
+/// <param name="Reading">Exact match of the base model on held-out public questions given the oracle passage, per number of distractors.</param>
+/// <param name="ReadingQuestions">Questions the reading score was measured on.</param>
+/// <param name="ReadingReport">Directory of the reading report, when measured.</param>
+public sealed record LabPretrainResult(PretrainResult Pretrain, IReadOnlyDictionary<string, int> Documents, IReadOnlyDictionary<int, double> Reading,
+    int ReadingQuestions, string? ReadingReport);
+
+/// <summary>
+/// The lab base model: pretrains a small Llama on the public world with <see cref="PretrainJob"/> — its documents, closed-book
+/// QA on public facts (the closed-book mode's prompt), and reading-skill examples (question + oracle and distractor passages
+/// → short answer, in the exact chat prompts of the RAG and RAFT modes, passages taken from a store of the public documents)
+/// — then measures reading: held-out public questions (entities whose documents were never trained on) answered from the
+/// oracle passage with 0…k distractors (the eval distractor sweep, rag mode).
+/// </summary>
+public static class LabPretrain
+{
+    /// <summary>Renders chat messages exactly as the ChatML template of a pretrained model does.</summary>
+    public static string ChatMl(IEnumerable<ChatMessage> messages, string answer)
+    {
+        var sb = new StringBuilder();
+        foreach (var m in messages) sb.Append("<|im_start|>").Append(m.Role.Value).Append('\n').Append(m.Text).Append("<|im_end|>\n");
+        sb.Append("<|im_start|>assistant\n").Append(answer).Append("<|im_end|>\n");
+        return sb.ToString();
+    }
+
+    /// <summary>The RAFT chain of thought that <c>raft generate --from-questions</c> writes, around a verbatim quote.</summary>
+    public static string RaftCot(string question, string quote, string answer) =>
+        $"The question asks: {question}\nThe relevant document says: {RaftPrompt.BeginQuote}{quote}{RaftPrompt.EndQuote}\n" +
+        $"This states the answer directly.\n{RaftPrompt.AnswerMarker} {answer}";
+
+    /// <summary>The first sentence of <paramref name="text"/> that holds <paramref name="answer"/> (whitespace collapsed), or null.</summary>
+    public static string? EvidenceSentence(string text, string answer)
+    {
+        foreach (var s in System.Text.RegularExpressions.Regex.Split(RaftPrompt.Collapse(text), @"(?<=[.!?])\s+"))
+            if (s.Contains(answer, StringComparison.OrdinalIgnoreCase)) return s.Trim();
+        return null;
+    }
+
+    /// <summary>A search hit for a stored chunk (rank by position).</summary>
+    public static SearchHit Hit(ChunkRecord c, int rank = 1) => new()
+    {
+        Rank = rank, Score = 0, ChunkId = c.Id, DocumentId = c.DocumentId, Text = c.Text, Source = c.Source, Page = c.Page, Headings = c.Headings, Collection = c.Collection,
+    };
+
+    /// <summary>
+    /// Training texts of the public world: each public document, closed-book QA (training phrasings), and per question
+    /// <see cref="LabPretrainRequest.ReadingDraws"/> reading examples in the grounded and RAFT prompts (the oracle left out of
+    /// one in seven grounded examples, answered with the not-found sentence).
+    /// </summary>
+    public static (List<string> Texts, Dictionary<string, int> Counts) Corpus(Book book, IReadOnlyList<EvalQuestion> questions, LabPretrainRequest request)
+    {
+        var chunks = book.ReadChunks(AccessScope.Public, "public").ToList();
+        var bySource = chunks.GroupBy(c => c.Source).ToDictionary(g => g.Key, g => g.ToList());
+        var random = new Random(request.Seed);
+        var docs = book.ReadDocumentTexts(AccessScope.Public, "public").ToList();
+        var closed = new List<string>();
+        var grounded = new List<string>();
+        var raft = new List<string>();
+        foreach (var q in questions)
+        {
+            var answer = q.Answer ?? "I don't know.";
+            closed.Add(ChatMl([new(ChatRole.System, ClosedBookMode.SystemPrompt), new(ChatRole.User, q.Question)], answer));
+            if (q.Type is "comparison" or "multi-hop") continue;
+            var own = q.Source is null ? null : bySource.FirstOrDefault(kv => QuestionSet.SameDocument(kv.Key, q.Source)).Value;
+            for (int draw = 0; draw < request.ReadingDraws; draw++)
+            {
+                int k = random.Next(request.MaxDistractors + 1);
+                var passages = new List<ChunkRecord>();
+                while (passages.Count < k)
+                {
+                    var c = chunks[random.Next(chunks.Count)];
+                    if (own is not null && own.Any(o => o.Source == c.Source)) continue;
+                    if (!passages.Contains(c)) passages.Add(c);
+                }
+                bool withOracle = own is not null && (q.Answer is not null) && random.Next(7) != 0;
+                ChunkRecord? oracle = null;
+                if (withOracle)
+                {
+                    oracle = own!.FirstOrDefault(c => c.Text.Contains(q.Answer!, StringComparison.OrdinalIgnoreCase)) ?? own![0];
+                    passages.Insert(random.Next(passages.Count + 1), oracle);
+                }
+                if (passages.Count == 0) passages.Add(chunks[random.Next(chunks.Count)]);
+                var hits = passages.Select((c, i) => Hit(c, i + 1)).ToList();
+                var prompt = GroundedPrompt.Build(q.Question, hits);
+                var reply = oracle is null ? GroundedPrompt.DefaultNotFoundText : $"{q.Answer} [{passages.IndexOf(oracle) + 1}]";
+                grounded.Add(ChatMl(prompt.Messages, reply));
+                if (oracle is not null && EvidenceSentence(oracle.Text, q.Answer!) is { } quote)
+                    raft.Add(ChatMl(RaftAnswerer.Messages(q.Question, hits), RaftCot(q.Question, quote, q.Answer!)));
+            }
+        }
+        var texts = docs.Concat(closed).Concat(grounded).Concat(raft).ToList();
+        // A seeded shuffle, so every block mixes kinds of text.
+        for (int i = texts.Count - 1; i > 0; i--)
+        {
+            int j = random.Next(i + 1);
+            (texts[i], texts[j]) = (texts[j], texts[i]);
+        }
+        return (texts, new Dictionary<string, int> { ["documents"] = docs.Count, ["closed-book QA"] = closed.Count, ["grounded reading"] = grounded.Count, ["RAFT reading"] = raft.Count });
+    }
+
+    /// <summary>Opens (or creates) the store of the public world under the output directory and ingests public and held-out documents.</summary>
+    public static async Task<Book> PublicStoreAsync(string world, string storeDirectory, CancellationToken ct)
+    {
+        var book = await Book.OpenAsync(storeDirectory, cancellationToken: ct).ConfigureAwait(false);
+        await book.IngestAsync([Path.Combine(world, "public", "docs")], new IngestOptions { Collection = "public", Parallelism = 1 }, cancellationToken: ct).ConfigureAwait(false);
+        await book.IngestAsync([Path.Combine(world, "public", "heldout-docs")], new IngestOptions { Collection = "heldout", Parallelism = 1 }, cancellationToken: ct).ConfigureAwait(false);
+        return book;
+    }
+
+    /// <summary>Runs <c>openbook lab pretrain</c>.</summary>
+    public static async Task<LabPretrainResult> RunAsync(LabPretrainRequest request, IProgress<Models.FineTuning.Trainer.TrainerProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var world = request.WorldDirectory;
+        var questionsPath = Path.Combine(world, "public", "questions.jsonl");
+        if (!File.Exists(questionsPath)) throw new OpenBookException($"--world {world}: public/questions.jsonl not found (write a world with `openbook lab world`).");
+        var output = request.OutputDirectory;
+        Directory.CreateDirectory(output);
+        var storeDir = Path.Combine(output, "public-store");
+        await using var book = await PublicStoreAsync(world, storeDir, cancellationToken).ConfigureAwait(false);
+        var questions = QuestionSet.Load(questionsPath).Where(q => !q.Id.EndsWith("-u", StringComparison.Ordinal)).ToList();
+        var (texts, counts) = Corpus(book, questions, request);
+        // A sample of the training texts, one of each kind, so the prompt formats can be checked by eye.
+        File.WriteAllText(Path.Combine(output, "corpus.sample.txt"), string.Join("\n=====\n", texts.Take(12)));
+        var job = new PretrainJob(new PretrainOptions
+        {
+            Documents = texts, OutputDirectory = output, Shape = request.Shape, VocabSize = request.VocabSize, SequenceLength = request.SequenceLength,
+            BatchTokens = request.BatchTokens, MicroBatchTokens = request.BatchTokens, MaxSteps = request.MaxSteps, LearningRate = request.LearningRate,
+            WarmupSteps = request.WarmupSteps, Seed = request.Seed, Resume = request.Resume, EvalEvery = request.EvalEvery, SaveEvery = request.SaveEvery,
+            EvalFraction = 0.02, MaxEvalBlocks = 16, WeightDecay = 0.1,
+        });
+        var result = job.Run(progress, cancellationToken);
+        Reports.LossCurve.Write(Path.Combine(output, "metrics.jsonl"), Path.Combine(output, "loss.png"), "Lab base model: pretraining loss");
+        if (result.Training.Interrupted || request.ReadingQuestions == 0)
+            return new LabPretrainResult(result, counts, new Dictionary<int, double>(), 0, null);
+        var (reading, n, dir) = await ReadingScoreAsync(book, world, output, request.ReadingQuestions, request.ReadingDistractors, request.Seed, cancellationToken).ConfigureAwait(false);
+        return new LabPretrainResult(result, counts, reading, n, dir);
+    }
+
+    /// <summary>
+    /// Exact match of <paramref name="model"/> on held-out public single-fact questions (training phrasing) given the oracle
+    /// passage and k distractors (the eval distractor sweep of the rag mode), over the public store.
+    /// </summary>
+    public static async Task<(IReadOnlyDictionary<int, double> Reading, int Questions, string Directory)> ReadingScoreAsync(Book book, string world, string model,
+        int limit, IReadOnlyList<int> distractors, int seed, CancellationToken ct)
+    {
+        var dir = Path.Combine(model, "reading");
+        Directory.CreateDirectory(dir);
+        var heldPath = Path.Combine(world, "public", "heldout.questions.jsonl");
+        var lines = File.ReadLines(heldPath).Where(l => l.Contains("\"type\":\"single\"", StringComparison.Ordinal) && l.Contains("\"phrasing\":\"train\"", StringComparison.Ordinal))
+            .Take(limit).ToList();
+        var path = Path.Combine(dir, "questions.jsonl");
+        File.WriteAllLines(path, lines);
+        var outcome = await EvalJob.RunAsync(book, new EvalRequest
+        {
+            QuestionsPath = path, Modes = [EvalModeKind.Rag], Model = model, K = 3, SearchMode = SearchMode.Lexical, DistractorSweep = distractors, Seed = seed,
+            MaxTokens = 24, OutputDirectory = dir,
+        }, cancellationToken: ct).ConfigureAwait(false);
+        var sweep = outcome.Report.Sweep!.Results.Where(r => r.Mode == "rag");
+        return (sweep.ToDictionary(r => r.Distractors, r => r.Result.ExactMatch), lines.Count, dir);
+    }
+}
