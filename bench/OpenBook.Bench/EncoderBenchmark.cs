@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.Intrinsics.X86;
 
+using OpenBook.Ingestion;
 using OpenBook.Onnx;
 
 namespace OpenBook.Bench;
@@ -35,15 +36,19 @@ public sealed record EncoderShape(int Layers, int Hidden, int Intermediate)
     }
 }
 
-/// <summary>One measured configuration of <see cref="EncoderBenchmark"/>.</summary>
-/// <param name="Variant">"fp32" or "int8".</param>
-/// <param name="Batch">Maximum batch size.</param>
-/// <param name="Chunks">Inputs encoded.</param>
-/// <param name="Tokens">Real tokens (special tokens included, padding excluded).</param>
-/// <param name="PaddedTokens">Tokens the model ran, padding included.</param>
-/// <param name="Seconds">Wall time.</param>
-/// <param name="Gflop">FLOPs executed (padded), in 10⁹.</param>
-public sealed record EmbedBenchResult(string Variant, int Batch, int Chunks, long Tokens, long PaddedTokens, double Seconds, double Gflop)
+/// <summary>One encoder measured by <see cref="EncoderBenchmark.CompareAsync"/>.</summary>
+/// <param name="Encoder">Row label.</param>
+/// <param name="Threads">How its threads were set.</param>
+/// <param name="Chunks">Texts encoded per run.</param>
+/// <param name="Tokens">Real tokens of those texts by OpenBook's tokenizer (special tokens included, no padding).</param>
+/// <param name="Seconds">Wall time of the fastest run.</param>
+/// <param name="AllSeconds">Wall time of every run, in order.</param>
+/// <param name="Gflop">Useful FLOPs of the texts (<see cref="EncoderShape.FlopsPerSequence"/> of each real length), in 10⁹.</param>
+/// <param name="MinCosine">Lowest cosine of its vectors to the reference encoder's (the first one), per text.</param>
+/// <param name="MeanCosine">Mean of those cosines.</param>
+public sealed record EmbedBenchResult(
+    string Encoder, string Threads, int Chunks, long Tokens, double Seconds, IReadOnlyList<double> AllSeconds, double Gflop,
+    double MinCosine, double MeanCosine)
 {
     /// <summary>Inputs per second.</summary>
     public double ChunksPerSecond => Chunks / Seconds;
@@ -51,7 +56,7 @@ public sealed record EmbedBenchResult(string Variant, int Batch, int Chunks, lon
     /// <summary>Real tokens per second.</summary>
     public double TokensPerSecond => Tokens / Seconds;
 
-    /// <summary>Achieved GFLOP/s (for int8 these are the same multiply-adds done as int8 ops).</summary>
+    /// <summary>Useful GFLOP/s (padding not counted; for int8 these are the same multiply-adds done as int8 ops).</summary>
     public double GflopPerSecond => Gflop / Seconds;
 }
 
@@ -94,31 +99,74 @@ public static class EncoderBenchmark
     }
 
     /// <summary>
-    /// Encodes <paramref name="chunks"/> <paramref name="repeats"/> times (after a one-batch warm-up) and reports the
-    /// fastest run, the one least disturbed by other processes.
+    /// <paramref name="count"/> passages of a corpus as <c>openbook ingest</c> chunks it (default loaders and chunking),
+    /// spread evenly over all its chunks in source-path order; fewer when the corpus has fewer.
     /// </summary>
-    public static async Task<EmbedBenchResult> RunAsync(
-        OnnxSentenceEncoder encoder, IReadOnlyList<string> chunks, int batch, EncoderShape shape, string variant, int repeats = 1, CancellationToken ct = default)
+    public static IReadOnlyList<string> CorpusPassages(string directory, int count)
+    {
+        var registry = LoaderRegistry.CreateDefault();
+        var chunker = new Chunker(ChunkingOptions.Default);
+        var all = new List<string>();
+        foreach (var file in new SourceWalker(registry).Walk([directory]).Where(f => f.IsLoadable).OrderBy(f => f.SourcePath, StringComparer.Ordinal))
+            foreach (var doc in registry.LoadFile(file.FullPath, file.SourcePath))
+                all.AddRange(chunker.Split(doc).Select(c => c.Text));
+        if (all.Count == 0) throw new OpenBookException($"'{directory}': no passages found.");
+        if (count >= all.Count) return all;
+        return Enumerable.Range(0, count).Select(i => all[(int)((long)i * all.Count / count)]).ToArray();
+    }
+
+    /// <summary>
+    /// Encodes <paramref name="texts"/> with every encoder, <paramref name="repeats"/> rounds interleaved (encoder 1, 2, …,
+    /// then again), after one warm-up call each, and keeps each encoder's fastest run, the one least disturbed by other
+    /// processes. The first encoder is the reference the others' vectors are compared with (cosine per text).
+    /// </summary>
+    /// <param name="encoders">Encoders; the first is the reference.</param>
+    /// <param name="texts">Texts, the same for all.</param>
+    /// <param name="tokens">Each text's real token count (OpenBook's tokenizer, truncated to the model's maximum).</param>
+    /// <param name="shape">Model shape, for the FLOP count.</param>
+    /// <param name="repeats">Rounds.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <param name="measured">Called after each timed run (encoder index, round, seconds).</param>
+    public static async Task<IReadOnlyList<EmbedBenchResult>> CompareAsync(
+        IReadOnlyList<IBenchEncoder> encoders, IReadOnlyList<string> texts, IReadOnlyList<int> tokens, EncoderShape shape, int repeats,
+        CancellationToken ct = default, Action<int, int, double>? measured = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(repeats, 1);
-        var ids = chunks.Select(c => encoder.Tokenize(c)).ToArray();
-        long tokens = ids.Sum(x => (long)x.Length), padded = 0;
-        double flops = 0;
-        foreach (var b in OnnxSentenceEncoder.LengthBuckets(ids, batch, int.MaxValue))
-        {
-            int len = ids[b[0]].Length; // longest first
-            padded += (long)b.Length * len;
-            flops += b.Length * shape.FlopsPerSequence(len);
-        }
-        await encoder.GenerateAsync(chunks.Take(batch), cancellationToken: ct).ConfigureAwait(false); // warm-up (graph init, allocations)
-        double best = double.MaxValue;
+        ArgumentOutOfRangeException.ThrowIfLessThan(encoders.Count, 1);
+        if (tokens.Count != texts.Count) throw new ArgumentException("one token count per text", nameof(tokens));
+        double gflop = tokens.Sum(n => shape.FlopsPerSequence(n)) / 1e9;
+        long tokenSum = tokens.Sum(n => (long)n);
+        foreach (var e in encoders)
+            await e.EncodeAsync(texts.Take(8).ToArray(), ct).ConfigureAwait(false); // warm-up (graph init, allocations)
+        var seconds = encoders.Select(_ => new List<double>()).ToArray();
+        var vectors = new float[encoders.Count][][];
         for (int r = 0; r < repeats; r++)
+            for (int i = 0; i < encoders.Count; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                var v = await encoders[i].EncodeAsync(texts, ct).ConfigureAwait(false);
+                sw.Stop();
+                if (v.Length != texts.Count) throw new InvalidOperationException($"{encoders[i].Name} returned {v.Length} vectors for {texts.Count} texts.");
+                seconds[i].Add(sw.Elapsed.TotalSeconds);
+                vectors[i] ??= v;
+                measured?.Invoke(i, r, sw.Elapsed.TotalSeconds);
+            }
+        var results = new List<EmbedBenchResult>();
+        for (int i = 0; i < encoders.Count; i++)
         {
-            var sw = Stopwatch.StartNew();
-            await encoder.GenerateAsync(chunks, cancellationToken: ct).ConfigureAwait(false);
-            best = Math.Min(best, sw.Elapsed.TotalSeconds);
+            var cos = Enumerable.Range(0, texts.Count).Select(t => Cosine(vectors[0][t], vectors[i][t])).ToArray();
+            results.Add(new EmbedBenchResult(encoders[i].Name, encoders[i].Threads, texts.Count, tokenSum, seconds[i].Min(), seconds[i], gflop, cos.Min(), cos.Average()));
         }
-        return new EmbedBenchResult(variant, batch, chunks.Count, tokens, padded, best, flops / 1e9);
+        return results;
+    }
+
+    /// <summary>Cosine similarity of two vectors (0 when either is zero or the lengths differ).</summary>
+    public static double Cosine(float[] a, float[] b)
+    {
+        if (a.Length != b.Length) return 0;
+        double dot = 0, na = 0, nb = 0;
+        for (int i = 0; i < a.Length; i++) { dot += (double)a[i] * b[i]; na += (double)a[i] * a[i]; nb += (double)b[i] * b[i]; }
+        return na == 0 || nb == 0 ? 0 : dot / Math.Sqrt(na * nb);
     }
 
     /// <summary>
@@ -127,9 +175,12 @@ public static class EncoderBenchmark
     /// measured (<see cref="MeasureGhz"/>), since /proc/cpuinfo under a hypervisor reports the base/TSC clock.
     /// Both can be overridden by the caller.
     /// </summary>
-    public static (double Gflops, string Assumption) CpuPeak(double? ghz = null, int? flopsPerCycle = null)
+    /// <param name="ghz">Clock (default: measured).</param>
+    /// <param name="flopsPerCycle">fp32 FLOPs per cycle per core (default: from the vector unit).</param>
+    /// <param name="threads">Cores the encoder may use (default and at most: all).</param>
+    public static (double Gflops, string Assumption) CpuPeak(double? ghz = null, int? flopsPerCycle = null, int? threads = null)
     {
-        int cores = Environment.ProcessorCount;
+        int cores = threads is > 0 ? Math.Min(threads.Value, Environment.ProcessorCount) : Environment.ProcessorCount;
         int fpc = flopsPerCycle ?? (Avx512F.IsSupported ? 64 : Fma.IsSupported ? 32 : 8);
         string source = ghz is null ? "measured" : "given";
         double clock = ghz ?? MeasureGhz();

@@ -51,6 +51,7 @@ public sealed partial class Book
     private long _vectorSequence;
     private bool _vectorsDirty;
     private CachingEmbeddingGenerator? _embedder;
+    private CachingEmbeddingGenerator? _answerEncoder; // candidate vectors of the extractive answerer, in memory (see Book.ExtractiveAnswerer)
 
     /// <summary>The configured embedding model, if any.</summary>
     public EmbeddingSettings? Embeddings => _options.Embeddings;

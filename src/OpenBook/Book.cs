@@ -1,3 +1,5 @@
+using Microsoft.Extensions.AI;
+using OpenBook.Embeddings;
 using OpenBook.Answering;
 using OpenBook.Retrieval;
 using OpenBook.Retrieval.Lexical;
@@ -244,7 +246,9 @@ public sealed partial class Book : IAsyncDisposable, IDisposable
     public ExtractiveAnswerer ExtractiveAnswerer(ExtractiveOptions? options = null)
     {
         var index = LexicalIndex();
-        var encoder = (options?.UseEncoder ?? true) ? _options.Embeddings?.Generator : null;
+        IEmbeddingGenerator<string, Embedding<float>>? encoder = null;
+        if ((options?.UseEncoder ?? true) && _options.Embeddings is { } settings)
+            encoder = _answerEncoder ??= new CachingEmbeddingGenerator(settings.Generator, new MemoryEmbeddingCache(), settings.ModelId);
         return new ExtractiveAnswerer(t => index.Idf(t), options, encoder);
     }
 

@@ -25,11 +25,38 @@ public sealed class EncoderBenchmarkTests
         Assert.All(lengths, n => Assert.InRange(n, (int)(22 * 0.6) - 1 + 2, 24));
         Assert.True(lengths.Distinct().Count() > 3, "lengths should spread");
 
-        var r = await EncoderBenchmark.RunAsync(encoder, chunks, 8, EncoderShape.FromConfig(Fixtures.Encoder("tiny-bert")), "fp32");
-        Assert.Equal(lengths.Sum(), r.Tokens);
-        Assert.True(r.PaddedTokens >= r.Tokens);
-        Assert.Equal(20, r.Chunks);
-        Assert.True(r.Seconds > 0);
+        var tokens = chunks.Select(c => encoder.Tokenize(c).Length).ToArray();
+        var shape = EncoderShape.FromConfig(Fixtures.Encoder("tiny-bert"));
+        using var a = new OpenBookBenchEncoder("a", OnnxSentenceEncoder.Load(Fixtures.Encoder("tiny-bert")), 1);
+        using var b = new OpenBookBenchEncoder("b", OnnxSentenceEncoder.Load(Fixtures.Encoder("tiny-bert")), 1);
+        // A third encoder returning the first text's vector for every text: its cosine to the reference must drop.
+        using var c = new ListBenchEncoder("c", "1", t => { var v = a.EncodeAsync(t, default).Result; return v.Select(_ => v[0]).ToArray(); }, new MemoryStream());
+        var results = await EncoderBenchmark.CompareAsync([a, b, c], chunks, tokens, shape, repeats: 2);
+        Assert.Equal(["a", "b", "c"], results.Select(r => r.Encoder));
+        foreach (var r in results)
+        {
+            Assert.Equal(lengths.Sum(), r.Tokens);
+            Assert.Equal(20, r.Chunks);
+            Assert.Equal(2, r.AllSeconds.Count);
+            Assert.Equal(r.AllSeconds.Min(), r.Seconds);
+            Assert.Equal(tokens.Sum(n => shape.FlopsPerSequence(n)) / 1e9, r.Gflop, 9);
+        }
+        Assert.Equal(1.0, results[1].MinCosine, 5); // same model, same texts
+        Assert.True(results[2].MinCosine < 0.99, $"min cosine {results[2].MinCosine}");
+    }
+
+    [Fact]
+    public void Corpus_passages_are_ingest_chunks_spread_over_the_corpus()
+    {
+        var handbook = Path.GetFullPath(Path.Combine(Fixtures.Encoder(""), "..", "..", "..", "samples", "handbook"));
+        var all = EncoderBenchmark.CorpusPassages(handbook, int.MaxValue);
+        var some = EncoderBenchmark.CorpusPassages(handbook, 16);
+        Assert.True(all.Count > 100, $"{all.Count} chunks");
+        Assert.Equal(16, some.Count);
+        Assert.Equal(some, EncoderBenchmark.CorpusPassages(handbook, 16)); // deterministic
+        Assert.All(some, p => Assert.Contains(p, all));
+        Assert.Equal(all[0], some[0]);
+        Assert.Equal(all[15 * all.Count / 16], some[15]); // evenly spread, not the first 16
     }
 
     [Fact]
@@ -38,5 +65,6 @@ public sealed class EncoderBenchmarkTests
         var (gflops, text) = EncoderBenchmark.CpuPeak(ghz: 2.0, flopsPerCycle: 32);
         Assert.Equal(Environment.ProcessorCount * 64.0, gflops);
         Assert.Contains("32 fp32 FLOP/cycle", text);
+        Assert.Equal(1 * 64.0, EncoderBenchmark.CpuPeak(ghz: 2.0, flopsPerCycle: 32, threads: 1).Gflops);
     }
 }

