@@ -100,8 +100,8 @@ public class PyTorchParityTests
         using var after = SafetensorsFile.Open(Path.Combine(CaseDir(name), "after_steps.safetensors"));
         foreach (var a in lora.Adapters)
         {
-            Close(after.ReadFloat32(a.PeftNameA), a.A, 2e-6, 1e-4, a.PeftNameA);
-            Close(after.ReadFloat32(a.PeftNameB), a.B, 2e-6, 1e-4, a.PeftNameB);
+            AdamParity.AssertClose(after.ReadFloat32(a.PeftNameA), a.A, options.LearningRate, a.PeftNameA);
+            AdamParity.AssertClose(after.ReadFloat32(a.PeftNameB), a.B, options.LearningRate, a.PeftNameB);
         }
     }
 
