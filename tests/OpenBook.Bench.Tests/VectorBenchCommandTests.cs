@@ -21,7 +21,19 @@ public class VectorBenchCommandTests
         Assert.Equal("synthetic-clustered-384-cosine", root.GetProperty("dataset").GetString());
         Assert.Equal(400, root.GetProperty("n").GetInt32());
         Assert.Equal(384, root.GetProperty("dim").GetInt32());
-        var rows = root.GetProperty("rows").EnumerateArray().ToArray();
+        var all = root.GetProperty("rows").EnumerateArray().ToArray();
+        // one sweep per storage: f32 as built, bf16 and int8 reopened from their files
+        Assert.Equal(new[] { "openbook", "openbook-bf16", "openbook-int8" }, all.Select(r => r.GetProperty("engine").GetString()).Distinct());
+        foreach (var engine in new[] { "openbook-bf16", "openbook-int8" })
+        {
+            var q = all.Where(r => r.GetProperty("engine").GetString() == engine).ToArray();
+            Assert.Equal(new[] { 10, 40 }, q.Select(r => r.GetProperty("efSearch").GetInt32()));
+            Assert.True(q[1].GetProperty("recall10").GetDouble() >= 0.9, $"{engine} recall at ef 40");
+            Assert.True(q[1].GetProperty("mappedMB").GetDouble() >= 0);
+        }
+        Assert.Equal(3, root.GetProperty("storage").GetArrayLength());
+        Assert.True(root.GetProperty("iso").GetArrayLength() >= 1); // no native peer here: ratios are 0, rows still listed
+        var rows = all.Where(r => r.GetProperty("engine").GetString() == "openbook").ToArray();
         Assert.Equal(new[] { 10, 40 }, rows.Select(r => r.GetProperty("efSearch").GetInt32()));
         foreach (var r in rows)
         {

@@ -67,6 +67,11 @@ public class CliTests
         var badSize = await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "bad"), "--store", store, "--chunk-tokens", "2");
         Assert.NotEqual(0, badSize.Code);
         Assert.Contains("chunk size", badSize.Stderr);
+
+        var badStorage = await CliProcess.RunAsync("ingest", "--no-embed", Path.Combine(dir.Path, "bad"), "--store", store, "--vector-storage", "int4");
+        Assert.NotEqual(0, badStorage.Code);
+        Assert.Contains("f32, bf16 or int8", badStorage.Stderr);
+        Assert.DoesNotContain("   at ", badStorage.Stderr); // one line, no stack trace
     }
 
     /// <summary>
