@@ -57,7 +57,12 @@ public sealed record ExtractiveOptions
 /// <param name="Evidence">How well the candidate answers: lexical coverage alone, or blended with the semantic similarity.</param>
 /// <param name="Score">Evidence with the passage's retrieval rank and the candidate's length taken into account (the ranking key).</param>
 /// <param name="PassageCoverage">IDF-weighted share of the question's terms found anywhere in the candidate's passage or its headings.</param>
-public sealed record AnswerCandidate(string Text, int Hit, bool IsTableRow, double Lexical, double? Semantic, double Evidence, double Score, double PassageCoverage = 0);
+public sealed record AnswerCandidate(string Text, int Hit, bool IsTableRow, double Lexical, double? Semantic, double Evidence, double Score, double PassageCoverage = 0)
+{
+    /// <summary>For a list item, the line that introduces the list ("The probation period depends on your country of
+    /// employment:"): read with the item for scoring, its terms counting half like headings, but not quoted.</summary>
+    public string? LeadIn { get; init; }
+}
 
 /// <summary>
 /// Answers without a language model. The candidates are the sentences and table rows of the retrieved passages (a row
@@ -146,21 +151,29 @@ public sealed class ExtractiveAnswerer(Func<string, double> idf, ExtractiveOptio
             passageTerms.UnionWith(headingTerms);
             var passageCoverage = weights.Where(kv => passageTerms.Contains(kv.Key)).Sum(kv => kv.Value) / total;
             var rankPrior = 1.0 / (1 + 0.1 * h);
-            foreach (var (sentence, tableHeader) in SentenceSplitter.SplitWithTableHeaders(hit.Text))
+            foreach (var (sentence, tableHeader) in SentenceSplitter.SplitWithTableHeaders(SentenceSplitter.AttachLeadIns(hit.Text)))
             {
                 var row = SentenceSplitter.IsTableRow(sentence);
                 if (row && tableHeader is null) continue; // a header row: its words count as context of the rows below
-                var terms = new HashSet<string>(TextAnalyzer.Default.Terms(sentence));
+                string? leadIn = null;
+                var sentenceText = sentence;
+                if (sentence.IndexOf(SentenceSplitter.LeadInSeparator) is int sep and >= 0)
+                {
+                    leadIn = sentence[..sep];
+                    sentenceText = sentence[(sep + 1)..];
+                }
+                var terms = new HashSet<string>(TextAnalyzer.Default.Terms(sentenceText));
                 if (terms.Count == 0) continue;
-                var contextTerms = tableHeader is null ? headingTerms : [.. headingTerms, .. TextAnalyzer.Default.Terms(tableHeader)];
+                var contextTerms = tableHeader is not null ? [.. headingTerms, .. TextAnalyzer.Default.Terms(tableHeader)]
+                    : leadIn is not null ? [.. headingTerms, .. TextAnalyzer.Default.Terms(leadIn)] : headingTerms;
                 double covered = 0;
                 foreach (var (t, w) in weights)
                     covered += terms.Contains(t) ? w : contextTerms.Contains(t) ? 0.5 * w : 0;
                 var coverage = covered / total;
                 // Prefer concise sentences slightly, and passages ranked higher by the retriever.
                 var lengthPenalty = 1.0 / (1 + Math.Max(0, terms.Count - 30) / 60.0);
-                var text = tableHeader is null ? sentence : SentenceSplitter.RenderRow(tableHeader, sentence);
-                var candidate = new AnswerCandidate(text, h, row, coverage, null, coverage, coverage * rankPrior * lengthPenalty, passageCoverage);
+                var text = tableHeader is null ? sentenceText : SentenceSplitter.RenderRow(tableHeader, sentence);
+                var candidate = new AnswerCandidate(text, h, row, coverage, null, coverage, coverage * rankPrior * lengthPenalty, passageCoverage) { LeadIn = leadIn };
                 if (semantic?.Invoke(candidate) is double sim)
                 {
                     var own = _options.SemanticWeight * sim + (1 - _options.SemanticWeight) * coverage;
@@ -175,8 +188,11 @@ public sealed class ExtractiveAnswerer(Func<string, double> idf, ExtractiveOptio
     }
 
     /// <summary>What the encoder reads for a candidate: the passage's heading path, then the candidate.</summary>
-    private static string InContext(AnswerCandidate c, SearchHit hit) =>
-        hit.Headings.Count == 0 ? c.Text : string.Join(" › ", hit.Headings) + ": " + c.Text;
+    private static string InContext(AnswerCandidate c, SearchHit hit)
+    {
+        var text = c.LeadIn is null ? c.Text : c.LeadIn + " " + c.Text;
+        return hit.Headings.Count == 0 ? text : string.Join(" › ", hit.Headings) + ": " + text;
+    }
 
     private static Answer NotFound(IReadOnlyList<SearchHit> hits, double confidence) => new()
     {
@@ -227,6 +243,73 @@ public static class SentenceSplitter
             var rest = line[start..].Trim();
             if (rest.Length > 0) yield return (rest, null);
         }
+    }
+
+    /// <summary>
+    /// Reads each item of a list with the line that introduces it: a line ending with ':' followed (blank lines aside)
+    /// by list items ("- ", "* ", "• ", "1. ", "1) ") becomes one line per item, lead-in + item (the marker dropped), and the lead-in
+    /// line alone is dropped: "Germany (Berlin, Munich): 6 months." read after "The probation period depends on your
+    /// country of employment:" answers, the lead-in alone does not. The lead-in and the item are joined by
+    /// <see cref="LeadInSeparator"/> (a control character no loader writes); other lines are kept as they are.
+    /// </summary>
+    internal const char LeadInSeparator = '\u001F';
+
+    internal static string AttachLeadIns(string text)
+    {
+        if (!text.Contains(":\n", StringComparison.Ordinal)) return text;
+        var lines = text.Split('\n');
+        var sb = new StringBuilder(text.Length + 256);
+        string? leadIn = null;
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i].TrimEnd();
+            var item = ListItem(line);
+            if (item is not null && leadIn is not null)
+            {
+                sb.Append(leadIn).Append(LeadInSeparator).Append(item).Append('\n');
+                continue;
+            }
+            if (line.Length == 0 && leadIn is not null) { sb.Append('\n'); continue; } // blank lines around or between the items
+            leadIn = null;
+            int next = i + 1;
+            while (next < lines.Length && lines[next].Trim().Length == 0) next++;
+            if (line.EndsWith(':') && !IsTableRow(line) && next < lines.Length && ListItem(lines[next].TrimEnd()) is not null)
+            {
+                // Only the lead-in's last sentence introduces the list; earlier sentences of the line stay on their own.
+                var last = LastSentenceStart(line);
+                if (last > 0) sb.Append(line.AsSpan(0, last).TrimEnd()).Append('\n');
+                leadIn = line[last..].Trim();
+                continue;
+            }
+            sb.Append(lines[i]).Append('\n');
+        }
+        return sb.ToString(0, Math.Max(0, sb.Length - 1));
+    }
+
+    /// <summary>The text of a list item line without its marker, or null when the line is not a list item.</summary>
+    private static string? ListItem(string line)
+    {
+        var t = line.TrimStart();
+        if (t.Length > 2 && t[0] is '-' or '*' or '•' && t[1] == ' ') return t[2..].Trim();
+        int d = 0;
+        while (d < t.Length && d < 3 && char.IsDigit(t[d])) d++;
+        if (d > 0 && d + 1 < t.Length && t[d] is '.' or ')' && t[d + 1] == ' ') return t[(d + 2)..].Trim();
+        return null;
+    }
+
+    /// <summary>Where the last sentence of <paramref name="line"/> starts (0 when it is one sentence).</summary>
+    private static int LastSentenceStart(string line)
+    {
+        int start = 0;
+        for (var i = 0; i < line.Length - 1; i++)
+        {
+            if (line[i] is not ('.' or '!' or '?') || line[i + 1] != ' ') continue;
+            var next = i + 2 < line.Length ? line[i + 2] : ' ';
+            if (!(char.IsUpper(next) || char.IsDigit(next) || next is '"' or '“' or '(')) continue;
+            if (line[i] == '.' && IsAbbreviation(line, start, i)) continue;
+            start = i + 2;
+        }
+        return start;
     }
 
     /// <summary>True for a table row as the loaders write it ("a | b | c").</summary>
