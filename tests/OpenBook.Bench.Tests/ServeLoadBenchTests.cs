@@ -12,10 +12,11 @@ public sealed class ServeLoadBenchTests
     public async Task Serve_load_reports_both_modes_with_ingestion_and_no_errors()
     {
         var (code, stdout, stderr) = await BenchProcess.RunAsync(TimeSpan.FromMinutes(8),
-            "serve-load", "--conversations", "2", "--seconds", "2", "--max-tokens", "4", "--upload-files", "1", "--json");
+            "serve-load", "--conversations", "2", "--seconds", "2", "--max-tokens", "4", "--upload-files", "1", "--embed", "none", "--json");
         Assert.True(code == 0, stderr + stdout);
         var root = JsonDocument.Parse(stdout).RootElement;
         Assert.Equal(2, root.GetProperty("conversations").GetInt32());
+        Assert.Equal("none", root.GetProperty("embed").GetString());
         var modes = root.GetProperty("modes").EnumerateArray().ToArray();
         Assert.Equal(["extractive", "tiny"], modes.Select(m => m.GetProperty("mode").GetString()!));
         Assert.Equal(["openbook-extractive", "openbook-rag"], modes.Select(m => m.GetProperty("model").GetString()!));

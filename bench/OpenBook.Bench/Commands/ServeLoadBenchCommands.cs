@@ -20,7 +20,8 @@ using Cli = OpenBook.Cli.Cli;
 /// seconds (and at most <c>--max-requests</c>): each conversation is a script of turns with follow-ups ("What is the
 /// annual vacation entitlement in Berlin?" → "And in Boston?"), the history sent back as OpenAI clients do; even
 /// conversations stream (time to first token is measured), odd ones do not. Meanwhile an admin key uploads synthetic
-/// documents through <c>POST /api/documents</c> one job after another and polls the job until it is done.
+/// documents through <c>POST /api/documents</c> one job after another and polls the job until it is done. The store and
+/// the uploads are embedded with <c>--embed</c> (minilm, as <c>openbook ingest</c> does by default; none: lexical only).
 /// Modes: <c>extractive</c> (<c>openbook-extractive</c>) and <c>tiny</c> (<c>openbook-rag</c> with a randomly
 /// initialised tiny Llama model from <see cref="ModelInit"/>: it measures the serving path, not answer quality; its
 /// answers are capped at <c>--max-tokens</c>). Reports latency p50 / p95, time to first token, requests/s, errors,
@@ -50,15 +51,16 @@ internal static class ServeLoadBenchCommands
         var maxTokens = new Option<int>("--max-tokens") { Description = "Longest model answer in tiny mode, in tokens", DefaultValueFactory = _ => 32 };
         var noIngest = new Option<bool>("--no-ingest") { Description = "No upload/ingestion job during the load" };
         var files = new Option<int>("--upload-files") { Description = "Documents per upload job", DefaultValueFactory = _ => 3 };
+        var embed = new Option<string>("--embed") { Description = "Embedding model of the store and the uploads (as openbook ingest embeds by default), or none: lexical retrieval only", DefaultValueFactory = _ => "minilm" };
         var timeout = new Option<double>("--request-timeout") { Description = "Seconds before one request counts as an error", DefaultValueFactory = _ => 120 };
         var cmd = new Command("serve-load", "The chat server under N concurrent conversations for T seconds with an ingestion job running: latency p50/p95, time to first token, requests/s, errors, memory")
         {
-            conversations, seconds, maxRequests, mode, maxTokens, noIngest, files, timeout,
+            conversations, seconds, maxRequests, mode, maxTokens, noIngest, files, embed, timeout,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
             var config = new LoadConfig(r.GetValue(conversations), r.GetValue(seconds), r.GetValue(maxRequests), r.GetValue(maxTokens), !r.GetValue(noIngest),
-                r.GetValue(files), TimeSpan.FromSeconds(r.GetValue(timeout)));
+                r.GetValue(files), TimeSpan.FromSeconds(r.GetValue(timeout)), r.GetValue(embed) is "none" or "" ? null : r.GetValue(embed));
             if (config.Conversations is < 1 or > 256) throw new OpenBookException("--conversations: 1 to 256.");
             if (config.Seconds is <= 0 or > 3600) throw new OpenBookException("--seconds: more than 0, at most 3600.");
             if (config.MaxRequests < 1 || config.MaxTokens is < 1 or > 8192 || config.UploadFiles is < 1 or > 100 || config.RequestTimeout <= TimeSpan.Zero)
@@ -74,7 +76,7 @@ internal static class ServeLoadBenchCommands
             var result = new JsonObject
             {
                 ["conversations"] = config.Conversations, ["seconds"] = config.Seconds, ["maxRequests"] = config.MaxRequests, ["maxTokens"] = config.MaxTokens,
-                ["ingestion"] = config.Ingest, ["cores"] = Environment.ProcessorCount,
+                ["ingestion"] = config.Ingest, ["embed"] = config.Embed ?? "none", ["cores"] = Environment.ProcessorCount,
             };
             var results = new JsonArray();
             foreach (var m in modes) results.Add(await RunModeAsync(m, config, log, ct));
@@ -86,7 +88,7 @@ internal static class ServeLoadBenchCommands
         return cmd;
     }
 
-    internal sealed record LoadConfig(int Conversations, double Seconds, int MaxRequests, int MaxTokens, bool Ingest, int UploadFiles, TimeSpan RequestTimeout);
+    internal sealed record LoadConfig(int Conversations, double Seconds, int MaxRequests, int MaxTokens, bool Ingest, int UploadFiles, TimeSpan RequestTimeout, string? Embed);
 
     /// <summary>The sample handbook copied beside the bench assembly (see the csproj).</summary>
     private static string Samples => Path.Combine(AppContext.BaseDirectory, "samples", "handbook");
@@ -100,14 +102,16 @@ internal static class ServeLoadBenchCommands
         try
         {
             if (!Directory.Exists(Path.Combine(Samples, "hr"))) throw new OpenBookException($"{Samples}: the sample handbook is missing (it is copied beside openbook-bench.dll at build time).");
-            Log($"{mode}: making a store from samples/handbook…");
+            Log($"{mode}: making a store from samples/handbook (embeddings: {config.Embed ?? "none"})…");
             string userKey, adminKey;
             string? modelDir = null;
-            await using (var book = await Book.OpenAsync(store, cancellationToken: ct))
+            await using (var session = await BookSession.OpenAsync(store, new BookSessionOptions { Embed = config.Embed }, ct))
             {
-                await book.IngestAsync([Path.Combine(Samples, "hr")], new IngestOptions { Collection = "hr", Acl = ["hr"] }, cancellationToken: ct);
+                var book = session.Book;
+                var embedding = config.Embed is not null;
+                await book.IngestAsync([Path.Combine(Samples, "hr")], new IngestOptions { Collection = "hr", Acl = ["hr"], Embed = embedding }, cancellationToken: ct);
                 var rest = Directory.EnumerateDirectories(Samples).Where(d => Path.GetFileName(d) != "hr").Order(StringComparer.Ordinal).ToList();
-                await book.IngestAsync(rest, new IngestOptions { Collection = "general" }, cancellationToken: ct);
+                await book.IngestAsync(rest, new IngestOptions { Collection = "general", Embed = embedding }, cancellationToken: ct);
                 var keys = new ApiKeyStore(book.Store);
                 userKey = keys.Add("load", ["hr"], admin: false).Key;
                 adminKey = keys.Add("ingest", ["hr"], admin: true).Key;
@@ -538,7 +542,7 @@ internal static class ServeLoadBenchCommands
 
     private static void Print(IAnsiConsole console, JsonObject r)
     {
-        console.MarkupLine($"[bold]openbook-bench serve-load[/]: {r["conversations"]} concurrent conversations × {r["seconds"]} s per mode, ingestion {(r["ingestion"]!.GetValue<bool>() ? "running" : "off")}, {r["cores"]} cores");
+        console.MarkupLine($"[bold]openbook-bench serve-load[/]: {r["conversations"]} concurrent conversations × {r["seconds"]} s per mode, ingestion {(r["ingestion"]!.GetValue<bool>() ? "running" : "off")}, embeddings {r["embed"]}, {r["cores"]} cores");
         var modes = r["modes"]!.AsArray().OfType<JsonObject>().ToList();
         var t = new Table().AddColumn("");
         foreach (var m in modes) t.AddColumn($"{m["mode"]} ({m["model"]})");
