@@ -64,15 +64,9 @@ internal static class Errors
         return context.Response.WriteAsync(JsonSerializer.Serialize(Body(status, code, message)));
     }
 
-    private static object Body(int status, string code, string message) => new
-    {
-        error = new
-        {
-            message,
-            type = status switch { 401 => "authentication_error", 403 => "permission_error", 404 => "not_found_error", 429 => "rate_limit_error", >= 500 => "server_error", _ => "invalid_request_error" },
-            code,
-        },
-    };
+    private static ErrorJson Body(int status, string code, string message) => new(new ErrorDetailJson(message,
+        status switch { 401 => "authentication_error", 403 => "permission_error", 404 => "not_found_error", 429 => "rate_limit_error", >= 500 => "server_error", _ => "invalid_request_error" },
+        code));
 
     public static IResult BadRequest(string message) => Result(400, "invalid_request", message);
     public static IResult NotFound(string message) => Result(404, "not_found", message);

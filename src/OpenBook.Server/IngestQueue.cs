@@ -92,11 +92,8 @@ internal sealed partial class IngestQueue(BookSession session, IngestJobStore jo
                 Collection = job.Collection, Tags = job.Tags.Count > 0 ? job.Tags : null, Acl = job.Acl.Count > 0 ? job.Acl : null, Embed = session.Embeddings is not null, Parallelism = 1,
             }, null, ct).ConfigureAwait(false);
             session.Book.SaveIndexes();
-            var json = JsonSerializer.Serialize(new
-            {
-                report.Files, report.Added, report.Updated, report.Unchanged, report.Chunks, report.Bytes, ElapsedMs = (long)report.Elapsed.TotalMilliseconds,
-                Failed = report.Failed.Select(f => new { Path = Path.GetFileName(f.Path), f.Reason }), Skipped = report.Skipped.Select(f => new { Path = Path.GetFileName(f.Path), f.Reason }),
-            }, JsonSerializerOptions.Web);
+            var json = JsonSerializer.Serialize(new JobReportJson(report.Files, report.Added, report.Updated, report.Unchanged, report.Chunks, report.Bytes,
+                (long)report.Elapsed.TotalMilliseconds, [.. report.Failed.Select(JobFile)], [.. report.Skipped.Select(JobFile)]), JsonSerializerOptions.Web);
             var ok = report.AnythingIngested || report.Failed.Count == 0 && report.Skipped.Count == 0;
             jobs.SetStatus(job.Id, ok ? "done" : "failed", json, ok ? null : "nothing could be ingested: " + string.Join("; ", report.Failed.Concat(report.Skipped).Select(f => $"{Path.GetFileName(f.Path)}: {f.Reason}")));
             log.LogInformation("Ingestion job {Job} {Status}: {Added} added, {Updated} updated, {Unchanged} unchanged, {Failed} failed",
@@ -113,6 +110,8 @@ internal sealed partial class IngestQueue(BookSession session, IngestJobStore jo
             log.LogWarning("Ingestion job {Job} failed: {Error}", job.Id, e.Message);
         }
     }
+
+    private static JobFileJson JobFile(IngestFailure f) => new(Path.GetFileName(f.Path), f.Reason);
 
     private static void TryDelete(string dir)
     {

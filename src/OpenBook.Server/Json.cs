@@ -75,3 +75,50 @@ public sealed record StatsItemJson(int Collections, int Documents, int Chunks, l
 
 /// <summary>A collection in <see cref="StatsItemJson"/>.</summary>
 public sealed record CollectionItemJson(string Name, int Documents, int Chunks, long SourceBytes, string? EmbeddingModel);
+
+/// <summary>GET /health.</summary>
+internal sealed record HealthJson(string Status);
+
+/// <summary>GET /ready.</summary>
+internal sealed record ReadyJson(string Status, int Chunks, string? LexicalIndex, bool Embeddings);
+
+/// <summary>GET /api/me.</summary>
+internal sealed record MeJson(string Name, IReadOnlyList<string> Groups, bool Admin);
+
+/// <summary>The <c>meta</c> event of a streamed /api/ask or /api/chat answer.</summary>
+internal sealed record ChatMetaJson(string? ConversationId, string RetrievalQuery, string Rewrite, string Model);
+
+/// <summary>A <c>delta</c> event of a streamed native answer.</summary>
+internal sealed record DeltaJson(string Text);
+
+/// <summary>DELETE /api/docs/{id}.</summary>
+internal sealed record RemovedJson(string Removed, string Source);
+
+/// <summary>A file an ingestion job could not ingest or skipped (its name only, not the server's path).</summary>
+internal sealed record JobFileJson(string Path, string Reason);
+
+/// <summary>The report an ingestion job stores (<see cref="JobJson.Report"/>).</summary>
+internal sealed record JobReportJson(int Files, int Added, int Updated, int Unchanged, int Chunks, long Bytes, long ElapsedMs,
+    IReadOnlyList<JobFileJson> Failed, IReadOnlyList<JobFileJson> Skipped);
+
+/// <summary>GET /v1/models, in OpenAI's shape.</summary>
+internal sealed record ModelListJson(
+    [property: JsonPropertyName("object")] string Object,
+    [property: JsonPropertyName("data")] IReadOnlyList<ModelJson> Data);
+
+/// <summary>One model of <see cref="ModelListJson"/>.</summary>
+internal sealed record ModelJson(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("object")] string Object,
+    [property: JsonPropertyName("created")] long Created,
+    [property: JsonPropertyName("owned_by")] string OwnedBy,
+    [property: JsonPropertyName("description")] string Description);
+
+/// <summary>An error in OpenAI's shape: <c>{"error":{"message","type","code"}}</c>.</summary>
+internal sealed record ErrorJson([property: JsonPropertyName("error")] ErrorDetailJson Error);
+
+/// <summary>The body of <see cref="ErrorJson"/>.</summary>
+internal sealed record ErrorDetailJson(
+    [property: JsonPropertyName("message")] string Message,
+    [property: JsonPropertyName("type")] string Type,
+    [property: JsonPropertyName("code")] string Code);

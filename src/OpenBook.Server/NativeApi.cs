@@ -64,7 +64,7 @@ internal static class NativeApi
         api.MapGet("/me", (HttpContext http) =>
         {
             var k = ApiKeyMiddleware.Caller(http);
-            return Results.Json(new { name = k.Name, groups = k.Groups, admin = k.IsAdmin });
+            return Results.Json(new MeJson(k.Name, k.Groups, k.IsAdmin));
         }).WithSummary("The calling key: its name, groups and whether it is admin");
     }
 
@@ -130,15 +130,15 @@ internal static class NativeApi
         }
         var sse = new ServerSentEvents(http);
         await sse.StartAsync();
-        await sse.EventAsync("meta", new { conversationId = conversation?.Id, retrievalQuery = prepared.Query.Query, rewrite = prepared.Query.Method, model = model.Id });
+        await sse.EventAsync("meta", new ChatMetaJson(conversation?.Id, prepared.Query.Query, prepared.Query.Method, model.Id));
         var text = new StreamedText();
         await foreach (var update in asker.StreamAsync(prepared, ct))
         {
             if (update.Completed is { } done) answer = done;
-            else if (text.Add(update.TextDelta) is { Length: > 0 } delta) await sse.EventAsync("delta", new { text = delta });
+            else if (text.Add(update.TextDelta) is { Length: > 0 } delta) await sse.EventAsync("delta", new DeltaJson(delta));
         }
         if (answer is null) return;
-        if (text.Rest(answer.Text) is { Length: > 0 } rest) await sse.EventAsync("delta", new { text = rest });
+        if (text.Rest(answer.Text) is { Length: > 0 } rest) await sse.EventAsync("delta", new DeltaJson(rest));
         if (keep) conversations.AppendTurn(conversation!.Id, request.Message, prepared.Query.Query, answer);
         await sse.EventAsync("done", new ChatResponseJson(conversation?.Id, model.Id, prepared.Query.Query, prepared.Query.Method, AnswerJson.Of(answer)));
     }
@@ -150,7 +150,7 @@ internal static class NativeApi
         // The document must be readable by the key: an admin key without a document's group cannot see it, so cannot remove it.
         if (session.Book.GetDocument(id, caller.Access) is not { } doc) return Errors.NotFound($"no document {id}");
         await session.Book.RemoveDocumentAsync(doc.Id, AccessScope.All, http.RequestAborted);
-        return Results.Json(new { removed = doc.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), source = doc.DisplayPath });
+        return Results.Json(new RemovedJson(doc.Id.ToString(System.Globalization.CultureInfo.InvariantCulture), doc.DisplayPath));
     }
 
     private static async Task<IResult> Upload(HttpContext http, IngestQueue queue)

@@ -27,11 +27,7 @@ internal static class OpenAiApi
     public static void Map(IEndpointRouteBuilder app)
     {
         var v1 = app.MapGroup("/v1").WithTags("OpenAI-compatible");
-        v1.MapGet("/models", (ServedModels models) => Results.Json(new
-        {
-            @object = "list",
-            data = models.All.Select(m => new { id = m.Id, @object = "model", created = 0, owned_by = "openbook", description = m.Description }),
-        })).WithSummary("The served models: openbook-extractive, openbook-rag (with --model), one per adapter");
+        v1.MapGet("/models", (ServedModels models) => Results.Json(new ModelListJson("list", [.. models.All.Select(m => new ModelJson(m.Id, "model", 0, "openbook", m.Description))]))).WithSummary("The served models: openbook-extractive, openbook-rag (with --model), one per adapter");
         v1.MapPost("/chat/completions", ChatCompletions).WithSummary("Answer the last user message from the documents (stream: server-sent events)")
             .Accepts<JsonObject>("application/json");
         v1.MapPost("/embeddings", Embeddings).WithSummary("Vectors from the store's embedding model").Accepts<JsonObject>("application/json");

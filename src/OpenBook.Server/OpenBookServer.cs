@@ -143,11 +143,11 @@ public sealed class OpenBookServer : IAsyncDisposable
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.UseMiddleware<ApiKeyMiddleware>();
         app.UseRateLimiter();
-        app.MapGet("/health", () => Results.Json(new { status = "ok" })).WithTags("Operations").WithSummary("Liveness");
+        app.MapGet("/health", () => Results.Json(new HealthJson("ok"))).WithTags("Operations").WithSummary("Liveness");
         app.MapGet("/ready", (BookSession s) =>
         {
             var index = s.Book.LexicalIndex();
-            return Results.Json(new { status = "ready", chunks = index.Count, lexicalIndex = s.Book.LexicalIndexStatus, embeddings = s.Embeddings is not null });
+            return Results.Json(new ReadyJson("ready", index.Count, s.Book.LexicalIndexStatus, s.Embeddings is not null));
         }).WithTags("Operations").WithSummary("Readiness: the store is open and its index loaded");
         app.MapOpenApi("/openapi/{documentName}.json");
         OpenAiApi.Map(app);
