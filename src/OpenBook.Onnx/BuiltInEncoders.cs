@@ -262,10 +262,18 @@ public static class BuiltInEncoders
 
     private static void WriteManifest(string path, BuiltInEncoder encoder, IReadOnlyDictionary<string, string> hashes)
     {
-        var json = JsonSerializer.Serialize(new { name = encoder.Name, hubId = encoder.HubId, package = encoder.PackageId, version = encoder.PackageVersion, files = hashes },
+        var json = JsonSerializer.Serialize(new EncoderManifestJson(encoder.Name, encoder.HubId, encoder.PackageId, encoder.PackageVersion, hashes),
             new JsonSerializerOptions { WriteIndented = true });
         var temp = path + ".tmp-" + Guid.NewGuid().ToString("n")[..8];
         File.WriteAllText(temp, json + "\n");
         File.Move(temp, path, overwrite: true);
     }
 }
+
+/// <summary>The manifest a materialised built-in encoder directory carries: where it came from and each file's SHA-256.</summary>
+internal sealed record EncoderManifestJson(
+    [property: System.Text.Json.Serialization.JsonPropertyName("name")] string Name,
+    [property: System.Text.Json.Serialization.JsonPropertyName("hubId")] string HubId,
+    [property: System.Text.Json.Serialization.JsonPropertyName("package")] string Package,
+    [property: System.Text.Json.Serialization.JsonPropertyName("version")] string Version,
+    [property: System.Text.Json.Serialization.JsonPropertyName("files")] IReadOnlyDictionary<string, string> Files);

@@ -156,19 +156,11 @@ public static class LabRun
         // Fine-tuning data: raw documents, and documents + the private QA pairs (closed-book prompt).
         var docTexts = book.ReadDocumentTexts(AccessScope.Public, "private").ToList();
         var docSources = book.ReadChunks(AccessScope.Public, "private").GroupBy(c => c.DocumentId).Select(g => g.First().Source).ToList();
-        string DocExample(string text, int i) => JsonSerializer.Serialize(new
-        {
-            messages = new object[] { new { role = "user", content = $"Show the document {docSources.ElementAtOrDefault(i) ?? "#" + i}." }, new { role = "assistant", content = text } },
-        });
+        string DocExample(string text, int i) => JsonSerializer.Serialize(new ChatLineJson(
+            [new("user", $"Show the document {docSources.ElementAtOrDefault(i) ?? "#" + i}."), new("assistant", text)]));
         var docsData = Write(output, "ft.docs.jsonl", docTexts.Select(DocExample));
-        var qaLines = QuestionSet.Load(trainAll).Select(q => JsonSerializer.Serialize(new
-        {
-            messages = new object[]
-            {
-                new { role = "system", content = ClosedBookMode.SystemPrompt }, new { role = "user", content = q.Question },
-                new { role = "assistant", content = q.Answer ?? "I don't know." },
-            },
-        }));
+        var qaLines = QuestionSet.Load(trainAll).Select(q => JsonSerializer.Serialize(new ChatLineJson(
+            [new("system", ClosedBookMode.SystemPrompt), new("user", q.Question), new("assistant", q.Answer ?? "I don't know.")])));
         var docsQaData = Write(output, "ft.docs-qa.jsonl", docTexts.Select(DocExample).Concat(qaLines));
 
         var training = new List<LabTraining>();
@@ -256,7 +248,7 @@ public static class LabRun
         {
             var id = JsonDocument.Parse(l).RootElement.GetProperty("id").GetString()!;
             var old = oldAnswers[id[..^"-changed".Length]];
-            return JsonSerializer.Serialize(new { id, question = old.Question, answer = old.Answer, source = old.Source, type = old.Type });
+            return JsonSerializer.Serialize(new EvalQuestionJson(id, old.Question, old.Answer, null, old.Source, null, null, old.Type, old.Answerable), Reports.OpenBookJson.Options);
         }));
         var freshness = new Dictionary<string, double>();
         var fresh = await Eval(qChanged, [EvalModeKind.Rag, EvalModeKind.Ft, EvalModeKind.Raft], "fresh", ftModel: fullDocsQa.Model, raftModel: raft.Model).ConfigureAwait(false);
@@ -345,3 +337,11 @@ public static class LabRun
         }
     }
 }
+
+/// <summary>A line of OpenAI chat fine-tuning JSONL, as the lab writes its training data.</summary>
+internal sealed record ChatLineJson([property: System.Text.Json.Serialization.JsonPropertyName("messages")] IReadOnlyList<ChatLineMessageJson> Messages);
+
+/// <summary>A message of <see cref="ChatLineJson"/>.</summary>
+internal sealed record ChatLineMessageJson(
+    [property: System.Text.Json.Serialization.JsonPropertyName("role")] string Role,
+    [property: System.Text.Json.Serialization.JsonPropertyName("content")] string Content);

@@ -488,8 +488,8 @@ public static class LabWorld
         Questions("private/questions.unseen.jsonl", world.PrivateQuestions.Where(q => q.Phrasing == "unseen"));
         Questions("change/questions.jsonl", world.ChangedQuestions);
         var entitiesPath = Path.Combine(directory, "world.json");
-        File.WriteAllText(entitiesPath, JsonSerializer.Serialize(new { world.Options.Seed, world.Options.PublicPeople, world.Options.PrivatePeople, world.Options.PublicHeldOut,
-            world.Options.ChangeFraction, Entities = world.Entities.Select(e => new { e.Id, e.Kind, e.Name, Part = e.Part.ToString(), Facts = e.Facts.ToDictionary(f => f.Attribute, f => f.Value) }) },
+        File.WriteAllText(entitiesPath, JsonSerializer.Serialize(new LabWorldFile(world.Options.Seed, world.Options.PublicPeople, world.Options.PrivatePeople, world.Options.PublicHeldOut,
+            world.Options.ChangeFraction, [.. world.Entities.Select(e => new LabWorldFileEntity(e.Id, e.Kind, e.Name, e.Part.ToString(), e.Facts.ToDictionary(f => f.Attribute, f => f.Value)))]),
             new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
         files.Add(entitiesPath);
         return files;
@@ -502,3 +502,9 @@ public static class LabWorld
         ["phrasing"] = q.Phrasing,
     });
 }
+
+/// <summary><c>world.json</c> of a lab world: its options and every entity with its facts.</summary>
+internal sealed record LabWorldFile(int Seed, int PublicPeople, int PrivatePeople, double PublicHeldOut, double ChangeFraction, IReadOnlyList<LabWorldFileEntity> Entities);
+
+/// <summary>An entity of <see cref="LabWorldFile"/>.</summary>
+internal sealed record LabWorldFileEntity(string Id, string Kind, string Name, string Part, IReadOnlyDictionary<string, string> Facts);

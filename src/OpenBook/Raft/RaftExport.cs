@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 using OpenBook.Answering;
 
@@ -46,30 +47,42 @@ public static class RaftExport
             Lines("raft.hf.jsonl", e => new Dictionary<string, object?>
             {
                 ["id"] = e.Id, ["type"] = "general", ["question"] = e.Question,
-                ["context"] = new { title = e.Context.Select(d => d.Source).ToArray(), sentences = new[] { e.Context.Select(d => d.Text).ToArray() } },
+                ["context"] = new RaftHfContext([.. e.Context.Select(d => d.Source)], [[.. e.Context.Select(d => d.Text)]]),
                 ["oracle_context"] = e.Oracle.Text, ["cot_answer"] = e.CotAnswer, ["instruction"] = e.Instruction,
             });
         if (formats.HasFlag(RaftFormats.Chat))
-            Lines("raft.chat.jsonl", e => new
-            {
-                messages = new[]
-                {
-                    new { role = "system", content = SystemPrompt },
-                    new { role = "user", content = e.Instruction },
-                    new { role = "assistant", content = e.CotAnswer },
-                },
-            });
+            Lines("raft.chat.jsonl", e => new RaftChatLine([new("system", SystemPrompt), new("user", e.Instruction), new("assistant", e.CotAnswer)]));
         if (formats.HasFlag(RaftFormats.Completion))
-            Lines("raft.completion.jsonl", e => new { prompt = e.Instruction, completion = e.CotAnswer });
+            Lines("raft.completion.jsonl", e => new RaftCompletionLine(e.Instruction, e.CotAnswer));
         if (formats.HasFlag(RaftFormats.Eval))
-            Lines("raft.eval.jsonl", e => new
-            {
-                id = e.Id, question = e.Question, answer = e.Answer, source = e.Oracle.Source, quote = RaftPrompt.Quotes(e.CotAnswer).FirstOrDefault(),
-                oracle_chunk_id = e.Oracle.ChunkId, answerable = true,
-            });
+            Lines("raft.eval.jsonl", e => new RaftEvalLine(e.Id, e.Question, e.Answer, e.Oracle.Source, RaftPrompt.Quotes(e.CotAnswer).FirstOrDefault(), e.Oracle.ChunkId, true));
         var summaryPath = Path.Combine(directory, "summary.json");
         File.WriteAllText(summaryPath, JsonSerializer.Serialize(dataset.Summary, new JsonSerializerOptions(Options) { WriteIndented = true }));
         written.Add(summaryPath);
         return written;
     }
 }
+
+/// <summary>The <c>context</c> of a <c>raft.hf.jsonl</c> line, as raft.py writes it: titles and one list of sentences.</summary>
+internal sealed record RaftHfContext(
+    [property: JsonPropertyName("title")] IReadOnlyList<string> Title,
+    [property: JsonPropertyName("sentences")] IReadOnlyList<IReadOnlyList<string>> Sentences);
+
+/// <summary>A line of <c>raft.chat.jsonl</c> (OpenAI chat fine-tuning format).</summary>
+internal sealed record RaftChatLine([property: JsonPropertyName("messages")] IReadOnlyList<RaftChatMessage> Messages);
+
+/// <summary>A message of <see cref="RaftChatLine"/>.</summary>
+internal sealed record RaftChatMessage([property: JsonPropertyName("role")] string Role, [property: JsonPropertyName("content")] string Content);
+
+/// <summary>A line of <c>raft.completion.jsonl</c>.</summary>
+internal sealed record RaftCompletionLine([property: JsonPropertyName("prompt")] string Prompt, [property: JsonPropertyName("completion")] string Completion);
+
+/// <summary>A line of <c>raft.eval.jsonl</c> (the question set <c>openbook eval</c> reads).</summary>
+internal sealed record RaftEvalLine(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("question")] string Question,
+    [property: JsonPropertyName("answer")] string Answer,
+    [property: JsonPropertyName("source")] string Source,
+    [property: JsonPropertyName("quote")] string? Quote,
+    [property: JsonPropertyName("oracle_chunk_id")] long OracleChunkId,
+    [property: JsonPropertyName("answerable")] bool Answerable);

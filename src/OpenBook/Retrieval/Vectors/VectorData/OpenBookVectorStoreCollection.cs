@@ -223,12 +223,8 @@ public sealed class OpenBookVectorStoreCollection<TKey, TRecord> : VectorStoreCo
             Directory.CreateDirectory(_directory);
             IndexFile.WriteAtomic(RecordsPath!, IndexFileKind.VectorRecords, w =>
             {
-                w.Write(JsonSerializer.SerializeToUtf8Bytes(new
-                {
-                    dimensions = _model.Dimensions,
-                    distanceFunction = _model.DistanceFunction,
-                    records = _records.OrderBy(r => r.Key).Select(r => new { id = r.Key, record = r.Value.Record }),
-                }, _json));
+                w.Write(JsonSerializer.SerializeToUtf8Bytes(new VectorRecordsFile<TRecord>(_model.Dimensions, _model.DistanceFunction,
+                    [.. _records.OrderBy(r => r.Key).Select(r => new VectorRecordsFileItem<TRecord>(r.Key, r.Value.Record))]), _json));
             });
             _index?.Save(IndexPath!);
         }
@@ -279,3 +275,14 @@ public sealed class OpenBookVectorStoreCollection<TKey, TRecord> : VectorStoreCo
         base.Dispose(disposing);
     }
 }
+
+/// <summary>The records file of a collection (<c>NAME.records.json</c>); the names are fixed, whatever the caller's naming policy.</summary>
+internal sealed record VectorRecordsFile<TRecord>(
+    [property: System.Text.Json.Serialization.JsonPropertyName("dimensions")] int Dimensions,
+    [property: System.Text.Json.Serialization.JsonPropertyName("distanceFunction")] string DistanceFunction,
+    [property: System.Text.Json.Serialization.JsonPropertyName("records")] IReadOnlyList<VectorRecordsFileItem<TRecord>> Records);
+
+/// <summary>One record of <see cref="VectorRecordsFile{TRecord}"/>: the internal id and the caller's record.</summary>
+internal sealed record VectorRecordsFileItem<TRecord>(
+    [property: System.Text.Json.Serialization.JsonPropertyName("id")] long Id,
+    [property: System.Text.Json.Serialization.JsonPropertyName("record")] TRecord Record);
