@@ -117,7 +117,13 @@ internal sealed record ModelShowJson(string Path, IReadOnlyList<ModelFileJson> F
 
 /// <summary><c>openbook lab world --json</c>: where the world was written and its sizes.</summary>
 internal sealed record LabWorldJson(string Directory, int Seed, int Entities, int PublicDocuments, int HeldOutDocuments, int PrivateDocuments, int ChangedDocuments,
-    int PublicQuestions, int HeldOutQuestions, int PrivateQuestions, int ChangedQuestions, int Files);
+    int PublicQuestions, int HeldOutQuestions, int PrivateQuestions, int ChangedQuestions, int Files)
+{
+    /// <summary>Documents of the reading-drill company.</summary>
+    public int DrillDocuments { get; init; }
+    /// <summary>Questions about the reading-drill company.</summary>
+    public int DrillQuestions { get; init; }
+}
 
 /// <summary><c>openbook lab pretrain --json</c>: the model, its training run, the corpus mix and the reading score per number of distractors.</summary>
 internal sealed record LabPretrainJson(string Model, long Parameters, int Steps, double? FinalLoss, double? EvalLoss, long Tokens, long CorpusTokens, double Seconds,

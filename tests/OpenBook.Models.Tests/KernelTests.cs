@@ -100,6 +100,23 @@ public class KernelTests
         }
     }
 
+    [Theory]
+    [InlineData(7)]
+    [InlineData(16)]
+    [InlineData(64)]
+    [InlineData(77)]
+    public unsafe void Bf16_dot_matches_the_widened_scalar_sum_on_every_vector_width(int n)
+    {
+        var x = RandomArray(n, 3);
+        var bits = new ushort[n];
+        Bf16.FromFloat(RandomArray(n, 4), bits);
+        double expected = 0;
+        for (int i = 0; i < n; i++) expected += x[i] * (double)Bf16.ToFloat(bits[i]);
+        fixed (float* px = x)
+        fixed (ushort* pw = bits)
+            Assert.Equal(expected, Bf16.Dot(px, pw, n), 1e-4);
+    }
+
     [Fact]
     public void Bf16_round_trips_and_rounds_to_nearest_even()
     {

@@ -78,25 +78,33 @@ internal static class LabCommands
         var publicPeople = new Option<int>("--public-people") { Description = "People of the public (pretraining) company", DefaultValueFactory = _ => 160 };
         var privatePeople = new Option<int>("--private-people") { Description = "People of the private company", DefaultValueFactory = _ => 40 };
         var change = new Option<double>("--change-fraction") { Description = "Share of the changeable private facts the change set alters", DefaultValueFactory = _ => 0.25 };
-        var cmd = new Command("world", "Write a seeded synthetic world: public documents, held-out public documents, the private corpus, the change set and question sets")
+        var drill = new Option<int>("--drill-people")
         {
-            output, seed, publicPeople, privatePeople, change,
+            Description = "People of the reading-drill company (facts used only in pretraining reading examples; 0: none)", DefaultValueFactory = _ => 1200,
+        };
+        var cmd = new Command("world", "Write a seeded synthetic world: public documents, held-out public documents, the private corpus, the change set, reading drills and question sets")
+        {
+            output, seed, publicPeople, privatePeople, change, drill,
         };
         Cli.SetHandler(cmd, (r, ct) =>
         {
             var world = LabWorld.Generate(new LabWorldOptions
             {
                 Seed = r.GetValue(seed), PublicPeople = r.GetValue(publicPeople), PrivatePeople = r.GetValue(privatePeople), ChangeFraction = r.GetValue(change),
+                DrillPeople = r.GetValue(drill),
             });
             var dir = r.GetValue(output)!;
             var files = LabWorld.Write(world, dir);
             var json = new LabWorldJson(dir, r.GetValue(seed), world.Entities.Count, world.PublicDocuments.Count, world.HeldOutDocuments.Count, world.PrivateDocuments.Count,
-                world.ChangedDocuments.Count, world.PublicQuestions.Count, world.HeldOutQuestions.Count, world.PrivateQuestions.Count, world.ChangedQuestions.Count, files.Count);
+                world.ChangedDocuments.Count, world.PublicQuestions.Count, world.HeldOutQuestions.Count, world.PrivateQuestions.Count, world.ChangedQuestions.Count, files.Count)
+            {
+                DrillDocuments = world.DrillDocuments.Count, DrillQuestions = world.DrillQuestions.Count,
+            };
             if (r.GetValue(Cli.Json)) Cli.WriteJson(json);
             else
                 Cli.Out(r).MarkupLine($"world in [green]{Markup.Escape(dir)}[/]: {json.Entities} entities; documents: {json.PublicDocuments} public, {json.HeldOutDocuments} held out, " +
                                       $"{json.PrivateDocuments} private, {json.ChangedDocuments} changed; questions: {json.PublicQuestions} public, {json.HeldOutQuestions} held out, " +
-                                      $"{json.PrivateQuestions} private, {json.ChangedQuestions} on changed facts");
+                                      $"{json.PrivateQuestions} private, {json.ChangedQuestions} on changed facts; reading drills: {json.DrillDocuments} documents, {json.DrillQuestions} questions");
             return Task.FromResult(0);
         });
         return cmd;
@@ -115,12 +123,13 @@ internal static class LabCommands
         var warmup = new Option<int>("--warmup") { Description = "Warmup steps", DefaultValueFactory = _ => 20 };
         var seed = new Option<int>("--seed") { Description = "Seed of the data mix, weights and order", DefaultValueFactory = _ => 1 };
         var draws = new Option<int>("--reading-draws") { Description = "Reading examples per public question", DefaultValueFactory = _ => 1 };
+        var drillDraws = new Option<int>("--drill-draws") { Description = "Reading examples per reading-drill question of the world (0: no drills)", DefaultValueFactory = _ => 1 };
         var readingQuestions = new Option<int>("--reading-questions") { Description = "Held-out public questions of the reading score (0: skip)", DefaultValueFactory = _ => 30 };
         var evalEvery = new Option<int>("--eval-every") { Description = "Eval loss every N steps", DefaultValueFactory = _ => 50 };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out" };
         var cmd = new Command("pretrain", "Pretrain the lab base model on the public world (documents, closed-book QA, reading examples) and measure its reading score")
         {
-            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, readingQuestions, evalEvery, resume,
+            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, drillDraws, readingQuestions, evalEvery, resume,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -128,7 +137,7 @@ internal static class LabCommands
             {
                 WorldDirectory = r.GetValue(world)!, OutputDirectory = r.GetValue(output)!, Shape = r.GetValue(shape)!, VocabSize = r.GetValue(vocab),
                 SequenceLength = r.GetValue(seqLen), BatchTokens = r.GetValue(batchTokens), MaxSteps = r.GetValue(steps), LearningRate = r.GetValue(lr),
-                WarmupSteps = r.GetValue(warmup), Seed = r.GetValue(seed), ReadingDraws = r.GetValue(draws), ReadingQuestions = r.GetValue(readingQuestions),
+                WarmupSteps = r.GetValue(warmup), Seed = r.GetValue(seed), ReadingDraws = r.GetValue(draws), DrillDraws = r.GetValue(drillDraws), ReadingQuestions = r.GetValue(readingQuestions),
                 EvalEvery = r.GetValue(evalEvery), SaveEvery = r.GetValue(evalEvery), Resume = r.GetValue(resume),
             };
             var quiet = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);

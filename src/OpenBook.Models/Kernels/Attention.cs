@@ -82,6 +82,7 @@ public static unsafe class Attention
         float scale = 1f / MathF.Sqrt(headDim);
         int lastHead = headCount < 0 ? heads : firstHead + headCount;
         bool simd = Vector512.IsHardwareAccelerated && headDim % 16 == 0;
+        bool simd256 = !simd && Vector256.IsHardwareAccelerated && headDim % 8 == 0;
         float[] scoresBuf = System.Buffers.ArrayPool<float>.Shared.Rent(start + tokens);
         try
         {
@@ -100,6 +101,7 @@ public static unsafe class Attention
                         for (int j = 0; j < count; j++) scores[j] = Bf16.Dot(q, kHead + (long)(first + j) * headDim, headDim) * scale;
                         Ops.Softmax(scores);
                         if (simd) WeightedSumBf16x512(sc, count, vHead + (long)first * headDim, headDim, o);
+                        else if (simd256) WeightedSumBf16x256(sc, count, vHead + (long)first * headDim, headDim, o);
                         else
                         {
                             for (int c = 0; c < headDim; c++) o[c] = 0;
@@ -128,6 +130,19 @@ public static unsafe class Attention
             ushort* vc = v + c;
             for (int j = 0; j < count; j++, vc += d)
                 acc = Vector512.FusedMultiplyAdd(Vector512.Create(w[j]), Vector512.ShiftLeft(Vector512.WidenLower(Vector256.Load(vc).ToVector512Unsafe()), 16).AsSingle(), acc);
+            acc.Store(o + c);
+        }
+    }
+
+    /// <summary>The AVX2 form of <see cref="WeightedSumBf16x512"/>: 8-wide column blocks.</summary>
+    private static void WeightedSumBf16x256(float* w, int count, ushort* v, int d, float* o)
+    {
+        for (int c = 0; c < d; c += 8)
+        {
+            var acc = Vector256<float>.Zero;
+            ushort* vc = v + c;
+            for (int j = 0; j < count; j++, vc += d)
+                acc = Vector256.FusedMultiplyAdd(Vector256.Create(w[j]), Vector256.ShiftLeft(Vector256.WidenLower(Vector128.Load(vc).ToVector256Unsafe()), 16).AsSingle(), acc);
             acc.Store(o + c);
         }
     }

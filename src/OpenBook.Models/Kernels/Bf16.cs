@@ -37,6 +37,13 @@ public static unsafe class Bf16
                     (Vector512.ShiftLeft(Vector512.WidenLower(v), 16)).AsSingle().Store(d + i);
                     (Vector512.ShiftLeft(Vector512.WidenUpper(v), 16)).AsSingle().Store(d + i + 16);
                 }
+            if (Vector256.IsHardwareAccelerated)
+                for (; i <= n - 16; i += 16)
+                {
+                    var v = Vector256.Load(s + i);
+                    (Vector256.ShiftLeft(Vector256.WidenLower(v), 16)).AsSingle().Store(d + i);
+                    (Vector256.ShiftLeft(Vector256.WidenUpper(v), 16)).AsSingle().Store(d + i + 8);
+                }
             for (; i < n; i++) d[i] = ToFloat(s[i]);
         }
     }
@@ -64,6 +71,18 @@ public static unsafe class Bf16
                 acc1 = Vector512.FusedMultiplyAdd(Vector512.ShiftLeft(Vector512.WidenUpper(v), 16).AsSingle(), Vector512.Load(x + i + 16), acc1);
             }
             sum = Vector512.Sum(acc0 + acc1);
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            // AVX2 machines: the same widening (a bf16 is the top half of an fp32), 8 lanes at a time.
+            Vector256<float> acc0 = default, acc1 = default;
+            for (; i <= n - 16; i += 16)
+            {
+                var v = Vector256.Load(w + i);
+                acc0 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(Vector256.WidenLower(v), 16).AsSingle(), Vector256.Load(x + i), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(Vector256.ShiftLeft(Vector256.WidenUpper(v), 16).AsSingle(), Vector256.Load(x + i + 8), acc1);
+            }
+            sum = Vector256.Sum(acc0 + acc1);
         }
         for (; i < n; i++) sum += x[i] * ToFloat(w[i]);
         return sum;

@@ -34,6 +34,8 @@ public sealed record LabPretrainRequest
     public int Seed { get; init; } = 1;
     /// <summary>Reading examples per public question (each a fresh draw of distractors).</summary>
     public int ReadingDraws { get; init; } = 1;
+    /// <summary>Reading examples per reading-drill question (the world's <c>drill/</c> part; 0 = leave the drills out).</summary>
+    public int DrillDraws { get; init; } = 1;
     /// <summary>Most distractors in a pretraining reading example.</summary>
     public int MaxDistractors { get; init; } = 2;
     /// <summary>Held-out public questions scored for the reading score (0 = skip the measurement).</summary>
@@ -99,24 +101,59 @@ public static class LabPretrain
     /// <see cref="LabPretrainRequest.ReadingDraws"/> reading examples in the grounded and RAFT prompts (the oracle left out of
     /// one in seven grounded examples, answered with the not-found sentence).
     /// </summary>
-    public static (List<string> Texts, Dictionary<string, int> Counts) Corpus(Book book, IReadOnlyList<EvalQuestion> questions, LabPretrainRequest request)
+    public static (List<string> Texts, Dictionary<string, int> Counts) Corpus(Book book, IReadOnlyList<EvalQuestion> questions, LabPretrainRequest request,
+        Book? drillBook = null, IReadOnlyList<EvalQuestion>? drillQuestions = null)
     {
         var chunks = book.ReadChunks(AccessScope.Public, "public").ToList();
-        var bySource = chunks.GroupBy(c => c.Source).ToDictionary(g => g.Key, g => g.ToList());
         var random = new Random(request.Seed);
         var docs = book.ReadDocumentTexts(AccessScope.Public, "public").ToList();
         var closed = new List<string>();
         var grounded = new List<string>();
         var raft = new List<string>();
         foreach (var q in questions)
+            closed.Add(ChatMl([new(ChatRole.System, ClosedBookMode.SystemPrompt), new(ChatRole.User, q.Question)], q.Answer ?? "I don't know."));
+        ReadingExamples(chunks, questions, request.ReadingDraws, request.MaxDistractors, random, grounded, raft);
+        int drillGrounded = 0, drillRaft = 0;
+        if (drillBook is not null && drillQuestions is { Count: > 0 })
         {
-            var answer = q.Answer ?? "I don't know.";
-            closed.Add(ChatMl([new(ChatRole.System, ClosedBookMode.SystemPrompt), new(ChatRole.User, q.Question)], answer));
+            var drillChunks = drillBook.ReadChunks(AccessScope.Public, "drill").ToList();
+            int g0 = grounded.Count, r0 = raft.Count;
+            ReadingExamples(drillChunks, drillQuestions, request.DrillDraws, request.MaxDistractors, random, grounded, raft);
+            (drillGrounded, drillRaft) = (grounded.Count - g0, raft.Count - r0);
+        }
+        var texts = docs.Concat(closed).Concat(grounded).Concat(raft).ToList();
+        // A seeded shuffle, so every block mixes kinds of text.
+        for (int i = texts.Count - 1; i > 0; i--)
+        {
+            int j = random.Next(i + 1);
+            (texts[i], texts[j]) = (texts[j], texts[i]);
+        }
+        var counts = new Dictionary<string, int>
+        {
+            ["documents"] = docs.Count, ["closed-book QA"] = closed.Count, ["grounded reading"] = grounded.Count - drillGrounded, ["RAFT reading"] = raft.Count - drillRaft,
+        };
+        if (drillGrounded + drillRaft > 0) (counts["grounded reading drills"], counts["RAFT reading drills"]) = (drillGrounded, drillRaft);
+        return (texts, counts);
+    }
+
+    /// <summary>
+    /// Reading examples for single-fact <paramref name="questions"/>: <paramref name="draws"/> per question, each with 0…
+    /// <paramref name="maxDistractors"/> distractor passages from other documents of <paramref name="chunks"/> and the
+    /// oracle passage (left out of one in seven, answered with the not-found sentence), in the grounded prompt and, when the
+    /// oracle holds the answer in a sentence, in the RAFT prompt.
+    /// </summary>
+    private static void ReadingExamples(List<ChunkRecord> chunks, IReadOnlyList<EvalQuestion> questions, int draws, int maxDistractors, Random random,
+        List<string> grounded, List<string> raft)
+    {
+        if (chunks.Count == 0) return;
+        var bySource = chunks.GroupBy(c => c.Source).ToDictionary(g => g.Key, g => g.ToList());
+        foreach (var q in questions)
+        {
             if (q.Type is "comparison" or "multi-hop") continue;
             var own = q.Source is null ? null : bySource.FirstOrDefault(kv => QuestionSet.SameDocument(kv.Key, q.Source)).Value;
-            for (int draw = 0; draw < request.ReadingDraws; draw++)
+            for (int draw = 0; draw < draws; draw++)
             {
-                int k = random.Next(request.MaxDistractors + 1);
+                int k = Math.Min(random.Next(maxDistractors + 1), bySource.Count - 1);
                 var passages = new List<ChunkRecord>();
                 while (passages.Count < k)
                 {
@@ -140,14 +177,6 @@ public static class LabPretrain
                     raft.Add(ChatMl(RaftAnswerer.Messages(q.Question, hits), RaftCot(q.Question, quote, q.Answer!)));
             }
         }
-        var texts = docs.Concat(closed).Concat(grounded).Concat(raft).ToList();
-        // A seeded shuffle, so every block mixes kinds of text.
-        for (int i = texts.Count - 1; i > 0; i--)
-        {
-            int j = random.Next(i + 1);
-            (texts[i], texts[j]) = (texts[j], texts[i]);
-        }
-        return (texts, new Dictionary<string, int> { ["documents"] = docs.Count, ["closed-book QA"] = closed.Count, ["grounded reading"] = grounded.Count, ["RAFT reading"] = raft.Count });
     }
 
     /// <summary>Opens (or creates) the store of the public world under the output directory and ingests public and held-out documents.</summary>
@@ -171,7 +200,20 @@ public static class LabPretrain
         var storeDir = Path.Combine(output, "public-store");
         await using var book = await PublicStoreAsync(world, storeDir, cancellationToken).ConfigureAwait(false);
         var questions = QuestionSet.Load(questionsPath).Where(q => !q.Id.EndsWith("-u", StringComparison.Ordinal)).ToList();
-        var (texts, counts) = Corpus(book, questions, request);
+        var drillPath = Path.Combine(world, "drill", "questions.jsonl");
+        Book? drillBook = null;
+        IReadOnlyList<EvalQuestion>? drillQuestions = null;
+        if (request.DrillDraws > 0 && File.Exists(drillPath))
+        {
+            drillBook = await Book.OpenAsync(Path.Combine(output, "drill-store"), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await drillBook.IngestAsync([Path.Combine(world, "drill", "docs")], new IngestOptions { Collection = "drill", Parallelism = 1 }, cancellationToken: cancellationToken)
+                .ConfigureAwait(false);
+            drillQuestions = QuestionSet.Load(drillPath);
+        }
+        List<string> texts;
+        Dictionary<string, int> counts;
+        await using (drillBook)
+            (texts, counts) = Corpus(book, questions, request, drillBook, drillQuestions);
         // A sample of the training texts, one of each kind, so the prompt formats can be checked by eye.
         File.WriteAllText(Path.Combine(output, "corpus.sample.txt"), string.Join("\n=====\n", texts.Take(12)));
         var job = new PretrainJob(new PretrainOptions

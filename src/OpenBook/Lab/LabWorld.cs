@@ -18,6 +18,12 @@ public sealed record LabWorldOptions
     public double PublicHeldOut { get; init; } = 0.15;
     /// <summary>Fraction of the private facts that the change set alters.</summary>
     public double ChangeFraction { get; init; } = 0.25;
+    /// <summary>
+    /// People of the reading-drill company: a third, public company whose facts are used only inside reading examples of
+    /// pretraining (question + passages → answer), each fact asked once, so copying from the passage is the only way to
+    /// answer them (memorising is no help). 0: no drills. Its names never occur in the other parts.
+    /// </summary>
+    public int DrillPeople { get; init; } = 1200;
 
     /// <summary>Checks ranges, naming the bad option.</summary>
     public LabWorldOptions Validate()
@@ -26,6 +32,7 @@ public sealed record LabWorldOptions
         if (PrivatePeople < 8) throw new OpenBookException($"private people must be ≥ 8 (got {PrivatePeople}).");
         if (PublicHeldOut is < 0 or >= 0.9) throw new OpenBookException($"public held-out fraction must be in [0, 0.9) (got {PublicHeldOut}).");
         if (ChangeFraction is <= 0 or > 1) throw new OpenBookException($"change fraction must be in (0, 1] (got {ChangeFraction}).");
+        if (DrillPeople is < 0 or (> 0 and < 8) or > 20000) throw new OpenBookException($"drill people must be 0 or in [8, 20000] (got {DrillPeople}).");
         return this;
     }
 }
@@ -39,6 +46,8 @@ public enum LabPart
     PublicHeldOut,
     /// <summary>The private company: never seen in pretraining.</summary>
     Private,
+    /// <summary>The reading-drill company: its facts occur only in pretraining reading examples.</summary>
+    Drill,
 }
 
 /// <summary>One attribute of an entity: its value, the sentence variants that state it, and the questions that ask it.</summary>
@@ -87,7 +96,13 @@ public sealed record LabWorldData(
     IReadOnlyList<LabQuestion> PublicQuestions,
     IReadOnlyList<LabQuestion> HeldOutQuestions,
     IReadOnlyList<LabQuestion> PrivateQuestions,
-    IReadOnlyList<LabQuestion> ChangedQuestions);
+    IReadOnlyList<LabQuestion> ChangedQuestions)
+{
+    /// <summary>Documents of the reading-drill company (<see cref="LabWorldOptions.DrillPeople"/>).</summary>
+    public IReadOnlyList<LabDocument> DrillDocuments { get; init; } = [];
+    /// <summary>Single-fact questions (training phrasings only) about the reading-drill company.</summary>
+    public IReadOnlyList<LabQuestion> DrillQuestions { get; init; } = [];
+}
 
 /// <summary>
 /// A seeded, deterministic closed world for the lab: two companies (a public one to pretrain on, a private one whose names
@@ -171,13 +186,7 @@ public static class LabWorld
         var o = (options ?? new LabWorldOptions()).Validate();
         var random = new Random(o.Seed);
         var usedNames = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        string Word(int syllables)
-        {
-            var sb = new StringBuilder();
-            for (int s = 0; s < syllables; s++) sb.Append(Onsets[random.Next(Onsets.Length)]).Append(Vowels[random.Next(Vowels.Length)]);
-            sb.Append(Codas[random.Next(Codas.Length)]);
-            return char.ToUpperInvariant(sb[0]) + sb.ToString(1, sb.Length - 1);
-        }
+        string Word(int syllables) => WordOf(random, syllables);
         string Unique(Func<string> make)
         {
             for (int attempt = 0; ; attempt++)
@@ -304,11 +313,47 @@ public static class LabWorld
                 changedQ.Add(q with { Id = q.Id + "-changed", Answer = now.Get(attribute) });
         }
 
+        // The reading-drill company, drawn last from its own seeds so the other parts are the same with or without it; its
+        // names are unique against every other part (the same name set).
+        var drillDocs = new List<LabDocument>();
+        var drillQ = new List<LabQuestion>();
+        if (o.DrillPeople > 0)
+        {
+            var drillRandom = new Random(Seeds(o.Seed, 71));
+            var drillEntities = new List<LabEntity>();
+            Company("drl", o.DrillPeople, LabPart.Drill, n => WordOf(drillRandom, n), Unique, drillRandom, drillEntities);
+            var drillDocRandom = new Random(Seeds(o.Seed, 73));
+            var drillQRandom = new Random(Seeds(o.Seed, 79));
+            foreach (var e in drillEntities)
+            {
+                var doc = Render(e, drillDocRandom);
+                drillDocs.Add(doc);
+                foreach (var f in e.Facts)
+                {
+                    var templates = QuestionTemplates[(e.Kind, f.Attribute)];
+                    drillQ.Add(new LabQuestion($"drl-{e.Id}-{Slug(f.Attribute)}", string.Format(CultureInfo.InvariantCulture, templates[drillQRandom.Next(TrainPhrasings)], e.Name),
+                        f.Value, doc.Path, "single", "train", e.Id, f.Attribute));
+                }
+            }
+            entities.AddRange(drillEntities);
+        }
+
         return new LabWorldData(o, entities,
             entities.Where(e => e.Part == LabPart.Public).Select(e => documents[e.Id]).ToList(),
             entities.Where(e => e.Part == LabPart.PublicHeldOut).Select(e => documents[e.Id]).ToList(),
             entities.Where(e => e.Part == LabPart.Private).Select(e => documents[e.Id]).ToList(),
-            changedDocs, publicQ, heldQ, privateQ, changedQ);
+            changedDocs, publicQ, heldQ, privateQ, changedQ)
+        {
+            DrillDocuments = drillDocs, DrillQuestions = drillQ,
+        };
+    }
+
+    private static string WordOf(Random random, int syllables)
+    {
+        var sb = new StringBuilder();
+        for (int s = 0; s < syllables; s++) sb.Append(Onsets[random.Next(Onsets.Length)]).Append(Vowels[random.Next(Vowels.Length)]);
+        sb.Append(Codas[random.Next(Codas.Length)]);
+        return char.ToUpperInvariant(sb[0]) + sb.ToString(1, sb.Length - 1);
     }
 
     private static bool Changeable(string kind, string attribute) => (kind, attribute) is ("person", "office") or ("person", "extension") or ("person", "role")
@@ -475,6 +520,7 @@ public static class LabWorld
         Docs("public/heldout-docs", world.HeldOutDocuments);
         Docs("private/docs", world.PrivateDocuments);
         Docs("change/docs", world.ChangedDocuments);
+        if (world.DrillDocuments.Count > 0) Docs("drill/docs", world.DrillDocuments);
         void Questions(string file, IEnumerable<LabQuestion> questions)
         {
             var path = Path.Combine(directory, file);
@@ -487,9 +533,10 @@ public static class LabWorld
         Questions("private/questions.train.jsonl", world.PrivateQuestions.Where(q => q.Phrasing == "train"));
         Questions("private/questions.unseen.jsonl", world.PrivateQuestions.Where(q => q.Phrasing == "unseen"));
         Questions("change/questions.jsonl", world.ChangedQuestions);
+        if (world.DrillQuestions.Count > 0) Questions("drill/questions.jsonl", world.DrillQuestions);
         var entitiesPath = Path.Combine(directory, "world.json");
         File.WriteAllText(entitiesPath, JsonSerializer.Serialize(new LabWorldFile(world.Options.Seed, world.Options.PublicPeople, world.Options.PrivatePeople, world.Options.PublicHeldOut,
-            world.Options.ChangeFraction, [.. world.Entities.Select(e => new LabWorldFileEntity(e.Id, e.Kind, e.Name, e.Part.ToString(), e.Facts.ToDictionary(f => f.Attribute, f => f.Value)))]),
+            world.Options.ChangeFraction, world.Options.DrillPeople, [.. world.Entities.Select(e => new LabWorldFileEntity(e.Id, e.Kind, e.Name, e.Part.ToString(), e.Facts.ToDictionary(f => f.Attribute, f => f.Value)))]),
             new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
         files.Add(entitiesPath);
         return files;
@@ -504,7 +551,7 @@ public static class LabWorld
 }
 
 /// <summary><c>world.json</c> of a lab world: its options and every entity with its facts.</summary>
-internal sealed record LabWorldFile(int Seed, int PublicPeople, int PrivatePeople, double PublicHeldOut, double ChangeFraction, IReadOnlyList<LabWorldFileEntity> Entities);
+internal sealed record LabWorldFile(int Seed, int PublicPeople, int PrivatePeople, double PublicHeldOut, double ChangeFraction, int DrillPeople, IReadOnlyList<LabWorldFileEntity> Entities);
 
 /// <summary>An entity of <see cref="LabWorldFile"/>.</summary>
 internal sealed record LabWorldFileEntity(string Id, string Kind, string Name, string Part, IReadOnlyDictionary<string, string> Facts);

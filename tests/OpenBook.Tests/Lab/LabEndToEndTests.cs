@@ -16,7 +16,7 @@ public sealed class LabEndToEndTests
     {
         using var dir = new TempDir();
         var worldDir = Path.Combine(dir.Path, "world");
-        var world = LabWorld.Generate(new LabWorldOptions { Seed = 5, PublicPeople = 8, PrivatePeople = 8 });
+        var world = LabWorld.Generate(new LabWorldOptions { Seed = 5, PublicPeople = 8, PrivatePeople = 8, DrillPeople = 8 });
         LabWorld.Write(world, worldDir);
         var model = Path.Combine(dir.Path, "base");
         var pre = await LabPretrain.RunAsync(new LabPretrainRequest
@@ -26,6 +26,7 @@ public sealed class LabEndToEndTests
         });
         Assert.Equal(2, pre.Pretrain.Training.Steps);
         Assert.True(pre.Documents["grounded reading"] > 0 && pre.Documents["RAFT reading"] > 0 && pre.Documents["closed-book QA"] > 0);
+        Assert.True(pre.Documents["grounded reading drills"] > 0 && pre.Documents["RAFT reading drills"] > 0);
         Assert.Equal([0, 1], pre.Reading.Keys.Order());
         Assert.True(File.Exists(Path.Combine(model, "model.safetensors")));
 

@@ -56,6 +56,31 @@ public sealed class LabWorldTests
     }
 
     [Fact]
+    public void Reading_drills_are_a_separate_company_and_leave_the_other_parts_unchanged()
+    {
+        var with = LabWorld.Generate(Small with { DrillPeople = 40 });
+        var without = LabWorld.Generate(Small with { DrillPeople = 0 });
+        Assert.Empty(without.DrillDocuments);
+        Assert.Equal(without.PublicDocuments.Select(d => d.Text), with.PublicDocuments.Select(d => d.Text));
+        Assert.Equal(without.PrivateDocuments.Select(d => d.Text), with.PrivateDocuments.Select(d => d.Text));
+        Assert.Equal(without.PrivateQuestions, with.PrivateQuestions);
+        Assert.Equal(without.HeldOutQuestions, with.HeldOutQuestions);
+        // No drill name shares a word with any other part, so drills teach reading, never facts of the other parts.
+        var drillWords = with.Entities.Where(e => e.Part == LabPart.Drill).SelectMany(e => e.Name.Split(' ')).Where(n => char.IsUpper(n[0])).ToHashSet();
+        var otherWords = with.Entities.Where(e => e.Part != LabPart.Drill).SelectMany(e => e.Name.Split(' ')).ToHashSet();
+        Assert.NotEmpty(drillWords);
+        Assert.Empty(drillWords.Intersect(otherWords));
+        // Every drill question is single-fact, in a training phrasing, answered by its own drill document.
+        var byPath = with.DrillDocuments.ToDictionary(d => d.Path);
+        Assert.True(with.DrillQuestions.Count >= 40 * 5);
+        Assert.All(with.DrillQuestions, q =>
+        {
+            Assert.Equal(("single", "train"), (q.Type, q.Phrasing));
+            Assert.Contains(System.Net.WebUtility.HtmlEncode(q.Answer!), byPath[q.Source!].Text);
+        });
+    }
+
+    [Fact]
     public void The_change_set_changes_values_and_its_questions_carry_the_new_ones()
     {
         var w = LabWorld.Generate(Small);
