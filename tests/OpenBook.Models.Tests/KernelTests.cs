@@ -117,6 +117,24 @@ public class KernelTests
             Assert.Equal(expected, Bf16.Dot(px, pw, n), 1e-4);
     }
 
+    [Theory]
+    [InlineData(7)]
+    [InlineData(40)]
+    [InlineData(64)]
+    [InlineData(101)]
+    public unsafe void Int8_dot_matches_the_scalar_sum_on_every_vector_width(int n)
+    {
+        var x = RandomArray(n, 5);
+        var rng = new Random(6);
+        var q = new sbyte[n];
+        for (int i = 0; i < n; i++) q[i] = (sbyte)rng.Next(-127, 128);
+        double expected = 0;
+        for (int i = 0; i < n; i++) expected += x[i] * (double)q[i];
+        fixed (float* px = x)
+        fixed (sbyte* pq = q)
+            Assert.Equal(expected, Int8Weights.Dot(px, pq, n), 2e-3);
+    }
+
     [Fact]
     public void Bf16_round_trips_and_rounds_to_nearest_even()
     {

@@ -80,7 +80,7 @@ internal static class LabCommands
         var change = new Option<double>("--change-fraction") { Description = "Share of the changeable private facts the change set alters", DefaultValueFactory = _ => 0.25 };
         var drill = new Option<int>("--drill-people")
         {
-            Description = "People of the reading-drill company (facts used only in pretraining reading examples; 0: none)", DefaultValueFactory = _ => 1200,
+            Description = "People of the reading-drill company (facts used only in pretraining reading examples; 0: none)", DefaultValueFactory = _ => 0,
         };
         var cmd = new Command("world", "Write a seeded synthetic world: public documents, held-out public documents, the private corpus, the change set, reading drills and question sets")
         {

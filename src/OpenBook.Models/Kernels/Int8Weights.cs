@@ -56,13 +56,18 @@ public static unsafe class Int8Weights
         }
         else if (Avx2.IsSupported)
         {
-            Vector256<float> acc = default;
-            for (; i <= n - 8; i += 8)
+            // Four independent accumulators: one FMA chain would wait on its own latency every step.
+            Vector256<float> acc0 = default, acc1 = default, acc2 = default, acc3 = default;
+            for (; i <= n - 32; i += 32)
             {
-                var w = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + i));
-                acc = Vector256.FusedMultiplyAdd(w, Vector256.Load(x + i), acc);
+                acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + i)), Vector256.Load(x + i), acc0);
+                acc1 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + i + 8)), Vector256.Load(x + i + 8), acc1);
+                acc2 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + i + 16)), Vector256.Load(x + i + 16), acc2);
+                acc3 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + i + 24)), Vector256.Load(x + i + 24), acc3);
             }
-            sum = Vector256.Sum(acc);
+            for (; i <= n - 8; i += 8)
+                acc0 = Vector256.FusedMultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(q + i)), Vector256.Load(x + i), acc0);
+            sum = Vector256.Sum((acc0 + acc1) + (acc2 + acc3));
         }
         for (; i < n; i++) sum += x[i] * q[i];
         return sum;

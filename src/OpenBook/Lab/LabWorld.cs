@@ -23,7 +23,7 @@ public sealed record LabWorldOptions
     /// pretraining (question + passages → answer), each fact asked once, so copying from the passage is the only way to
     /// answer them (memorising is no help). 0: no drills. Its names never occur in the other parts.
     /// </summary>
-    public int DrillPeople { get; init; } = 1200;
+    public int DrillPeople { get; init; }
 
     /// <summary>Checks ranges, naming the bad option.</summary>
     public LabWorldOptions Validate()
