@@ -127,9 +127,13 @@ internal static class LabCommands
         var readingQuestions = new Option<int>("--reading-questions") { Description = "Held-out public questions of the reading score (0: skip)", DefaultValueFactory = _ => 30 };
         var evalEvery = new Option<int>("--eval-every") { Description = "Eval loss every N steps", DefaultValueFactory = _ => 50 };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out" };
+        var promptWeight = new Option<double?>("--prompt-loss-weight")
+        {
+            Description = "Pack each text as its own example and weight the tokens outside assistant replies by this (0: loss on the answers only); omit for one packed token stream",
+        };
         var cmd = new Command("pretrain", "Pretrain the lab base model on the public world (documents, closed-book QA, reading examples) and measure its reading score")
         {
-            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, drillDraws, readingQuestions, evalEvery, resume,
+            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, drillDraws, readingQuestions, evalEvery, resume, promptWeight,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -139,6 +143,7 @@ internal static class LabCommands
                 SequenceLength = r.GetValue(seqLen), BatchTokens = r.GetValue(batchTokens), MaxSteps = r.GetValue(steps), LearningRate = r.GetValue(lr),
                 WarmupSteps = r.GetValue(warmup), Seed = r.GetValue(seed), ReadingDraws = r.GetValue(draws), DrillDraws = r.GetValue(drillDraws), ReadingQuestions = r.GetValue(readingQuestions),
                 EvalEvery = r.GetValue(evalEvery), SaveEvery = r.GetValue(evalEvery), Resume = r.GetValue(resume),
+                PromptLossWeight = r.GetValue(promptWeight),
             };
             var quiet = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
             var console = Cli.Out(r);

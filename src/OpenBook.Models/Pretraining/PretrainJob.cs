@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using OpenBook.Models.Architectures;
 using OpenBook.Models.FineTuning;
 using OpenBook.Models.FineTuning.Backward;
+using OpenBook.Models.FineTuning.Datasets;
 using OpenBook.Models.FineTuning.Full;
 using OpenBook.Models.FineTuning.Trainer;
 using OpenBook.Models.Formats;
@@ -138,6 +139,27 @@ public sealed class PackedTextBatches : ITrainingBatches
     }
 }
 
+/// <summary>
+/// Example-packed batches (<see cref="PretrainOptions.PromptLossWeight"/>): each epoch the examples are shuffled and
+/// first-fit packed into rows by <see cref="BatchPlanner"/> (attention inside each example, positions from 0); the same
+/// epoch always gives the same batches (exact resume).
+/// </summary>
+internal sealed class PackedExampleBatches(IReadOnlyList<TokenizedExample> examples, BatchOptions options) : ITrainingBatches
+{
+    private readonly Dictionary<int, IReadOnlyList<SequenceBatch>> _cache = [];
+
+    /// <inheritdoc />
+    public IReadOnlyList<SequenceBatch> Epoch(int epoch)
+    {
+        lock (_cache)
+        {
+            if (_cache.TryGetValue(epoch, out var hit)) return hit;
+            if (_cache.Count > 2) _cache.Clear();
+            return _cache[epoch] = BatchPlanner.Plan(examples, options, epoch);
+        }
+    }
+}
+
 /// <summary>Everything <c>openbook pretrain</c> needs. Texts come from the caller (files, a document store read under an access scope, …).</summary>
 public sealed record PretrainOptions
 {
@@ -189,6 +211,13 @@ public sealed record PretrainOptions
     public bool GradientCheckpointing { get; init; }
     /// <summary>Peak FLOP/s for MFU (null: measured with this engine's SGEMM on this machine at start).</summary>
     public double? PeakFlops { get; init; }
+    /// <summary>
+    /// Null (default): one token stream cut into blocks, attention across document boundaries (HF <c>run_clm</c>).
+    /// A value: <b>example packing</b> — every document is its own example (first-fit packed into rows, attention kept
+    /// inside the example, positions from 0, documents longer than a sequence cut into pieces), and in ChatML texts every
+    /// token outside the assistant replies has this loss weight (0 = loss on the replies only, as chat fine-tuning does).
+    /// </summary>
+    public double? PromptLossWeight { get; init; }
 
     /// <summary>Checks ranges, naming the bad option.</summary>
     public PretrainOptions Validate()
@@ -201,6 +230,8 @@ public sealed record PretrainOptions
         if (VocabSize < 300 && TokenizerDirectory is null) throw new OpenBookException($"--vocab must be ≥ 300 for a byte-level tokenizer (got {VocabSize}).");
         if (MaxSteps is < 1) throw new OpenBookException($"--max-steps must be ≥ 1 (got {MaxSteps}).");
         if (Epochs < 1) throw new OpenBookException($"--epochs must be ≥ 1 (got {Epochs}).");
+        if (PromptLossWeight is < 0 or > 1 || PromptLossWeight is { } w && double.IsNaN(w))
+            throw new OpenBookException($"--prompt-loss-weight must be in [0, 1] (got {PromptLossWeight}).");
         return this;
     }
 }
@@ -234,6 +265,7 @@ public sealed class PretrainJob
 
     private readonly PretrainOptions _o;
     private readonly List<int[]> _train, _eval;
+    private readonly List<TokenizedExample>? _trainExamples, _evalExamples;
     private readonly string _tokenizerSource;
     private readonly long _corpusTokens;
 
@@ -250,23 +282,36 @@ public sealed class PretrainJob
         Tokenizer = PrepareTokenizer(documents, out _tokenizerSource);
         int? separator = Tokenizer.TokenToId(DocumentSeparator) ?? Tokenizer.EosTokenId;
 
-        var stream = new List<int>();
-        foreach (var doc in documents)
+        if (options.PromptLossWeight is { } promptWeight)
         {
-            stream.AddRange(Tokenizer.Encode(doc, addSpecialTokens: false));
-            if (separator is { } s) stream.Add(s);
+            var examples = new List<TokenizedExample>();
+            foreach (var doc in documents)
+                foreach (var piece in EncodeExample(Tokenizer, doc, (float)promptWeight, separator, options.SequenceLength))
+                    examples.Add(piece with { Line = examples.Count + 1 });
+            _corpusTokens = examples.Sum(e => (long)e.Length);
+            if (examples.Count == 0 || examples.All(e => e.TargetCount == 0)) throw new OpenBookException("No training target (every text is empty or all prompt).");
+            var (held, kept) = Split(examples.Count, options);
+            // Examples are shorter than sequences: a few per held-out row.
+            _evalExamples = held.Take(8 * options.MaxEvalBlocks).Select(i => examples[i]).ToList();
+            _trainExamples = kept.Select(i => examples[i]).ToList();
+            _train = _eval = [];
         }
-        _corpusTokens = stream.Count;
-        var blocks = PackedTextBatches.Blocks(stream, options.SequenceLength);
-        if (blocks.Count == 0)
-            throw new OpenBookException($"The text has {stream.Count} tokens, fewer than one sequence of --seq-len {options.SequenceLength}.");
-        // Held-out blocks: a seeded sample, at least one when a fraction is asked for and there are two blocks or more.
-        var order = Enumerable.Range(0, blocks.Count).ToList();
-        new FineTuning.Datasets.SplitMix64(((ulong)(uint)options.Seed << 32) ^ 0xE7A1UL).Shuffle(order);
-        int evalCount = options.EvalFraction > 0 && blocks.Count >= 2 ? Math.Clamp((int)Math.Round(options.EvalFraction * blocks.Count), 1, blocks.Count - 1) : 0;
-        var evalSet = order.Take(evalCount).ToHashSet();
-        _eval = order.Take(Math.Min(evalCount, options.MaxEvalBlocks)).Select(i => blocks[i]).ToList();
-        _train = Enumerable.Range(0, blocks.Count).Where(i => !evalSet.Contains(i)).Select(i => blocks[i]).ToList();
+        else
+        {
+            var stream = new List<int>();
+            foreach (var doc in documents)
+            {
+                stream.AddRange(Tokenizer.Encode(doc, addSpecialTokens: false));
+                if (separator is { } s) stream.Add(s);
+            }
+            _corpusTokens = stream.Count;
+            var blocks = PackedTextBatches.Blocks(stream, options.SequenceLength);
+            if (blocks.Count == 0)
+                throw new OpenBookException($"The text has {stream.Count} tokens, fewer than one sequence of --seq-len {options.SequenceLength}.");
+            var (held, kept) = Split(blocks.Count, options);
+            _eval = held.Take(options.MaxEvalBlocks).Select(i => blocks[i]).ToList();
+            _train = kept.Select(i => blocks[i]).ToList();
+        }
 
         var config = options.Config ?? PretrainShapes.Config(options.Shape, Tokenizer.VocabSize, Math.Max(2048, options.SequenceLength));
         if (config.VocabSize < Tokenizer.VocabSize)
@@ -281,6 +326,60 @@ public sealed class PretrainJob
         Model = ModelLoader.Create(Config, new HfInitWeights(options.Seed));
     }
 
+    /// <summary>
+    /// Held-out indices (a seeded sample; at least one when a fraction is asked for and there are two items or more) and
+    /// the training indices in order.
+    /// </summary>
+    private static (List<int> Held, List<int> Kept) Split(int count, PretrainOptions o)
+    {
+        var order = Enumerable.Range(0, count).ToList();
+        new FineTuning.Datasets.SplitMix64(((ulong)(uint)o.Seed << 32) ^ 0xE7A1UL).Shuffle(order);
+        int evalCount = o.EvalFraction > 0 && count >= 2 ? Math.Clamp((int)Math.Round(o.EvalFraction * count), 1, count - 1) : 0;
+        var held = order.Take(evalCount).ToList();
+        var evalSet = held.ToHashSet();
+        return (held, Enumerable.Range(0, count).Where(i => !evalSet.Contains(i)).ToList());
+    }
+
+    /// <summary>
+    /// One text as training examples of at most <paramref name="maxLength"/> tokens: ChatML texts are encoded part by part,
+    /// the assistant replies (through their <c>&lt;|im_end|&gt;</c>) with weight 1 and everything else with
+    /// <paramref name="promptWeight"/>; other texts have weight 1 throughout. The separator ends the text (weight 1, so the
+    /// model learns where a document stops); a text longer than a sequence is cut into pieces.
+    /// </summary>
+    public static IEnumerable<TokenizedExample> EncodeExample(HfTokenizer tokenizer, string text, float promptWeight, int? separator, int maxLength)
+    {
+        const string reply = "<|im_start|>assistant\n", end = "<|im_end|>";
+        var ids = new List<int>();
+        var weights = new List<float>();
+        void Add(string part, float w)
+        {
+            if (part.Length == 0) return;
+            var enc = tokenizer.Encode(part, addSpecialTokens: false);
+            ids.AddRange(enc);
+            for (int i = 0; i < enc.Length; i++) weights.Add(w);
+        }
+        int at = 0;
+        bool chat = text.Contains(reply, StringComparison.Ordinal);
+        while (chat && at < text.Length)
+        {
+            int r = text.IndexOf(reply, at, StringComparison.Ordinal);
+            if (r < 0) break;
+            Add(text[at..(r + reply.Length)], promptWeight);
+            int e = text.IndexOf(end, r + reply.Length, StringComparison.Ordinal);
+            int stop = e < 0 ? text.Length : e + end.Length;
+            Add(text[(r + reply.Length)..stop], 1f);
+            at = stop;
+        }
+        Add(text[at..], chat ? promptWeight : 1f);
+        if (separator is { } sep) { ids.Add(sep); weights.Add(1f); }
+        for (int start = 0; start < ids.Count; start += maxLength)
+        {
+            int n = Math.Min(maxLength, ids.Count - start);
+            if (n < 2) yield break;
+            yield return new TokenizedExample(ids.GetRange(start, n).ToArray(), weights.GetRange(start, n).ToArray(), 0, Truncated: false);
+        }
+    }
+
     /// <summary>The tokenizer (given or trained; saved in the output directory).</summary>
     public HfTokenizer Tokenizer { get; }
     /// <summary>The model's config.</summary>
@@ -288,9 +387,9 @@ public sealed class PretrainJob
     /// <summary>The model being trained (random init until <see cref="Run"/>).</summary>
     public LlamaForCausalLM Model { get; }
     /// <summary>Training blocks.</summary>
-    public int TrainBlocks => _train.Count;
+    public int TrainBlocks => _trainExamples?.Count ?? _train.Count;
     /// <summary>Held-out blocks scored at each evaluation.</summary>
-    public int EvalBlocks => _eval.Count;
+    public int EvalBlocks => _evalExamples?.Count ?? _eval.Count;
 
     /// <summary>
     /// Training FLOPs per token (PaLM appendix B): 6 × the parameters a token meets in matrix products (every weight but
@@ -362,10 +461,24 @@ public sealed class PretrainJob
         int seq = _o.SequenceLength, rowsPerStep = _o.BatchTokens / seq;
         int microRows = Math.Clamp(_o.MicroBatchTokens / seq, 1, rowsPerStep);
         int accumulation = (rowsPerStep + microRows - 1) / microRows;
-        var batches = new PackedTextBatches(_train, microRows, _o.Seed);
-        int stepsPerEpoch = (batches.MicroBatchesPerEpoch + accumulation - 1) / accumulation;
+        ITrainingBatches batches;
+        int microPerEpoch;
+        IReadOnlyList<SequenceBatch> validation;
+        if (_trainExamples is not null)
+        {
+            var plan = new BatchOptions { BatchSize = microRows, MaxLength = seq, Packing = true, Seed = _o.Seed };
+            var examples = new PackedExampleBatches(_trainExamples, plan);
+            (batches, microPerEpoch) = (examples, examples.Epoch(0).Count);
+            validation = _evalExamples!.Count == 0 ? [] : BatchPlanner.Plan(_evalExamples, plan, 0);
+        }
+        else
+        {
+            var blocks = new PackedTextBatches(_train, microRows, _o.Seed);
+            (batches, microPerEpoch) = (blocks, blocks.MicroBatchesPerEpoch);
+            validation = _eval.Chunk(microRows).Select((c, i) => PackedTextBatches.Batch(c, i)).ToList();
+        }
+        int stepsPerEpoch = (microPerEpoch + accumulation - 1) / accumulation;
         int epochs = _o.MaxSteps is { } max ? (max + stepsPerEpoch - 1) / stepsPerEpoch : _o.Epochs;
-        var validation = _eval.Chunk(microRows).Select((c, i) => PackedTextBatches.Batch(c, i)).ToList();
         var trainer = new ModelTrainer(full, batches, validation, new TrainerOptions
         {
             Epochs = epochs, MaxSteps = _o.MaxSteps, LearningRate = _o.LearningRate, Schedule = LrSchedule.Cosine, WarmupSteps = _o.WarmupSteps,

@@ -48,6 +48,11 @@ public sealed record LabPretrainRequest
     public int EvalEvery { get; init; } = 50;
     /// <summary>Checkpoint every N steps.</summary>
     public int SaveEvery { get; init; } = 50;
+    /// <summary>
+    /// Null: one packed token stream (loss on every token). A value: each text its own example, the tokens outside the
+    /// assistant replies weighted by it (0 = loss on the answers only) — see <see cref="PretrainOptions.PromptLossWeight"/>.
+    /// </summary>
+    public double? PromptLossWeight { get; init; }
 }
 
 /// <summary>What <c>openbook lab pretrain</c> produced.</summary>
@@ -147,10 +152,21 @@ public static class LabPretrain
     {
         if (chunks.Count == 0) return;
         var bySource = chunks.GroupBy(c => c.Source).ToDictionary(g => g.Key, g => g.ToList());
+        // Every path suffix of a source → its chunks, so a question's source is found without a scan (QuestionSet.SameDocument).
+        var bySuffix = new Dictionary<string, List<ChunkRecord>>(StringComparer.Ordinal);
+        foreach (var (source, list) in bySource)
+        {
+            var path = source.Split('#')[0].Replace('\\', '/');
+            for (int i = -1; i < path.Length; i = path.IndexOf('/', i + 1))
+            {
+                bySuffix.TryAdd(path[(i + 1)..], list);
+                if (path.IndexOf('/', i + 1) < 0) break;
+            }
+        }
         foreach (var q in questions)
         {
             if (q.Type is "comparison" or "multi-hop") continue;
-            var own = q.Source is null ? null : bySource.FirstOrDefault(kv => QuestionSet.SameDocument(kv.Key, q.Source)).Value;
+            var own = q.Source is null ? null : bySuffix.GetValueOrDefault(q.Source.Replace('\\', '/').TrimStart('/'));
             for (int draw = 0; draw < draws; draw++)
             {
                 int k = Math.Min(random.Next(maxDistractors + 1), bySource.Count - 1);
@@ -221,7 +237,7 @@ public static class LabPretrain
             Documents = texts, OutputDirectory = output, Shape = request.Shape, VocabSize = request.VocabSize, SequenceLength = request.SequenceLength,
             BatchTokens = request.BatchTokens, MicroBatchTokens = request.BatchTokens, MaxSteps = request.MaxSteps, LearningRate = request.LearningRate,
             WarmupSteps = request.WarmupSteps, Seed = request.Seed, Resume = request.Resume, EvalEvery = request.EvalEvery, SaveEvery = request.SaveEvery,
-            EvalFraction = 0.02, MaxEvalBlocks = 16, WeightDecay = 0.1,
+            EvalFraction = 0.02, MaxEvalBlocks = 16, WeightDecay = 0.1, PromptLossWeight = request.PromptLossWeight,
         });
         var result = job.Run(progress, cancellationToken);
         Reports.LossCurve.Write(Path.Combine(output, "metrics.jsonl"), Path.Combine(output, "loss.png"), "Lab base model: pretraining loss");

@@ -97,4 +97,56 @@ public class PretrainTests
         }));
         Assert.Contains("--seq-len", shortText.Message);
     }
+
+    private static string Chat(string user, string reply) =>
+        $"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n{reply}<|im_end|>\n";
+
+    [Fact]
+    public void Example_packing_weights_the_assistant_replies_and_keeps_the_text_intact()
+    {
+        using var dir = new TempDirectory();
+        var texts = Enumerable.Range(0, 30).Select(i => Chat($"what is item {i}?", $"item {i} is red")).Append("a plain document about items, red and blue.").ToList();
+        var job = new PretrainJob(new PretrainOptions
+        {
+            Documents = texts, OutputDirectory = dir.Path, Shape = "tiny", VocabSize = 300, SequenceLength = 32, BatchTokens = 64, MicroBatchTokens = 64,
+            MaxSteps = 1, PromptLossWeight = 0, PeakFlops = 1e9,
+        });
+        var tok = job.Tokenizer;
+        int sep = tok.TokenToId(PretrainJob.DocumentSeparator)!.Value;
+        var chat = PretrainJob.EncodeExample(tok, Chat("what is item 7?", "item 7 is red"), 0f, sep, 512).Single();
+        Assert.Equal(Chat("what is item 7?", "item 7 is red") + PretrainJob.DocumentSeparator, tok.Decode(chat.Ids, skipSpecialTokens: false));
+        var weighted = chat.Ids.Where((_, i) => chat.Targets[i] > 0).ToArray();
+        Assert.Equal("item 7 is red<|im_end|>" + PretrainJob.DocumentSeparator, tok.Decode(weighted, skipSpecialTokens: false));
+        var half = PretrainJob.EncodeExample(tok, Chat("q", "a"), 0.25f, sep, 512).Single();
+        Assert.Contains(0.25f, half.Targets);
+        // A plain document is all targets; one longer than a sequence is cut into pieces of at most that length.
+        var doc = string.Join(" ", Enumerable.Repeat("items are red and blue", 20));
+        var pieces = PretrainJob.EncodeExample(tok, doc, 0f, sep, 16).ToList();
+        Assert.True(pieces.Count > 1 && pieces.All(p => p.Length <= 16 && p.Targets.All(t => t == 1f)));
+        Assert.Equal(doc + PretrainJob.DocumentSeparator, tok.Decode(pieces.SelectMany(p => p.Ids).ToArray(), skipSpecialTokens: false));
+        int examples = texts.Sum(t => PretrainJob.EncodeExample(tok, t, 0f, sep, 32).Count());
+        Assert.True(examples >= texts.Count && job.EvalBlocks >= 1);
+        Assert.Equal(examples - job.EvalBlocks, job.TrainBlocks);
+        Assert.Throws<OpenBookException>(() => new PretrainOptions { Documents = ["x"], OutputDirectory = dir.Path, PromptLossWeight = 2 }.Validate());
+    }
+
+    [Fact]
+    public void With_the_loss_on_replies_only_a_tiny_model_learns_to_copy_from_the_prompt()
+    {
+        using var dir = new TempDirectory();
+        // The reply repeats a word of the prompt: only reading the prompt can lower the reply loss, and the prompt itself is never a target.
+        string[] words = ["apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "candle"];
+        var rng = new Random(3);
+        var texts = Enumerable.Range(0, 600).Select(_ => words[rng.Next(words.Length)]).Select(w => Chat($"repeat {w}", w)).ToList();
+        var job = new PretrainJob(new PretrainOptions
+        {
+            Documents = texts, OutputDirectory = dir.Path, Shape = "tiny", VocabSize = 300, SequenceLength = 64, BatchTokens = 1024, MicroBatchTokens = 1024,
+            MaxSteps = 160, LearningRate = 5e-3, WarmupSteps = 10, EvalFraction = 0.05, EvalEvery = 160, SaveEvery = 160, Seed = 2, PeakFlops = 1e9, PromptLossWeight = 0,
+        });
+        var result = job.Run();
+        var tok = job.Tokenizer;
+        var answers = words.Select(w => Greedy(job.Model, tok, $"<|im_start|>user\nrepeat {w}<|im_end|>\n<|im_start|>assistant\n", tok.Encode(w, false).Length)).ToArray();
+        Assert.True(words.SequenceEqual(answers) && result.Training.LastEvalLoss < 0.5,
+            $"eval loss {result.Training.LastEvalLoss}; answers {string.Join(", ", answers)}");
+    }
 }
