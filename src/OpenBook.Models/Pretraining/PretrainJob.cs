@@ -139,27 +139,6 @@ public sealed class PackedTextBatches : ITrainingBatches
     }
 }
 
-/// <summary>
-/// Example-packed batches (<see cref="PretrainOptions.PromptLossWeight"/>): each epoch the examples are shuffled and
-/// first-fit packed into rows by <see cref="BatchPlanner"/> (attention inside each example, positions from 0); the same
-/// epoch always gives the same batches (exact resume).
-/// </summary>
-internal sealed class PackedExampleBatches(IReadOnlyList<TokenizedExample> examples, BatchOptions options) : ITrainingBatches
-{
-    private readonly Dictionary<int, IReadOnlyList<SequenceBatch>> _cache = [];
-
-    /// <inheritdoc />
-    public IReadOnlyList<SequenceBatch> Epoch(int epoch)
-    {
-        lock (_cache)
-        {
-            if (_cache.TryGetValue(epoch, out var hit)) return hit;
-            if (_cache.Count > 2) _cache.Clear();
-            return _cache[epoch] = BatchPlanner.Plan(examples, options, epoch);
-        }
-    }
-}
-
 /// <summary>Everything <c>openbook pretrain</c> needs. Texts come from the caller (files, a document store read under an access scope, …).</summary>
 public sealed record PretrainOptions
 {
@@ -360,7 +339,7 @@ public sealed class PretrainJob
         }
         int at = 0;
         bool chat = text.Contains(reply, StringComparison.Ordinal);
-        while (chat && at < text.Length)
+        while (at < text.Length)
         {
             int r = text.IndexOf(reply, at, StringComparison.Ordinal);
             if (r < 0) break;
@@ -467,7 +446,7 @@ public sealed class PretrainJob
         if (_trainExamples is not null)
         {
             var plan = new BatchOptions { BatchSize = microRows, MaxLength = seq, Packing = true, Seed = _o.Seed };
-            var examples = new PackedExampleBatches(_trainExamples, plan);
+            var examples = new PlannedBatches(_trainExamples, plan);
             (batches, microPerEpoch) = (examples, examples.Epoch(0).Count);
             validation = _evalExamples!.Count == 0 ? [] : BatchPlanner.Plan(_evalExamples, plan, 0);
         }

@@ -152,21 +152,14 @@ public static class LabPretrain
     {
         if (chunks.Count == 0) return;
         var bySource = chunks.GroupBy(c => c.Source).ToDictionary(g => g.Key, g => g.ToList());
-        // Every path suffix of a source → its chunks, so a question's source is found without a scan (QuestionSet.SameDocument).
-        var bySuffix = new Dictionary<string, List<ChunkRecord>>(StringComparer.Ordinal);
+        // A question's source is found by lookup, not a scan (the keys follow QuestionSet.SameDocument).
+        var byKey = new Dictionary<string, List<ChunkRecord>>(StringComparer.Ordinal);
         foreach (var (source, list) in bySource)
-        {
-            var path = source.Split('#')[0].Replace('\\', '/');
-            for (int i = -1; i < path.Length; i = path.IndexOf('/', i + 1))
-            {
-                bySuffix.TryAdd(path[(i + 1)..], list);
-                if (path.IndexOf('/', i + 1) < 0) break;
-            }
-        }
+            foreach (var key in QuestionSet.DocumentKeys(source)) byKey.TryAdd(key, list);
         foreach (var q in questions)
         {
             if (q.Type is "comparison" or "multi-hop") continue;
-            var own = q.Source is null ? null : bySuffix.GetValueOrDefault(q.Source.Replace('\\', '/').TrimStart('/'));
+            var own = q.Source is null ? null : byKey.GetValueOrDefault(QuestionSet.DocumentKey(q.Source));
             for (int draw = 0; draw < draws; draw++)
             {
                 int k = Math.Min(random.Next(maxDistractors + 1), bySource.Count - 1);

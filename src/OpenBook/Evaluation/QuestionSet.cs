@@ -97,9 +97,29 @@ public static class QuestionSet
     /// </summary>
     public static bool SameDocument(string hitSource, string questionSource)
     {
-        var hash = hitSource.IndexOf('#', StringComparison.Ordinal);
-        var path = (hash >= 0 ? hitSource[..hash] : hitSource).Replace('\\', '/');
-        var want = questionSource.Replace('\\', '/').TrimStart('/');
+        var path = DocumentPath(hitSource);
+        var want = DocumentKey(questionSource);
         return path.Equals(want, StringComparison.Ordinal) || path.EndsWith("/" + want, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// The keys under which a hit's source matches a question's <see cref="DocumentKey"/> — its path and every suffix after
+    /// a '/' — so that <see cref="SameDocument"/> can be answered by a dictionary lookup instead of a scan.
+    /// </summary>
+    public static IEnumerable<string> DocumentKeys(string hitSource)
+    {
+        var path = DocumentPath(hitSource);
+        yield return path;
+        for (int i = path.IndexOf('/'); i >= 0; i = path.IndexOf('/', i + 1)) yield return path[(i + 1)..];
+    }
+
+    /// <summary>A hit's source without its <c>#fragment</c>, with '/' separators.</summary>
+    private static string DocumentPath(string hitSource)
+    {
+        var hash = hitSource.IndexOf('#', StringComparison.Ordinal);
+        return (hash >= 0 ? hitSource[..hash] : hitSource).Replace('\\', '/');
+    }
+
+    /// <summary>A question's source as <see cref="DocumentKeys"/> keys it.</summary>
+    public static string DocumentKey(string questionSource) => questionSource.Replace('\\', '/').TrimStart('/');
 }

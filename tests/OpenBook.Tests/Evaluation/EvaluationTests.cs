@@ -181,4 +181,15 @@ public class EvalRunnerTests
         Assert.NotEqual(0, model.Code);
         Assert.Contains("needs a language model", model.Stderr);
     }
+
+    [Theory]
+    [InlineData("docs/hr/leave.md", "leave.md")]
+    [InlineData("docs/hr/leave.md", "hr/leave.md")]
+    [InlineData("docs\\hr\\leave.md#3", "/hr/leave.md")]
+    [InlineData("docs/hr/leave.md", "docs/hr/leave.md")]
+    [InlineData("docs/hr/leave.md", "eave.md")]
+    [InlineData("docs/hr/leave.md", "it/leave.md")]
+    [InlineData("leave.md", "leave.md")]
+    public void The_document_keys_answer_SameDocument_by_lookup(string hitSource, string questionSource) =>
+        Assert.Equal(QuestionSet.SameDocument(hitSource, questionSource), QuestionSet.DocumentKeys(hitSource).Contains(QuestionSet.DocumentKey(questionSource)));
 }
