@@ -124,6 +124,12 @@ internal static class LabCommands
         var seed = new Option<int>("--seed") { Description = "Seed of the data mix, weights and order", DefaultValueFactory = _ => 1 };
         var draws = new Option<int>("--reading-draws") { Description = "Reading examples per public question", DefaultValueFactory = _ => 1 };
         var drillDraws = new Option<int>("--drill-draws") { Description = "Reading examples per reading-drill question of the world (0: no drills)", DefaultValueFactory = _ => 1 };
+        var drillTurns = new Option<int>("--drill-turns")
+        {
+            Description = "Questions per reading-drill example (the first in the RAG prompt, the rest as follow-up turns over the same passages)", DefaultValueFactory = _ => 1,
+        };
+        var maxDistractors = new Option<int>("--max-distractors") { Description = "Most distractor passages in a pretraining reading example", DefaultValueFactory = _ => 2 };
+        var replySpace = new Option<bool>("--reply-space") { Description = "Start every training reply with a space (a copied answer then tokenizes as in the passage)" };
         var readingQuestions = new Option<int>("--reading-questions") { Description = "Held-out public questions of the reading score (0: skip)", DefaultValueFactory = _ => 30 };
         var evalEvery = new Option<int>("--eval-every") { Description = "Eval loss every N steps", DefaultValueFactory = _ => 50 };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out" };
@@ -133,7 +139,7 @@ internal static class LabCommands
         };
         var cmd = new Command("pretrain", "Pretrain the lab base model on the public world (documents, closed-book QA, reading examples) and measure its reading score")
         {
-            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, drillDraws, readingQuestions, evalEvery, resume, promptWeight,
+            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, drillDraws, drillTurns, maxDistractors, replySpace, readingQuestions, evalEvery, resume, promptWeight,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -143,7 +149,7 @@ internal static class LabCommands
                 SequenceLength = r.GetValue(seqLen), BatchTokens = r.GetValue(batchTokens), MaxSteps = r.GetValue(steps), LearningRate = r.GetValue(lr),
                 WarmupSteps = r.GetValue(warmup), Seed = r.GetValue(seed), ReadingDraws = r.GetValue(draws), DrillDraws = r.GetValue(drillDraws), ReadingQuestions = r.GetValue(readingQuestions),
                 EvalEvery = r.GetValue(evalEvery), SaveEvery = r.GetValue(evalEvery), Resume = r.GetValue(resume),
-                PromptLossWeight = r.GetValue(promptWeight),
+                PromptLossWeight = r.GetValue(promptWeight), DrillTurns = r.GetValue(drillTurns), MaxDistractors = r.GetValue(maxDistractors), ReplySpace = r.GetValue(replySpace),
             };
             var quiet = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
             var console = Cli.Out(r);

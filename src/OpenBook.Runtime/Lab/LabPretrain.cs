@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.AI;
 using OpenBook.Answering;
 using OpenBook.Evaluation;
@@ -36,6 +37,14 @@ public sealed record LabPretrainRequest
     public int ReadingDraws { get; init; } = 1;
     /// <summary>Reading examples per reading-drill question (the world's <c>drill/</c> part; 0 = leave the drills out).</summary>
     public int DrillDraws { get; init; } = 1;
+    /// <summary>
+    /// Questions per reading-drill example: the first is asked in the grounded prompt, the rest as follow-up user turns
+    /// ("Question: …") over the same passages, each answered and cited — many answers per passage set, so the copy skill
+    /// gets a dense signal (1 = one question per example).
+    /// </summary>
+    public int DrillTurns { get; init; } = 1;
+    /// <summary>Start every reply with a space, so an answer copied from a passage tokenizes as it does there (byte-level BPE).</summary>
+    public bool ReplySpace { get; init; }
     /// <summary>Most distractors in a pretraining reading example.</summary>
     public int MaxDistractors { get; init; } = 2;
     /// <summary>Held-out public questions scored for the reading score (0 = skip the measurement).</summary>
@@ -64,6 +73,10 @@ public sealed record LabPretrainRequest
 public sealed record LabPretrainResult(PretrainResult Pretrain, IReadOnlyDictionary<string, int> Documents, IReadOnlyDictionary<int, double> Reading,
     int ReadingQuestions, string? ReadingReport);
 
+/// <summary>The data and training settings a lab base model was pretrained with (<c>lab-pretrain.json</c> in its directory).</summary>
+internal sealed record LabPretrainRecipe(string Shape, int VocabSize, int SequenceLength, int BatchTokens, int MaxSteps, double LearningRate, int WarmupSteps,
+    int Seed, int ReadingDraws, int DrillDraws, int DrillTurns, int MaxDistractors, double? PromptLossWeight, bool ReplySpace);
+
 /// <summary>
 /// The lab base model: pretrains a small Llama on the public world with <see cref="PretrainJob"/> — its documents, closed-book
 /// QA on public facts (the closed-book mode's prompt), and reading-skill examples (question + oracle and distractor passages
@@ -73,6 +86,9 @@ public sealed record LabPretrainResult(PretrainResult Pretrain, IReadOnlyDiction
 /// </summary>
 public static class LabPretrain
 {
+    /// <summary>The file in a lab base model directory that records how it was pretrained.</summary>
+    internal const string RecipeFile = "lab-pretrain.json";
+
     /// <summary>Renders chat messages exactly as the ChatML template of a pretrained model does.</summary>
     public static string ChatMl(IEnumerable<ChatMessage> messages, string answer)
     {
@@ -115,15 +131,18 @@ public static class LabPretrain
         var closed = new List<string>();
         var grounded = new List<string>();
         var raft = new List<string>();
+        string lead = request.ReplySpace ? " " : "";
         foreach (var q in questions)
-            closed.Add(ChatMl([new(ChatRole.System, ClosedBookMode.SystemPrompt), new(ChatRole.User, q.Question)], q.Answer ?? "I don't know."));
-        ReadingExamples(chunks, questions, request.ReadingDraws, request.MaxDistractors, random, grounded, raft);
+            closed.Add(ChatMl([new(ChatRole.System, ClosedBookMode.SystemPrompt), new(ChatRole.User, q.Question)], lead + (q.Answer ?? "I don't know.")));
+        ReadingExamples(chunks, questions, request.ReadingDraws, request.MaxDistractors, 1, 0, lead, random, grounded, raft);
         int drillGrounded = 0, drillRaft = 0;
         if (drillBook is not null && drillQuestions is { Count: > 0 })
         {
             var drillChunks = drillBook.ReadChunks(AccessScope.Public, "drill").ToList();
             int g0 = grounded.Count, r0 = raft.Count;
-            ReadingExamples(drillChunks, drillQuestions, request.DrillDraws, request.MaxDistractors, random, grounded, raft);
+            // Follow-up turns stop before the example outgrows a sequence (about 3 characters a token, a cautious guess).
+            ReadingExamples(drillChunks, drillQuestions, request.DrillDraws, request.MaxDistractors, request.DrillTurns, 3 * request.SequenceLength, lead, random,
+                grounded, raft);
             (drillGrounded, drillRaft) = (grounded.Count - g0, raft.Count - r0);
         }
         var texts = docs.Concat(closed).Concat(grounded).Concat(raft).ToList();
@@ -145,10 +164,12 @@ public static class LabPretrain
     /// Reading examples for single-fact <paramref name="questions"/>: <paramref name="draws"/> per question, each with 0…
     /// <paramref name="maxDistractors"/> distractor passages from other documents of <paramref name="chunks"/> and the
     /// oracle passage (left out of one in seven, answered with the not-found sentence), in the grounded prompt and, when the
-    /// oracle holds the answer in a sentence, in the RAFT prompt.
+    /// oracle holds the answer in a sentence, in the RAFT prompt. With <paramref name="turns"/> over 1, each grounded example
+    /// goes on with follow-up questions over the same passages (<see cref="FollowUps"/>) up to <paramref name="maxChars"/>.
+    /// Every reply starts with <paramref name="lead"/>.
     /// </summary>
-    private static void ReadingExamples(List<ChunkRecord> chunks, IReadOnlyList<EvalQuestion> questions, int draws, int maxDistractors, Random random,
-        List<string> grounded, List<string> raft)
+    private static void ReadingExamples(List<ChunkRecord> chunks, IReadOnlyList<EvalQuestion> questions, int draws, int maxDistractors, int turns, int maxChars,
+        string lead, Random random, List<string> grounded, List<string> raft)
     {
         if (chunks.Count == 0) return;
         var bySource = chunks.GroupBy(c => c.Source).ToDictionary(g => g.Key, g => g.ToList());
@@ -156,6 +177,9 @@ public static class LabPretrain
         var byKey = new Dictionary<string, List<ChunkRecord>>(StringComparer.Ordinal);
         foreach (var (source, list) in bySource)
             foreach (var key in QuestionSet.DocumentKeys(source)) byKey.TryAdd(key, list);
+        // Single-fact questions by their document, for follow-up turns.
+        var bySourceKey = questions.Where(q => q.Source is not null && q.Answer is not null && q.Type is not ("comparison" or "multi-hop"))
+            .GroupBy(q => QuestionSet.DocumentKey(q.Source!)).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         foreach (var q in questions)
         {
             if (q.Type is "comparison" or "multi-hop") continue;
@@ -180,12 +204,53 @@ public static class LabPretrain
                 if (passages.Count == 0) passages.Add(chunks[random.Next(chunks.Count)]);
                 var hits = passages.Select((c, i) => Hit(c, i + 1)).ToList();
                 var prompt = GroundedPrompt.Build(q.Question, hits);
-                var reply = oracle is null ? GroundedPrompt.DefaultNotFoundText : $"{q.Answer} [{passages.IndexOf(oracle) + 1}]";
-                grounded.Add(ChatMl(prompt.Messages, reply));
+                var reply = lead + (oracle is null ? GroundedPrompt.DefaultNotFoundText : $"{q.Answer} [{passages.IndexOf(oracle) + 1}]");
+                var example = ChatMl(prompt.Messages, reply);
+                grounded.Add(turns > 1 ? FollowUps(example, q, passages, questions, bySourceKey, turns - 1, maxChars, lead, random) : example);
                 if (oracle is not null && EvidenceSentence(oracle.Text, q.Answer!) is { } quote)
-                    raft.Add(ChatMl(RaftAnswerer.Messages(q.Question, hits), RaftCot(q.Question, quote, q.Answer!)));
+                    raft.Add(ChatMl(RaftAnswerer.Messages(q.Question, hits), lead + RaftCot(q.Question, quote, q.Answer!)));
             }
         }
+    }
+
+    /// <summary>
+    /// Appends up to <paramref name="count"/> follow-up turns to a rendered grounded example: each asks a single-fact question
+    /// about one of the same <paramref name="passages"/> (answered and cited when that passage states the answer) or, one in
+    /// seven, about a document not among them (answered with the not-found sentence); stops at <paramref name="maxChars"/>.
+    /// </summary>
+    private static string FollowUps(string text, EvalQuestion first, List<ChunkRecord> passages, IReadOnlyList<EvalQuestion> questions,
+        Dictionary<string, List<EvalQuestion>> bySourceKey, int count, int maxChars, string lead, Random random)
+    {
+        var sb = new StringBuilder(text);
+        var asked = new HashSet<string>(StringComparer.Ordinal) { first.Id };
+        var candidates = new List<(EvalQuestion Q, int Passage)>();
+        for (int i = 0; i < passages.Count; i++)
+            foreach (var key in QuestionSet.DocumentKeys(passages[i].Source))
+                if (bySourceKey.TryGetValue(key, out var list))
+                    foreach (var q in list)
+                        if (passages[i].Text.Contains(q.Answer!, StringComparison.OrdinalIgnoreCase)) candidates.Add((q, i));
+        for (int turn = 0; turn < count; turn++)
+        {
+            string question, reply;
+            if (random.Next(7) == 0 && questions.Count > 0)
+            {
+                var other = questions[random.Next(questions.Count)];
+                if (other.Source is null || passages.Any(p => QuestionSet.SameDocument(p.Source, other.Source)) || !asked.Add(other.Id)) continue;
+                (question, reply) = (other.Question, GroundedPrompt.DefaultNotFoundText);
+            }
+            else
+            {
+                var open = candidates.Where(c => !asked.Contains(c.Q.Id)).ToList();
+                if (open.Count == 0) break;
+                var (q, p) = open[random.Next(open.Count)];
+                asked.Add(q.Id);
+                (question, reply) = (q.Question, $"{q.Answer} [{p + 1}]");
+            }
+            var next = $"<|im_start|>user\nQuestion: {GroundedPrompt.Sanitize(question).Trim()}<|im_end|>\n<|im_start|>assistant\n{lead}{reply}<|im_end|>\n";
+            if (sb.Length + next.Length > maxChars) break;
+            sb.Append(next);
+        }
+        return sb.ToString();
     }
 
     /// <summary>Opens (or creates) the store of the public world under the output directory and ingests public and held-out documents.</summary>
@@ -201,6 +266,8 @@ public static class LabPretrain
     public static async Task<LabPretrainResult> RunAsync(LabPretrainRequest request, IProgress<Models.FineTuning.Trainer.TrainerProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        if (request.DrillTurns is < 1 or > 64) throw new OpenBookException($"--drill-turns must be in [1, 64] (got {request.DrillTurns}).");
+        if (request.MaxDistractors is < 0 or > 16) throw new OpenBookException($"--max-distractors must be in [0, 16] (got {request.MaxDistractors}).");
         var world = request.WorldDirectory;
         var questionsPath = Path.Combine(world, "public", "questions.jsonl");
         if (!File.Exists(questionsPath)) throw new OpenBookException($"--world {world}: public/questions.jsonl not found (write a world with `openbook lab world`).");
@@ -225,6 +292,10 @@ public static class LabPretrain
             (texts, counts) = Corpus(book, questions, request, drillBook, drillQuestions);
         // A sample of the training texts, one of each kind, so the prompt formats can be checked by eye.
         File.WriteAllText(Path.Combine(output, "corpus.sample.txt"), string.Join("\n=====\n", texts.Take(12)));
+        // The data settings travel with the model (a record of how it was made).
+        File.WriteAllText(Path.Combine(output, RecipeFile), JsonSerializer.Serialize(new LabPretrainRecipe(request.Shape, request.VocabSize, request.SequenceLength,
+            request.BatchTokens, request.MaxSteps, request.LearningRate, request.WarmupSteps, request.Seed, request.ReadingDraws, request.DrillDraws, request.DrillTurns,
+            request.MaxDistractors, request.PromptLossWeight, request.ReplySpace), Reports.OpenBookJson.Options));
         var job = new PretrainJob(new PretrainOptions
         {
             Documents = texts, OutputDirectory = output, Shape = request.Shape, VocabSize = request.VocabSize, SequenceLength = request.SequenceLength,
