@@ -129,6 +129,7 @@ internal static class LabCommands
             Description = "Questions per reading-drill example (the first in the RAG prompt, the rest as follow-up turns over the same passages)", DefaultValueFactory = _ => 1,
         };
         var maxDistractors = new Option<int>("--max-distractors") { Description = "Most distractor passages in a pretraining reading example", DefaultValueFactory = _ => 2 };
+        var initFrom = new Option<string?>("--init-from") { Description = "Start from this lab base model's weights and tokenizer (continued pretraining, fresh optimizer)" };
         var replySpace = new Option<bool>("--reply-space") { Description = "Start every training reply with a space (a copied answer then tokenizes as in the passage)" };
         var readingQuestions = new Option<int>("--reading-questions") { Description = "Held-out public questions of the reading score (0: skip)", DefaultValueFactory = _ => 30 };
         var evalEvery = new Option<int>("--eval-every") { Description = "Eval loss every N steps", DefaultValueFactory = _ => 50 };
@@ -139,7 +140,7 @@ internal static class LabCommands
         };
         var cmd = new Command("pretrain", "Pretrain the lab base model on the public world (documents, closed-book QA, reading examples) and measure its reading score")
         {
-            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, drillDraws, drillTurns, maxDistractors, replySpace, readingQuestions, evalEvery, resume, promptWeight,
+            world, output, shape, vocab, seqLen, batchTokens, steps, lr, warmup, seed, draws, drillDraws, drillTurns, maxDistractors, replySpace, initFrom, readingQuestions, evalEvery, resume, promptWeight,
         };
         Cli.SetHandler(cmd, async (r, ct) =>
         {
@@ -150,6 +151,7 @@ internal static class LabCommands
                 WarmupSteps = r.GetValue(warmup), Seed = r.GetValue(seed), ReadingDraws = r.GetValue(draws), DrillDraws = r.GetValue(drillDraws), ReadingQuestions = r.GetValue(readingQuestions),
                 EvalEvery = r.GetValue(evalEvery), SaveEvery = r.GetValue(evalEvery), Resume = r.GetValue(resume),
                 PromptLossWeight = r.GetValue(promptWeight), DrillTurns = r.GetValue(drillTurns), MaxDistractors = r.GetValue(maxDistractors), ReplySpace = r.GetValue(replySpace),
+                InitFrom = r.GetValue(initFrom),
             };
             var quiet = r.GetValue(Cli.Quiet) || r.GetValue(Cli.Json);
             var console = Cli.Out(r);

@@ -152,6 +152,11 @@ public sealed record PretrainOptions
     public ModelConfig? Config { get; init; }
     /// <summary>Take the tokenizer of this model directory (else one is trained on the documents).</summary>
     public string? TokenizerDirectory { get; init; }
+    /// <summary>
+    /// Start from the weights (and config) of this model directory instead of a random init: continued pretraining, with a
+    /// fresh optimizer and schedule. Its tokenizer must be the one used (<see cref="TokenizerDirectory"/>).
+    /// </summary>
+    public string? InitialWeights { get; init; }
     /// <summary>Vocabulary of the byte-level BPE tokenizer trained when <see cref="TokenizerDirectory"/> is null.</summary>
     public int VocabSize { get; init; } = 8192;
     /// <summary>Tokens per training sequence.</summary>
@@ -206,6 +211,8 @@ public sealed record PretrainOptions
             throw new OpenBookException($"--batch-tokens must be a positive multiple of --seq-len {SequenceLength} (got {BatchTokens}).");
         if (MicroBatchTokens < SequenceLength) throw new OpenBookException($"--micro-batch-tokens must be ≥ --seq-len {SequenceLength} (got {MicroBatchTokens}).");
         if (EvalFraction is < 0 or >= 1) throw new OpenBookException($"--eval-fraction must be in [0, 1) (got {EvalFraction}).");
+        if (InitialWeights is not null && (TokenizerDirectory is null || Config is not null))
+            throw new OpenBookException("--init-from takes the model's own tokenizer and config: give its directory as the tokenizer and no --config.");
         if (VocabSize < 300 && TokenizerDirectory is null) throw new OpenBookException($"--vocab must be ≥ 300 for a byte-level tokenizer (got {VocabSize}).");
         if (MaxSteps is < 1) throw new OpenBookException($"--max-steps must be ≥ 1 (got {MaxSteps}).");
         if (Epochs < 1) throw new OpenBookException($"--epochs must be ≥ 1 (got {Epochs}).");
@@ -292,6 +299,16 @@ public sealed class PretrainJob
             _train = kept.Select(i => blocks[i]).ToList();
         }
 
+        if (options.InitialWeights is { } init && !options.Resume)
+        {
+            Model = ModelLoader.Load(init);
+            Config = Model.Config;
+            if (Config.VocabSize < Tokenizer.VocabSize)
+                throw new OpenBookException($"--init-from {init}: vocab_size {Config.VocabSize} is smaller than the tokenizer's {Tokenizer.VocabSize} tokens (use its own tokenizer).");
+            if (Config.MaxPositionEmbeddings < options.SequenceLength)
+                throw new OpenBookException($"--init-from {init}: max_position_embeddings {Config.MaxPositionEmbeddings} is below --seq-len {options.SequenceLength}.");
+            return;
+        }
         var config = options.Config ?? PretrainShapes.Config(options.Shape, Tokenizer.VocabSize, Math.Max(2048, options.SequenceLength));
         if (config.VocabSize < Tokenizer.VocabSize)
             throw new OpenBookException($"--config: vocab_size {config.VocabSize} is smaller than the tokenizer's {Tokenizer.VocabSize} tokens.");

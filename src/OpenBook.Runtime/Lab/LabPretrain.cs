@@ -51,6 +51,11 @@ public sealed record LabPretrainRequest
     public int ReadingQuestions { get; init; } = 30;
     /// <summary>Distractor counts of the reading measurement.</summary>
     public IReadOnlyList<int> ReadingDistractors { get; init; } = [0, 2, 4];
+    /// <summary>
+    /// Start from this lab base model (its weights and tokenizer) instead of a random init — continued pretraining with a
+    /// fresh optimizer and schedule, e.g. on longer sequences or more distractors than it was trained with.
+    /// </summary>
+    public string? InitFrom { get; init; }
     /// <summary>Continue from the checkpoint in the output directory.</summary>
     public bool Resume { get; init; }
     /// <summary>Eval loss every N steps.</summary>
@@ -75,7 +80,7 @@ public sealed record LabPretrainResult(PretrainResult Pretrain, IReadOnlyDiction
 
 /// <summary>The data and training settings a lab base model was pretrained with (<c>lab-pretrain.json</c> in its directory).</summary>
 internal sealed record LabPretrainRecipe(string Shape, int VocabSize, int SequenceLength, int BatchTokens, int MaxSteps, double LearningRate, int WarmupSteps,
-    int Seed, int ReadingDraws, int DrillDraws, int DrillTurns, int MaxDistractors, double? PromptLossWeight, bool ReplySpace);
+    int Seed, int ReadingDraws, int DrillDraws, int DrillTurns, int MaxDistractors, double? PromptLossWeight, bool ReplySpace, string? InitFrom);
 
 /// <summary>
 /// The lab base model: pretrains a small Llama on the public world with <see cref="PretrainJob"/> — its documents, closed-book
@@ -295,13 +300,14 @@ public static class LabPretrain
         // The data settings travel with the model (a record of how it was made).
         File.WriteAllText(Path.Combine(output, RecipeFile), JsonSerializer.Serialize(new LabPretrainRecipe(request.Shape, request.VocabSize, request.SequenceLength,
             request.BatchTokens, request.MaxSteps, request.LearningRate, request.WarmupSteps, request.Seed, request.ReadingDraws, request.DrillDraws, request.DrillTurns,
-            request.MaxDistractors, request.PromptLossWeight, request.ReplySpace), Reports.OpenBookJson.Options));
+            request.MaxDistractors, request.PromptLossWeight, request.ReplySpace, request.InitFrom), Reports.OpenBookJson.Options));
         var job = new PretrainJob(new PretrainOptions
         {
             Documents = texts, OutputDirectory = output, Shape = request.Shape, VocabSize = request.VocabSize, SequenceLength = request.SequenceLength,
             BatchTokens = request.BatchTokens, MicroBatchTokens = request.BatchTokens, MaxSteps = request.MaxSteps, LearningRate = request.LearningRate,
             WarmupSteps = request.WarmupSteps, Seed = request.Seed, Resume = request.Resume, EvalEvery = request.EvalEvery, SaveEvery = request.SaveEvery,
             EvalFraction = 0.02, MaxEvalBlocks = 16, WeightDecay = 0.1, PromptLossWeight = request.PromptLossWeight,
+            TokenizerDirectory = request.InitFrom, InitialWeights = request.InitFrom,
         });
         var result = job.Run(progress, cancellationToken);
         Reports.LossCurve.Write(Path.Combine(output, "metrics.jsonl"), Path.Combine(output, "loss.png"), "Lab base model: pretraining loss");

@@ -58,6 +58,18 @@ public class PretrainTests
         Assert.Equal(" kappa lambda mu", continuation);
         Assert.True(File.Exists(Path.Combine(outDir, "checkpoint", "trainer_state.json")));
         Assert.Contains("eval_loss", File.ReadAllText(Path.Combine(outDir, "metrics.jsonl")));
+
+        // Continued pretraining starts from those weights (it knows the sequence before a step), not from a random init.
+        var next = new PretrainJob(new PretrainOptions
+        {
+            Documents = documents, OutputDirectory = Path.Combine(dir.Path, "continued"), InitialWeights = outDir, TokenizerDirectory = outDir,
+            SequenceLength = 32, BatchTokens = 256, MaxSteps = 1, Seed = 3, PeakFlops = 1e9,
+        });
+        Assert.Equal(" kappa lambda mu", Greedy(next.Model, next.Tokenizer, "alpha beta gamma delta epsilon zeta eta theta iota", loadedTok.Encode(" kappa lambda mu", false).Length));
+        Assert.Throws<OpenBookException>(() => new PretrainJob(new PretrainOptions
+        {
+            Documents = documents, OutputDirectory = Path.Combine(dir.Path, "bad"), InitialWeights = outDir, SequenceLength = 32, BatchTokens = 256,
+        }));
     }
 
     [Fact]
