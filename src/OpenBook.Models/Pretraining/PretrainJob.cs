@@ -329,7 +329,7 @@ public sealed class PretrainJob
     private static (List<int> Held, List<int> Kept) Split(int count, PretrainOptions o)
     {
         var order = Enumerable.Range(0, count).ToList();
-        new FineTuning.Datasets.SplitMix64(((ulong)(uint)o.Seed << 32) ^ 0xE7A1UL).Shuffle(order);
+        new SplitMix64(((ulong)(uint)o.Seed << 32) ^ 0xE7A1UL).Shuffle(order);
         int evalCount = o.EvalFraction > 0 && count >= 2 ? Math.Clamp((int)Math.Round(o.EvalFraction * count), 1, count - 1) : 0;
         var held = order.Take(evalCount).ToList();
         var evalSet = held.ToHashSet();

@@ -182,8 +182,8 @@ public static class LabPretrain
         var byKey = new Dictionary<string, List<ChunkRecord>>(StringComparer.Ordinal);
         foreach (var (source, list) in bySource)
             foreach (var key in QuestionSet.DocumentKeys(source)) byKey.TryAdd(key, list);
-        // Single-fact questions by their document, for follow-up turns.
-        var bySourceKey = questions.Where(q => q.Source is not null && q.Answer is not null && q.Type is not ("comparison" or "multi-hop"))
+        // Single-fact questions by their document, for follow-up turns (only built when there are any).
+        var bySourceKey = turns <= 1 ? [] : questions.Where(q => q.Source is not null && q.Answer is not null && q.Type is not ("comparison" or "multi-hop"))
             .GroupBy(q => QuestionSet.DocumentKey(q.Source!)).ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
         foreach (var q in questions)
         {
@@ -251,7 +251,7 @@ public static class LabPretrain
                 asked.Add(q.Id);
                 (question, reply) = (q.Question, $"{q.Answer} [{p + 1}]");
             }
-            var next = $"<|im_start|>user\nQuestion: {GroundedPrompt.Sanitize(question).Trim()}<|im_end|>\n<|im_start|>assistant\n{lead}{reply}<|im_end|>\n";
+            var next = ChatMl([new(ChatRole.User, "Question: " + GroundedPrompt.Sanitize(question).Trim())], lead + reply);
             if (sb.Length + next.Length > maxChars) break;
             sb.Append(next);
         }
